@@ -1,0 +1,223 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/settings"
+)
+
+// app holds the global flags and what they resolve to; commands read it.
+type app struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+
+	// flag values as given
+	cookbookFlag string
+	workFlag     string
+	targetFlag   string
+	configFlag   string
+	jobs         int
+	mirrorFlags  []string
+	offline      bool
+	json         bool
+	verbose      bool
+	quiet        bool
+
+	// resolved by init
+	settings *settings.Settings
+	cookbook string // absolute root of the recipe tree ("" when none was found)
+	target   string
+	mirrors  map[string]string
+}
+
+func newApp(stdout, stderr io.Writer) *app {
+	return &app{stdout: stdout, stderr: stderr}
+}
+
+func (a *app) addGlobalFlags(root *cobra.Command) {
+	f := root.PersistentFlags()
+	f.StringVar(&a.cookbookFlag, "cookbook", "", "root of a recipe tree: a directory holding recipes/ (env COOK_COOKBOOK; default: the nearest directory upwards holding recipes/)")
+	f.StringVar(&a.workFlag, "work", "", "directory for all of cook's state (env COOK_WORK; default: see docs/user-guide.md)")
+	f.StringVar(&a.targetFlag, "target", "", "target triple (env COOK_TARGET; default x86_64-unknown-redox)")
+	f.IntVarP(&a.jobs, "jobs", "j", 0, "parallel jobs (env COOK_JOBS; default: number of CPUs)")
+	f.StringVar(&a.configFlag, "config", "", "cook settings file (env COOK_CONFIG; default: cook.toml at the cookbook root; cook image uses --config for the filesystem config, so set COOK_CONFIG there)")
+	f.StringArrayVar(&a.mirrorFlags, "mirror", nil, "FROM=TO: fetch any source URL starting with FROM from TO instead (repeatable)")
+	f.BoolVar(&a.offline, "offline", false, "no network at all (env COOK_OFFLINE=1)")
+	f.BoolVar(&a.json, "json", false, "machine-readable output on stdout")
+	f.BoolVarP(&a.verbose, "verbose", "v", false, "more detail")
+	f.BoolVarP(&a.quiet, "quiet", "q", false, "less detail")
+}
+
+// init resolves flags, environment and cook.toml, in that order of precedence.
+func (a *app) init(cmd *cobra.Command) error {
+	level := slog.LevelInfo
+	if a.verbose {
+		level = slog.LevelDebug
+	} else if a.quiet {
+		level = slog.LevelWarn
+	}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+
+	a.cookbook = firstNonEmpty(a.cookbookFlag, os.Getenv("COOK_COOKBOOK"))
+	if a.cookbook == "" {
+		a.cookbook = findCookbook()
+	}
+	if a.cookbook != "" {
+		abs, err := filepath.Abs(a.cookbook)
+		if err != nil {
+			return usageErr(err)
+		}
+		a.cookbook = abs
+	}
+
+	cfg := firstNonEmpty(a.configFlag, os.Getenv("COOK_CONFIG"))
+	switch {
+	case cfg != "":
+		s, err := settings.Load(cfg)
+		if err != nil {
+			return usageErr(err)
+		}
+		a.settings = s
+	case a.cookbook != "":
+		p := filepath.Join(a.cookbook, "cook.toml")
+		s, err := settings.Load(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return usageErr(err)
+		}
+		a.settings = s
+	}
+	if a.settings == nil {
+		a.settings = &settings.Settings{}
+	}
+
+	a.target = firstNonEmpty(a.targetFlag, os.Getenv("COOK_TARGET"), a.settings.Target, "x86_64-unknown-redox")
+	if a.jobs == 0 {
+		if v := os.Getenv("COOK_JOBS"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return usageErr(fmt.Errorf("COOK_JOBS=%q: want a positive number", v))
+			}
+			a.jobs = n
+		} else if a.settings.Jobs > 0 {
+			a.jobs = a.settings.Jobs
+		} else {
+			a.jobs = runtime.NumCPU()
+		}
+	}
+	if a.jobs < 1 {
+		return usageErr(fmt.Errorf("-j %d: want at least 1", a.jobs))
+	}
+	if !cmd.Flags().Changed("offline") {
+		if v := os.Getenv("COOK_OFFLINE"); v == "1" || v == "true" {
+			a.offline = true
+		} else {
+			a.offline = a.offline || a.settings.Offline
+		}
+	}
+	a.mirrors = map[string]string{}
+	for from, to := range a.settings.Mirrors {
+		a.mirrors[from] = to
+	}
+	for _, m := range a.mirrorFlags {
+		from, to, err := settings.ParseMirror(m)
+		if err != nil {
+			return usageErr(err)
+		}
+		a.mirrors[from] = to
+	}
+	return nil
+}
+
+// requireCookbook returns the cookbook root or a usage error saying how to name one.
+func (a *app) requireCookbook() (string, error) {
+	if a.cookbook == "" {
+		return "", usageErr(errors.New("no recipe tree: run inside a directory holding recipes/, or pass --cookbook DIR (or set COOK_COOKBOOK)"))
+	}
+	if _, err := os.Stat(filepath.Join(a.cookbook, "recipes")); err != nil {
+		return "", usageErr(fmt.Errorf("--cookbook %s: no recipes/ directory there", a.cookbook))
+	}
+	return a.cookbook, nil
+}
+
+// workDir returns cook's state directory: --work, COOK_WORK, cook.toml's work,
+// else .cook at the cookbook root when that is writable, else a directory under
+// the user cache dir keyed by the cookbook's path.
+func (a *app) workDir() (string, error) {
+	if w := firstNonEmpty(a.workFlag, os.Getenv("COOK_WORK"), a.settings.Work); w != "" {
+		return filepath.Abs(w)
+	}
+	root := a.cookbook
+	if root == "" {
+		root, _ = os.Getwd()
+	}
+	if writable(root) {
+		return filepath.Join(root, ".cook"), nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", usageErr(fmt.Errorf("cannot choose a work directory: %w; pass --work DIR", err))
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(cache, "cook", filepath.Base(root)+"-"+hex.EncodeToString(sum[:4])), nil
+}
+
+func writable(dir string) bool {
+	f, err := os.CreateTemp(dir, ".cook-probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
+// findCookbook walks up from the working directory to the first directory holding recipes/.
+func findCookbook() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if st, err := os.Stat(filepath.Join(dir, "recipes")); err == nil && st.IsDir() {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printf writes human output to stdout.
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

@@ -1,0 +1,122 @@
+// Command cook builds Redox OS from upstream recipe trees: it loads recipes,
+// fetches and verifies sources, builds them in a parallel dependency graph,
+// packages them as signed pkgar archives and assembles bootable images.
+//
+// This file holds the root command, the global flags of docs/cli.md and the
+// exit-status rules; every other command lives in a file of its own and
+// registers itself with register.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses (docs/cli.md).
+const (
+	exitOK          = 0
+	exitFailed      = 1 // the requested work failed
+	exitUsage       = 2 // usage or configuration error
+	exitInterrupted = 130
+)
+
+// exitError carries an exit status through cobra's error return.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr marks err as a usage or configuration error (exit 2).
+func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// failed marks err as failed work (exit 1).
+func failed(err error) error { return &exitError{code: exitFailed, err: err} }
+
+// silentFailure is returned by commands that already reported their failure
+// (for example in JSON) and only need a non-zero exit.
+var errSilent = errors.New("")
+
+// commands holds the constructors of every subcommand; each command file
+// appends to it from an init function.
+var commands []func(*app) *cobra.Command
+
+func register(f func(*app) *cobra.Command) { commands = append(commands, f) }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes cook with args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a := newApp(stdout, stderr)
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitFailed
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	} else if isFlagError(err) {
+		code = exitUsage
+	}
+	if ctx.Err() != nil && code != exitUsage {
+		code = exitInterrupted
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(stderr, "cook: %s\n", msg)
+	}
+	return code
+}
+
+// flagError is how rootCommand's flag-error hook marks cobra's own errors.
+type flagError struct{ error }
+
+func isFlagError(err error) bool {
+	var fe flagError
+	return errors.As(err, &fe)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cook",
+		Short: "Build Redox OS from recipe trees: fetch, build, package, image, run",
+		Long: `cook builds Redox OS from upstream recipe trees without Nix, Podman, FUSE or root.
+
+It reads recipes/**/recipe.toml unchanged, fetches and verifies sources, builds recipes
+in a parallel dependency graph with a hermetic sysroot per recipe, packages them as
+signed pkgar archives and assembles bootable disk images.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.init(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
+	a.addGlobalFlags(root)
+	for _, f := range commands {
+		root.AddCommand(f(a))
+	}
+	return root
+}
+
+// logger returns the slog logger for diagnostics on stderr.
+func (a *app) logger() *slog.Logger { return a.log }

@@ -1,0 +1,42 @@
+package settings
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	s, err := Parse("cook.toml", []byte(`
+target = "aarch64-unknown-linux-gnu"
+jobs = 3
+[mirrors]
+"https://ftp.gnu.org/gnu/" = "http://127.0.0.1:8000/gnu/"
+[cargo]
+registry = "/usr/share/cargo/registry"
+[network]
+allow = ["relibc"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Target != "aarch64-unknown-linux-gnu" || s.Jobs != 3 || s.Cargo.Registry == "" || len(s.Network.Allow) != 1 {
+		t.Fatalf("got %+v", s)
+	}
+	if s.Mirrors["https://ftp.gnu.org/gnu/"] != "http://127.0.0.1:8000/gnu/" {
+		t.Fatalf("mirrors %v", s.Mirrors)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"jobs = \"x\"", "cook.toml"},
+		{"target = \n", "cook.toml:1"},
+		{"tagret = \"x\"", "unknown key(s): tagret"},
+		{"[mirrors]\n\"a\" = \"ftp://x\"", "must start with"},
+	} {
+		_, err := Parse("cook.toml", []byte(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", tc.in, err, tc.want)
+		}
+	}
+}
