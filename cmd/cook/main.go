@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -75,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
-	} else if isFlagError(err) {
+	} else if isFlagError(err) || strings.HasPrefix(err.Error(), "unknown command") {
 		code = exitUsage
 	}
 	if ctx.Err() != nil && code != exitUsage {
@@ -120,3 +121,20 @@ signed pkgar archives and assembles bootable disk images.`,
 
 // logger returns the slog logger for diagnostics on stderr.
 func (a *app) logger() *slog.Logger { return a.log }
+
+// Argument validators that report usage errors (exit 2).
+func exactArgs(n int) cobra.PositionalArgs { return wrapArgs(cobra.ExactArgs(n)) }
+func minArgs(n int) cobra.PositionalArgs   { return wrapArgs(cobra.MinimumNArgs(n)) }
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return wrapArgs(cobra.RangeArgs(lo, hi))
+}
+func noArgs() cobra.PositionalArgs { return wrapArgs(cobra.NoArgs) }
+
+func wrapArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageErr(fmt.Errorf("%s: %w", cmd.CommandPath(), err))
+		}
+		return nil
+	}
+}
