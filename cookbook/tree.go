@@ -1,0 +1,222 @@
+package cookbook
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Tree is a loaded recipe tree: every recipes/**/recipe.toml under Root.
+type Tree struct {
+	Root    string             // absolute cookbook root (the directory holding recipes/)
+	Recipes map[string]*Recipe // by name
+	Names   []string           // sorted recipe names
+
+	// Diagnostics are about the tree rather than one file's schema:
+	// duplicate names, directories that cannot name a recipe, dependencies
+	// naming no recipe, suffixes naming no optional package.
+	Diagnostics []Diagnostic
+}
+
+// skipDir reports directories discovery never enters: hidden ones and the
+// per-recipe state directories upstream's .gitignore lists.
+func skipDir(name string) bool {
+	switch name {
+	case "source", "source.tmp", "target":
+		return true
+	}
+	return len(name) > 0 && name[0] == '.'
+}
+
+// Load discovers and parses every recipe under root/recipes, in parallel. Its
+// error is for I/O failures only; recipe problems are Diagnostics.
+func Load(ctx context.Context, root string) (*Tree, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	recipesDir := filepath.Join(root, "recipes")
+	if st, err := os.Stat(recipesDir); err != nil {
+		return nil, fmt.Errorf("load recipes: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("load recipes: %s is not a directory", recipesDir)
+	}
+
+	paths := make(chan string, 256)
+	var (
+		mu      sync.Mutex
+		recipes []*Recipe
+	)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(paths)
+		return filepath.WalkDir(recipesDir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if p != recipesDir && skipDir(d.Name()) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Name() != "recipe.toml" {
+				return nil
+			}
+			select {
+			case paths <- p:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	})
+	for range runtime.GOMAXPROCS(0) {
+		g.Go(func() error {
+			var local []*Recipe
+			for p := range paths {
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return fmt.Errorf("load recipes: %w", err)
+				}
+				dir := filepath.Dir(p)
+				rel, _ := filepath.Rel(root, p)
+				local = append(local, Parse(filepath.Base(dir), dir, filepath.ToSlash(rel), data))
+			}
+			mu.Lock()
+			recipes = append(recipes, local...)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return newTree(root, recipes), nil
+}
+
+// NewTree builds a Tree from already parsed recipes (used by Load and tests).
+func newTree(root string, recipes []*Recipe) *Tree {
+	sort.Slice(recipes, func(i, j int) bool { return recipes[i].Path < recipes[j].Path })
+	t := &Tree{Root: root, Recipes: make(map[string]*Recipe, len(recipes))}
+	for _, r := range recipes {
+		if !ValidRecipeName(r.Name) {
+			t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Path: r.Path,
+				Message: fmt.Sprintf("directory name %q cannot name a recipe (no '.', ':' or '/' allowed); upstream skips it", r.Name)})
+			continue
+		}
+		if prev, ok := t.Recipes[r.Name]; ok {
+			t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Error, Recipe: r.Name, Path: r.Path,
+				Message: fmt.Sprintf("recipe %q is defined twice: %s and %s", r.Name, prev.Path, r.Path)})
+			continue
+		}
+		t.Recipes[r.Name] = r
+		t.Names = append(t.Names, r.Name)
+	}
+	sort.Strings(t.Names)
+	t.checkReferences()
+	return t
+}
+
+// checkReferences warns about dependencies naming no recipe and suffixes
+// naming no optional package of their recipe.
+func (t *Tree) checkReferences() {
+	for _, name := range t.Names {
+		r := t.Recipes[name]
+		for _, ref := range r.references() {
+			dep, ok := t.Recipes[ref.dep.Name]
+			switch {
+			case !ok:
+				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path,
+					Message: fmt.Sprintf("%s names %q, which is no recipe in this tree", ref.list, ref.dep)})
+			case ref.dep.Suffix != "" && !dep.hasOptional(ref.dep.Suffix):
+				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path,
+					Message: fmt.Sprintf("%s names %q, but recipe %q has no optional package %q", ref.list, ref.dep, dep.Name, ref.dep.Suffix)})
+			}
+		}
+	}
+}
+
+type reference struct {
+	list string
+	dep  PackageName
+}
+
+// references lists every dependency entry of r with the list it is in.
+func (r *Recipe) references() []reference {
+	var out []reference
+	add := func(list string, deps []PackageName) {
+		for _, d := range deps {
+			out = append(out, reference{list, d})
+		}
+	}
+	add("build.dependencies", r.Build.Dependencies)
+	add("build.dev-dependencies", r.Build.DevDependencies)
+	add("package.dependencies", r.Package.Dependencies)
+	for _, o := range r.OptionalPackages {
+		add("optional-packages.dependencies", o.Dependencies)
+	}
+	return out
+}
+
+func (r *Recipe) hasOptional(name string) bool {
+	for _, o := range r.OptionalPackages {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Unresolved returns the sorted distinct dependency names that name no recipe.
+func (t *Tree) Unresolved() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, name := range t.Names {
+		for _, ref := range t.Recipes[name].references() {
+			n := ref.dep.Name
+			if _, ok := t.Recipes[n]; !ok && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Diagnostics returns every diagnostic of the tree and its recipes, sorted by
+// path and line. With strict, warnings are reported as errors.
+func (t *Tree) AllDiagnostics(strict bool) []Diagnostic {
+	out := append([]Diagnostic(nil), t.Diagnostics...)
+	for _, name := range t.Names {
+		out = append(out, t.Recipes[name].Diagnostics...)
+	}
+	if strict {
+		for i := range out {
+			out[i].Severity = Error
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out
+}
+
+// Lookup returns the recipe called name.
+func (t *Tree) Lookup(name string) (*Recipe, error) {
+	if r, ok := t.Recipes[name]; ok {
+		return r, nil
+	}
+	return nil, fmt.Errorf("no recipe named %q under %s", name, filepath.Join(t.Root, "recipes"))
+}
