@@ -75,6 +75,11 @@ func (t *Tree) Deps(n Node) []Edge {
 		return nil
 	}
 	var out []Edge
+	type key struct {
+		to   Node
+		kind EdgeKind
+	}
+	seen := map[key]bool{}
 	add := func(kind EdgeKind, deps []PackageName, mapHost bool) {
 		for _, d := range deps {
 			to := Node{Name: d.Name, Host: d.Prefix == HostPrefix}
@@ -90,9 +95,10 @@ func (t *Tree) Deps(n Node) []Edge {
 					to.Host = true
 				}
 			}
-			if _, ok := t.Recipes[to.Name]; !ok {
+			if _, ok := t.Recipes[to.Name]; !ok || seen[key{to, kind}] {
 				continue
 			}
+			seen[key{to, kind}] = true
 			out = append(out, Edge{To: to, Kind: kind, Dep: d})
 		}
 	}

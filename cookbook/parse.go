@@ -166,7 +166,7 @@ func (p *parser) source(v any) {
 		p.add(Error, []string{"source"}, "[source] must be a table, not %s", tomlType(v))
 		return
 	}
-	var why []string
+	var why, where []string
 	for _, variant := range sourceVariants {
 		req := variant.fields[0].key
 		if _, ok := t[req]; !ok {
@@ -176,6 +176,7 @@ func (p *parser) source(v any) {
 		for _, f := range variant.fields {
 			if fv, ok := t[f.key]; ok && !typeOK(fv, f.kind) {
 				bad = fmt.Sprintf("%s source: %q must be %s, not %s", variant.kind, f.key, f.kind, tomlType(fv))
+				where = append(where, "source."+f.key)
 				break
 			}
 		}
@@ -191,7 +192,7 @@ func (p *parser) source(v any) {
 		return
 	}
 	msg := "[source] matches no source variant: it needs one of same_as, path, git or tar"
-	keys := []string{"source"}
+	keys := append(where, "source")
 	if len(why) > 0 {
 		msg = "[source] matches no source variant: " + strings.Join(why, "; ")
 	}

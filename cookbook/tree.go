@@ -175,11 +175,15 @@ func (r *Recipe) hasOptional(name string) bool {
 	return false
 }
 
-// Unresolved returns the sorted distinct dependency names that name no recipe.
-func (t *Tree) Unresolved() []string {
+// Unresolved returns the sorted distinct dependency names that name no
+// recipe, over the recipes for which include returns true (all when nil).
+func (t *Tree) Unresolved(include func(name string) bool) []string {
 	seen := map[string]bool{}
-	var out []string
+	out := []string{}
 	for _, name := range t.Names {
+		if include != nil && !include(name) {
+			continue
+		}
 		for _, ref := range t.Recipes[name].references() {
 			n := ref.dep.Name
 			if _, ok := t.Recipes[n]; !ok && !seen[n] {

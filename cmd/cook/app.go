@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,7 +16,9 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
+	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/settings"
 )
 
@@ -163,6 +166,9 @@ func (a *app) workDir() (string, error) {
 	if root == "" {
 		root, _ = os.Getwd()
 	}
+	if st, err := os.Stat(filepath.Join(root, ".cook")); err == nil && st.IsDir() {
+		return filepath.Join(root, ".cook"), nil
+	}
 	if writable(root) {
 		return filepath.Join(root, ".cook"), nil
 	}
@@ -174,15 +180,16 @@ func (a *app) workDir() (string, error) {
 	return filepath.Join(cache, "cook", filepath.Base(root)+"-"+hex.EncodeToString(sum[:4])), nil
 }
 
+// writable reports whether cook may put its work directory in dir: it must
+// carry a write permission bit (root ignores permissions, so access(2) alone
+// would let cook write into a tree its owner marked read-only) and be
+// writable for this process. Nothing is created to find out.
 func writable(dir string) bool {
-	f, err := os.CreateTemp(dir, ".cook-probe-*")
-	if err != nil {
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm()&0o222 == 0 {
 		return false
 	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	return true
+	return unix.Access(dir, unix.W_OK) == nil
 }
 
 // findCookbook walks up from the working directory to the first directory holding recipes/.
@@ -221,3 +228,32 @@ func (a *app) printJSON(v any) error {
 
 // printf writes human output to stdout.
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
+
+// loadTree loads the recipe tree named by --cookbook.
+func (a *app) loadTree(ctx context.Context) (*cookbook.Tree, error) {
+	root, err := a.requireCookbook()
+	if err != nil {
+		return nil, err
+	}
+	tree, err := cookbook.Load(ctx, root)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return tree, nil
+}
+
+// nodes parses recipe arguments ("name" or "host:name") and checks that each names a recipe.
+func nodes(tree *cookbook.Tree, args []string) ([]cookbook.Node, error) {
+	out := make([]cookbook.Node, 0, len(args))
+	for _, s := range args {
+		n, err := cookbook.ParseNode(s)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		if _, err := tree.Lookup(n.Name); err != nil {
+			return nil, usageErr(err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
