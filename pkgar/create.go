@@ -1,0 +1,320 @@
+package pkgar
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/ulikunitz/xz/lzma"
+	"github.com/zeebo/blake3"
+)
+
+// CreateOption configures Create and Write.
+type CreateOption func(*createOptions) error
+
+type createOptions struct {
+	arch      Architecture
+	packaging Packaging
+}
+
+// WithArchitecture sets the header's architecture byte (default
+// ArchIndependent, which is what the cookbook always writes).
+func WithArchitecture(a Architecture) CreateOption {
+	return func(o *createOptions) error {
+		if a > ArchRISCV64 {
+			return fmt.Errorf("unknown architecture %d", a)
+		}
+		o.arch = a
+		return nil
+	}
+}
+
+// WithPackaging sets how entry data is stored: Uncompressed (the default) or
+// LZMA2 (upstream's COOKBOOK_COMPRESSED=true): each entry is then its
+// uncompressed length as a little-endian u64 followed by a raw LZMA2 stream.
+func WithPackaging(p Packaging) CreateOption {
+	return func(o *createOptions) error {
+		if p != Uncompressed && p != LZMA2 {
+			return fmt.Errorf("unknown packaging %d", p)
+		}
+		o.packaging = p
+		return nil
+	}
+}
+
+// Info describes a package just written.
+type Info struct {
+	Header  Header
+	Entries []Entry
+	// Size is the package file's size in bytes (upstream's network_size).
+	Size int64
+	// StorageSize is upstream's storage_size: the file size, or for LZMA2
+	// packages the head size plus the sum of the uncompressed entry sizes.
+	StorageSize int64
+}
+
+// Create packages the tree at stageDir into the file dst, signed with key.
+// The file is written beside dst under a temporary name and renamed into
+// place only when complete. Output is deterministic: the same tree (names,
+// contents, symlink targets, permission bits) and key give the same bytes.
+func Create(ctx context.Context, dst, stageDir string, key *SecretKey, opts ...CreateOption) (*Info, error) {
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating package %s: %w", dst, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("creating package %s: %w", dst, err)
+	}
+	tmp := f.Name()
+	info, err := Write(ctx, f, stageDir, key, opts...)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("package %s: %w", dst, cerr)
+	}
+	if err == nil {
+		if rerr := os.Rename(tmp, dst); rerr != nil {
+			err = fmt.Errorf("package %s: %w", dst, rerr)
+		}
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return info, nil
+}
+
+// Write packages the tree at stageDir into w, which must be positioned at
+// the start of an empty file: data is streamed first after room for the
+// head, then the head is written at offset 0. File contents are never held
+// in memory as a whole.
+func Write(ctx context.Context, w io.WriteSeeker, stageDir string, key *SecretKey, opts ...CreateOption) (*Info, error) {
+	o := createOptions{}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if key == nil {
+		return nil, errors.New("pkgar: no signing key")
+	}
+	entries, err := walkStage(stageDir)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(entries)) > uint64(^uint32(0)) {
+		return nil, fmt.Errorf("%s: %d entries, more than pkgar can hold", stageDir, len(entries))
+	}
+	h := Header{PublicKey: key.Public(), Count: uint32(len(entries)), Flags: NewFlags(o.arch, o.packaging)}
+	headSize := h.HeadSize()
+	if _, err := w.Seek(headSize, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("seeking past the package head: %w", err)
+	}
+
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	hs := newHasher()
+	var unpacked uint64
+	for i := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		e := &entries[i]
+		start := cw.n + int64(bw.Buffered())
+		e.Offset = uint64(start)
+		full := filepath.Join(stageDir, filepath.FromSlash(e.Path))
+		var n uint64
+		var err error
+		if e.IsSymlink() {
+			n, err = writeSymlink(bw, o.packaging, full, e)
+		} else {
+			n, err = writeFile(ctx, bw, o.packaging, full, e, hs)
+		}
+		if err != nil {
+			return nil, err
+		}
+		unpacked += n
+		e.Size = uint64(cw.n+int64(bw.Buffered())) - e.Offset
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("writing package data: %w", err)
+	}
+
+	head := make([]byte, headSize)
+	table := head[HeaderSize:]
+	for i := range entries {
+		if err := entries[i].put(table[i*EntrySize:]); err != nil {
+			return nil, err
+		}
+	}
+	h.Blake3 = Hash(blake3.Sum256(table))
+	h.put(head)
+	copy(h.Signature[:], key.sign(head[64:HeaderSize]))
+	h.put(head)
+	if _, err := w.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("seeking to the package head: %w", err)
+	}
+	if _, err := w.Write(head); err != nil {
+		return nil, fmt.Errorf("writing package head: %w", err)
+	}
+	size := headSize + cw.n
+	storage := size
+	if o.packaging == LZMA2 {
+		storage = headSize + int64(unpacked)
+	}
+	return &Info{Header: h, Entries: entries, Size: size, StorageSize: storage}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// walkStage lists the files and symlinks under root in upstream's order:
+// each directory's children sorted by name, directories recursed in place.
+func walkStage(root string) ([]Entry, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("stage directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("stage directory %s: not a directory", root)
+	}
+	var entries []Entry
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		dir := filepath.Join(root, filepath.FromSlash(rel))
+		des, err := os.ReadDir(dir) // sorted by name, bytewise
+		if err != nil {
+			return fmt.Errorf("reading stage directory: %w", err)
+		}
+		for _, de := range des {
+			p := path.Join(rel, de.Name())
+			if de.IsDir() {
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			fi, err := de.Info()
+			if err != nil {
+				return fmt.Errorf("stage entry: %w", err)
+			}
+			if len(p) >= PathSize {
+				return fmt.Errorf("%s: path is %d bytes, longer than pkgar's limit of %d", filepath.Join(root, p), len(p), PathSize-1)
+			}
+			mode := uint32(fi.Mode().Perm())
+			if fi.Mode()&fs.ModeSetuid != 0 {
+				mode |= 0o4000
+			}
+			if fi.Mode()&fs.ModeSetgid != 0 {
+				mode |= 0o2000
+			}
+			if fi.Mode()&fs.ModeSticky != 0 {
+				mode |= 0o1000
+			}
+			switch {
+			case fi.Mode().IsRegular():
+				mode |= ModeFile
+			case fi.Mode()&fs.ModeSymlink != 0:
+				mode |= ModeSymlink
+			default:
+				return fmt.Errorf("%s: unsupported file type %s (only files, symlinks and directories can be packaged)", filepath.Join(root, p), fi.Mode().Type())
+			}
+			entries = append(entries, Entry{Mode: mode, Path: p, Size: uint64(fi.Size())})
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+func writeSymlink(w io.Writer, p Packaging, full string, e *Entry) (uint64, error) {
+	target, err := os.Readlink(full)
+	if err != nil {
+		return 0, fmt.Errorf("stage entry: %w", err)
+	}
+	data := []byte(target)
+	e.Blake3 = Hash(blake3.Sum256(data))
+	if p == LZMA2 {
+		lw, err := newLZMA2Writer(w, uint64(len(data)))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", full, err)
+		}
+		if _, err := lw.Write(data); err != nil {
+			return 0, fmt.Errorf("%s: compressing: %w", full, err)
+		}
+		if err := lw.Close(); err != nil {
+			return 0, fmt.Errorf("%s: compressing: %w", full, err)
+		}
+	} else if _, err := w.Write(data); err != nil {
+		return 0, fmt.Errorf("writing package data: %w", err)
+	}
+	return uint64(len(data)), nil
+}
+
+func writeFile(ctx context.Context, w io.Writer, p Packaging, full string, e *Entry, hs *hasher) (uint64, error) {
+	f, err := os.Open(full)
+	if err != nil {
+		return 0, fmt.Errorf("stage entry: %w", err)
+	}
+	defer f.Close()
+	want := e.Size
+	var dst io.Writer = w
+	var lw io.WriteCloser
+	if p == LZMA2 {
+		lw, err = newLZMA2Writer(w, want)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", full, err)
+		}
+		dst = lw
+	}
+	sum, n, err := hs.copyAndHash(ctx, dst, f)
+	if err != nil {
+		return 0, fmt.Errorf("packaging %s: %w", full, err)
+	}
+	if n != want {
+		return 0, fmt.Errorf("packaging %s: file changed while packaging (%d bytes read, %d expected)", full, n, want)
+	}
+	if lw != nil {
+		if err := lw.Close(); err != nil {
+			return 0, fmt.Errorf("packaging %s: compressing: %w", full, err)
+		}
+	}
+	e.Blake3 = sum
+	return n, nil
+}
+
+// lzma2DictCap is the dictionary size used to write LZMA2 entries (that of
+// xz preset 5, which upstream's writer uses).
+const lzma2DictCap = 8 << 20
+
+func newLZMA2Writer(w io.Writer, ulen uint64) (io.WriteCloser, error) {
+	var pre [8]byte
+	binary.LittleEndian.PutUint64(pre[:], ulen)
+	if _, err := w.Write(pre[:]); err != nil {
+		return nil, err
+	}
+	dict := lzma2DictCap
+	if ulen < uint64(dict) {
+		dict = max(int(ulen), lzma.MinDictCap)
+	}
+	return lzma.Writer2Config{DictCap: dict}.NewWriter2(w)
+}
