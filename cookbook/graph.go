@@ -114,6 +114,9 @@ type Graph struct {
 	Kinds EdgeKind
 	Nodes []Node // sorted by String()
 	succ  map[Node][]Edge
+
+	order  []Node // cached by Order
+	cyclic bool
 }
 
 // NewGraph builds the graph reachable from roots along kinds. With no roots,
@@ -274,25 +277,44 @@ func (e *CycleError) Error() string {
 // Order returns the nodes with every dependency before its dependents, ties
 // broken by name, or a *CycleError.
 func (g *Graph) Order() ([]Node, error) {
-	if c := g.Cycles(); len(c) > 0 {
-		return nil, &CycleError{c}
+	if g.order != nil || g.cyclic {
+		if g.cyclic {
+			return nil, &CycleError{g.Cycles()}
+		}
+		return g.order, nil
 	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make(map[Node]uint8, len(g.Nodes))
 	out := make([]Node, 0, len(g.Nodes))
-	done := map[Node]bool{}
-	var visit func(n Node)
-	visit = func(n Node) {
-		if done[n] {
-			return
+	var visit func(n Node) bool
+	visit = func(n Node) bool {
+		switch color[n] {
+		case grey:
+			return false
+		case black:
+			return true
 		}
-		done[n] = true
+		color[n] = grey
 		for _, e := range g.succ[n] {
-			visit(e.To)
+			if !visit(e.To) {
+				return false
+			}
 		}
+		color[n] = black
 		out = append(out, n)
+		return true
 	}
 	for _, n := range g.Nodes {
-		visit(n)
+		if !visit(n) {
+			g.cyclic = true
+			return nil, &CycleError{g.Cycles()}
+		}
 	}
+	g.order = out
 	return out, nil
 }
 

@@ -3,14 +3,13 @@ package cookbook
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Tree is a loaded recipe tree: every recipes/**/recipe.toml under Root.
@@ -49,60 +48,90 @@ func Load(ctx context.Context, root string) (*Tree, error) {
 		return nil, fmt.Errorf("load recipes: %s is not a directory", recipesDir)
 	}
 
-	paths := make(chan string, 256)
-	var (
-		mu      sync.Mutex
-		recipes []*Recipe
-	)
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(paths)
-		return filepath.WalkDir(recipesDir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if p != recipesDir && skipDir(d.Name()) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.Name() != "recipe.toml" {
-				return nil
-			}
-			select {
-			case paths <- p:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	})
-	for range runtime.GOMAXPROCS(0) {
-		g.Go(func() error {
-			var local []*Recipe
-			for p := range paths {
-				data, err := os.ReadFile(p)
-				if err != nil {
-					return fmt.Errorf("load recipes: %w", err)
-				}
-				dir := filepath.Dir(p)
-				rel, _ := filepath.Rel(root, p)
-				local = append(local, Parse(filepath.Base(dir), dir, filepath.ToSlash(rel), data))
-			}
-			mu.Lock()
-			recipes = append(recipes, local...)
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	recipes, err := walk(ctx, root, recipesDir)
+	if err != nil {
 		return nil, err
 	}
 	return newTree(root, recipes), nil
 }
 
-// NewTree builds a Tree from already parsed recipes (used by Load and tests).
+// walk reads the directories under dir concurrently (directory reads and
+// file reads are system-call bound, so more workers than CPUs hide their
+// latency) and parses every recipe.toml as soon as it is found.
+func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
+	workers := max(8, 2*runtime.GOMAXPROCS(0))
+	var (
+		mu      sync.Mutex
+		recipes []*Recipe
+		pending sync.WaitGroup
+		errOnce sync.Once
+		walkErr error
+	)
+	fail := func(err error) { errOnce.Do(func() { walkErr = err }) }
+	queue := make(chan string, 1024)
+	var visit func(d string)
+	visit = func(d string) {
+		defer pending.Done()
+		if ctx.Err() != nil {
+			fail(ctx.Err())
+			return
+		}
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			fail(fmt.Errorf("load recipes: %w", err))
+			return
+		}
+		for _, e := range entries {
+			p := filepath.Join(d, e.Name())
+			switch {
+			case e.IsDir():
+				if skipDir(e.Name()) {
+					continue
+				}
+				pending.Add(1)
+				select {
+				case queue <- p:
+				default:
+					visit(p) // queue full: walk it on this goroutine
+				}
+			case e.Name() == "recipe.toml":
+				data, err := os.ReadFile(p)
+				if err != nil {
+					fail(fmt.Errorf("load recipes: %w", err))
+					return
+				}
+				rel, _ := filepath.Rel(root, p)
+				r := Parse(filepath.Base(d), d, filepath.ToSlash(rel), data)
+				mu.Lock()
+				recipes = append(recipes, r)
+				mu.Unlock()
+			}
+		}
+	}
+	pending.Add(1)
+	queue <- dir
+	done := make(chan struct{})
+	go func() { pending.Wait(); close(done) }()
+	var workersWG sync.WaitGroup
+	for range workers {
+		workersWG.Add(1)
+		go func() {
+			defer workersWG.Done()
+			for {
+				select {
+				case d := <-queue:
+					visit(d)
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	workersWG.Wait()
+	return recipes, walkErr
+}
+
+// newTree builds a Tree from already parsed recipes (used by Load and tests).
 func newTree(root string, recipes []*Recipe) *Tree {
 	sort.Slice(recipes, func(i, j int) bool { return recipes[i].Path < recipes[j].Path })
 	t := &Tree{Root: root, Recipes: make(map[string]*Recipe, len(recipes))}
@@ -208,11 +237,11 @@ func (t *Tree) AllDiagnostics(strict bool) []Diagnostic {
 			out[i].Severity = Error
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Path != out[j].Path {
-			return out[i].Path < out[j].Path
+	slices.SortStableFunc(out, func(a, b Diagnostic) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
 		}
-		return out[i].Line < out[j].Line
+		return a.Line - b.Line
 	})
 	return out
 }
