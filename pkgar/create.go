@@ -120,33 +120,19 @@ func Write(ctx context.Context, w io.WriteSeeker, stageDir string, key *SecretKe
 		return nil, fmt.Errorf("seeking past the package head: %w", err)
 	}
 
-	cw := &countWriter{w: w}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	hs := newHasher()
+	var dataSize int64
 	var unpacked uint64
-	for i := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		e := &entries[i]
-		start := cw.n + int64(bw.Buffered())
-		e.Offset = uint64(start)
-		full := filepath.Join(stageDir, filepath.FromSlash(e.Path))
-		var n uint64
-		var err error
-		if e.IsSymlink() {
-			n, err = writeSymlink(bw, o.packaging, full, e)
-		} else {
-			n, err = writeFile(ctx, bw, o.packaging, full, e, hs)
-		}
+	if f, ok := w.(*os.File); ok && o.packaging == Uncompressed {
+		dataSize, err = writeDataParallel(ctx, f, stageDir, headSize, entries)
 		if err != nil {
 			return nil, err
 		}
-		unpacked += n
-		e.Size = uint64(cw.n+int64(bw.Buffered())) - e.Offset
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("writing package data: %w", err)
+		unpacked = uint64(dataSize)
+	} else {
+		dataSize, unpacked, err = writeDataSequential(ctx, w, stageDir, o.packaging, entries)
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	head := make([]byte, headSize)
@@ -166,12 +152,45 @@ func Write(ctx context.Context, w io.WriteSeeker, stageDir string, key *SecretKe
 	if _, err := w.Write(head); err != nil {
 		return nil, fmt.Errorf("writing package head: %w", err)
 	}
-	size := headSize + cw.n
+	size := headSize + dataSize
 	storage := size
 	if o.packaging == LZMA2 {
 		storage = headSize + int64(unpacked)
 	}
 	return &Info{Header: h, Entries: entries, Size: size, StorageSize: storage}, nil
+}
+
+// writeDataSequential streams every entry's data to w, which is positioned
+// at the start of the data region, one after the other.
+func writeDataSequential(ctx context.Context, w io.Writer, stageDir string, p Packaging, entries []Entry) (int64, uint64, error) {
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	hs := newHasher()
+	var unpacked uint64
+	for i := range entries {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		e := &entries[i]
+		e.Offset = uint64(cw.n + int64(bw.Buffered()))
+		full := filepath.Join(stageDir, filepath.FromSlash(e.Path))
+		var n uint64
+		var err error
+		if e.IsSymlink() {
+			n, err = writeSymlink(bw, p, full, e)
+		} else {
+			n, err = writeFile(ctx, bw, p, full, e, hs)
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		unpacked += n
+		e.Size = uint64(cw.n+int64(bw.Buffered())) - e.Offset
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, 0, fmt.Errorf("writing package data: %w", err)
+	}
+	return cw.n, unpacked, nil
 }
 
 type countWriter struct {

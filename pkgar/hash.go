@@ -47,4 +47,3 @@ func (hs *hasher) copyAndHash(ctx context.Context, w io.Writer, r io.Reader) (Ha
 	hs.h.Sum(sum[:0])
 	return sum, n, nil
 }
-

@@ -427,16 +427,22 @@ func TestTamper(t *testing.T) {
 // craft signs a package made of arbitrary entries and data, bypassing
 // Write's checks, as an attacker could.
 func craft(t *testing.T, key *SecretKey, entries []Entry, data [][]byte) []byte {
+	return craftFlags(t, key, 0, entries, data, data)
+}
+
+// craftFlags is craft with header flags; stored[i] is what is written for
+// entry i, data[i] what its hash is computed over.
+func craftFlags(t *testing.T, key *SecretKey, flags Flags, entries []Entry, data, stored [][]byte) []byte {
 	t.Helper()
-	h := Header{PublicKey: key.Public(), Count: uint32(len(entries))}
+	h := Header{PublicKey: key.Public(), Count: uint32(len(entries)), Flags: flags}
 	head := make([]byte, h.HeadSize())
 	var region []byte
 	for i := range entries {
 		e := &entries[i]
 		e.Offset = uint64(len(region))
-		e.Size = uint64(len(data[i]))
+		e.Size = uint64(len(stored[i]))
 		e.Blake3 = Hash(blake3.Sum256(data[i]))
-		region = append(region, data[i]...)
+		region = append(region, stored[i]...)
 		if err := e.put(head[HeaderSize+i*EntrySize:]); err != nil {
 			t.Fatal(err)
 		}
