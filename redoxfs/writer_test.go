@@ -159,6 +159,7 @@ func (tt *testTree) verify(t *testing.T, fsys *FS) {
 	if err := fsys.Check(context.Background()); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
+	accountBlocks(t, fsys)
 	seen := 0
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
