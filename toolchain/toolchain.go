@@ -1,0 +1,389 @@
+package toolchain
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Toolchain is what was found for one target.
+type Toolchain struct {
+	Target Triple
+
+	// Prefix is the directory holding this target's prebuilt tools, laid out
+	// as upstream's prefix/<target>: sysroot/bin holds the <gnu>-gcc ...
+	// commands and sysroot/ is COOKBOOK_HOST_SYSROOT. Empty for the host.
+	Prefix string
+
+	// HostSysroot is COOKBOOK_HOST_SYSROOT: the prefix's sysroot, or /usr
+	// for the host.
+	HostSysroot string
+
+	// Path lists directories to put first on PATH.
+	Path []string
+
+	// Hide lists host directories a sandboxed build must not see: the
+	// default include and library directories of a Debian cross compiler,
+	// which would otherwise leak the host's cross libc into the build.
+	Hide []string
+
+	// Tools maps a tool variable (CC, CXX, ...) to the command found for it
+	// ("" when missing).
+	Tools map[string]string
+
+	// Missing explains each missing tool and how to get it.
+	Missing []string
+}
+
+// toolVars are the variables redoxer env sets, with the tool suffix each one
+// gets after the GNU prefix.
+var toolVars = []struct{ name, tool string }{
+	{"AR", "gcc-ar"}, {"AS", "as"}, {"CC", "gcc"}, {"CXX", "g++"}, {"LD", "ld"}, {"NM", "gcc-nm"},
+	{"OBJCOPY", "objcopy"}, {"OBJDUMP", "objdump"}, {"PKG_CONFIG", "pkg-config"}, {"RANLIB", "gcc-ranlib"},
+	{"READELF", "readelf"}, {"STRIP", "strip"},
+}
+
+// PrefixDir is where cook keeps the prefix of target under a work directory.
+func PrefixDir(work string, t Triple) string { return filepath.Join(work, "prefix", string(t)) }
+
+// Find locates the toolchain for target. work is cook's work directory,
+// where prefixes live. For a Linux cross target whose Debian cross compiler
+// is installed, Find assembles the prefix on first use (see EnsureLinuxPrefix).
+func Find(ctx context.Context, target Triple, work string) (*Toolchain, error) {
+	tc := &Toolchain{Target: target, Tools: map[string]string{}}
+	switch {
+	case target.IsHost():
+		tc.HostSysroot = "/usr"
+		for _, v := range toolVars {
+			tc.lookup(v.name, hostToolName(v.tool), "install Debian's build-essential")
+		}
+	case target.IsRedox():
+		tc.Prefix = PrefixDir(work, target)
+		tc.HostSysroot = filepath.Join(tc.Prefix, "sysroot")
+		tc.Path = []string{filepath.Join(tc.HostSysroot, "bin")}
+		for _, v := range toolVars {
+			if v.name == "PKG_CONFIG" {
+				tc.Tools[v.name] = target.GNU() + "-pkg-config" // cook's wrapper, always present
+				continue
+			}
+			tc.lookup(v.name, target.GNU()+"-"+v.tool, "run `cook toolchain install --target "+string(target)+"`")
+		}
+	default: // a Linux cross target: Debian's cross compiler behind a prefix of wrappers
+		tc.Prefix = PrefixDir(work, target)
+		tc.HostSysroot = filepath.Join(tc.Prefix, "sysroot")
+		tc.Path = []string{filepath.Join(tc.HostSysroot, "bin")}
+		gnu := target.GNU()
+		tc.Hide = []string{filepath.Join("/usr", gnu, "include"), filepath.Join("/usr", gnu, "lib")}
+		if _, err := exec.LookPath(gnu + "-gcc"); err != nil {
+			tc.Missing = append(tc.Missing, fmt.Sprintf("%s-gcc: not found on PATH; install Debian's gcc-%s and libc6-dev-%s-cross",
+				gnu, debArch(target), debArch(target)))
+			break
+		}
+		if err := EnsureLinuxPrefix(ctx, target, tc.Prefix); err != nil {
+			return nil, err
+		}
+		for _, v := range toolVars {
+			if v.name == "PKG_CONFIG" {
+				tc.Tools[v.name] = gnu + "-pkg-config"
+				continue
+			}
+			tc.lookup(v.name, gnu+"-"+v.tool, "install Debian's gcc-"+debArch(target))
+		}
+	}
+	return tc, nil
+}
+
+func hostToolName(tool string) string {
+	switch tool {
+	case "gcc-ar":
+		return "ar"
+	case "gcc-nm":
+		return "nm"
+	case "gcc-ranlib":
+		return "ranlib"
+	}
+	return tool
+}
+
+func debArch(t Triple) string {
+	switch t.Arch() {
+	case "x86_64":
+		return "x86-64-linux-gnu"
+	case "aarch64":
+		return "aarch64-linux-gnu"
+	case "riscv64gc", "riscv64":
+		return "riscv64-linux-gnu"
+	case "i686", "i586":
+		return "i686-linux-gnu"
+	}
+	return t.GNU()
+}
+
+// lookup finds command on the toolchain's PATH, then the host's.
+func (tc *Toolchain) lookup(name, command, fix string) {
+	for _, dir := range tc.Path {
+		p := filepath.Join(dir, command)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			tc.Tools[name] = command
+			return
+		}
+	}
+	if _, err := exec.LookPath(command); err == nil {
+		tc.Tools[name] = command
+		return
+	}
+	tc.Tools[name] = ""
+	tc.Missing = append(tc.Missing, fmt.Sprintf("%s (%s): not found; %s", command, name, fix))
+}
+
+// Ready reports whether every tool was found.
+func (tc *Toolchain) Ready() bool { return len(tc.Missing) == 0 }
+
+// Env returns the cross environment redoxer env would set for this target
+// (spec/cookbook.md §5.4): the tool variables and their _<triple> twins,
+// CARGO_TARGET_<TRIPLE>_LINKER, TARGET and GNU_TARGET. RUSTFLAGS and CPPFLAGS
+// are recomputed at cargo call time by the cookbook_redoxer wrapper.
+func (tc *Toolchain) Env() map[string]string {
+	t := tc.Target
+	env := map[string]string{
+		"TARGET":     string(t),
+		"GNU_TARGET": t.GNU(),
+	}
+	for _, v := range toolVars {
+		cmd := tc.Tools[v.name]
+		if cmd == "" {
+			continue
+		}
+		env[v.name] = cmd
+		if !t.IsHost() {
+			env[v.name+"_"+t.Underscored()] = cmd
+		}
+	}
+	if cc := env["CC"]; cc != "" {
+		env["CARGO_TARGET_"+t.Upper()+"_LINKER"] = cc
+	}
+	return env
+}
+
+// Identity returns a digest of what makes this toolchain produce what it
+// produces: the target and each tool's resolved path, size and modification
+// time, and the prefix sysroot's tag. It changes when a compiler is upgraded.
+func (tc *Toolchain) Identity() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "target %s\n", tc.Target)
+	names := make([]string, 0, len(tc.Tools))
+	for n := range tc.Tools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	pathEnv := strings.Join(append(append([]string{}, tc.Path...), os.Getenv("PATH")), string(os.PathListSeparator))
+	for _, n := range names {
+		cmd := tc.Tools[n]
+		fmt.Fprintf(h, "%s=%s", n, cmd)
+		if p := lookPathIn(cmd, pathEnv); p != "" {
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				p = real
+			}
+			if st, err := os.Stat(p); err == nil {
+				fmt.Fprintf(h, " %s %d %d", p, st.Size(), st.ModTime().UnixNano())
+			}
+		}
+		fmt.Fprintln(h)
+	}
+	if tc.Prefix != "" {
+		if b, err := os.ReadFile(filepath.Join(tc.Prefix, "sysroot", ".cook-prefix")); err == nil {
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func lookPathIn(cmd, pathEnv string) string {
+	if cmd == "" {
+		return ""
+	}
+	if strings.Contains(cmd, "/") {
+		return cmd
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		p := filepath.Join(dir, cmd)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// EnsureLinuxPrefix assembles the prefix for a Linux cross target from the
+// Debian cross toolchain: sysroot/usr/{include,lib} hold the cross libc
+// (hard-linked, or copied across filesystems) with its linker scripts
+// rewritten to sysroot-relative paths, and sysroot/bin holds <gnu>-gcc,
+// -g++ and -cpp wrappers passing --sysroot, so that nothing from the host's
+// /usr/<gnu> is used. It is done once; a tag file marks a complete prefix.
+func EnsureLinuxPrefix(ctx context.Context, t Triple, prefix string) error {
+	sysroot := filepath.Join(prefix, "sysroot")
+	tag := filepath.Join(sysroot, ".cook-prefix")
+	gnu := t.GNU()
+	src := filepath.Join("/usr", gnu)
+	want := prefixTag(src)
+	if b, err := os.ReadFile(tag); err == nil && string(b) == want {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(src, "include")); err != nil {
+		return fmt.Errorf("toolchain %s: %s has no include/; install Debian's libc6-dev-%s-cross", t, src, debArch(t))
+	}
+	if err := os.MkdirAll(prefix, 0o755); err != nil {
+		return fmt.Errorf("toolchain %s: %w", t, err)
+	}
+	tmp, err := os.MkdirTemp(prefix, "sysroot.tmp-")
+	if err != nil {
+		return fmt.Errorf("toolchain %s: %w", t, err)
+	}
+	defer os.RemoveAll(tmp)
+	for _, d := range []string{"include", "lib"} {
+		if err := linkTree(ctx, filepath.Join(src, d), filepath.Join(tmp, "usr", d)); err != nil {
+			return fmt.Errorf("toolchain %s: %w", t, err)
+		}
+	}
+	if err := rewriteLinkerScripts(filepath.Join(tmp, "usr", "lib"), src); err != nil {
+		return fmt.Errorf("toolchain %s: %w", t, err)
+	}
+	for _, l := range []string{"include", "lib"} {
+		if err := os.Symlink("usr/"+l, filepath.Join(tmp, l)); err != nil {
+			return err
+		}
+	}
+	bin := filepath.Join(tmp, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	for _, tool := range []string{"gcc", "g++", "cpp", "c++", "cc"} {
+		real := "/usr/bin/" + gnu + "-" + tool
+		if tool == "cc" || tool == "c++" {
+			real = "/usr/bin/" + gnu + "-" + map[string]string{"cc": "gcc", "c++": "g++"}[tool]
+		}
+		if _, err := os.Stat(real); err != nil {
+			continue
+		}
+		script := fmt.Sprintf("#!/bin/sh\n# cook: %s with the prefix sysroot\nexec %s --sysroot=\"$(dirname \"$0\")/..\" \"$@\"\n", tool, real)
+		if err := os.WriteFile(filepath.Join(bin, gnu+"-"+tool), []byte(script), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".cook-prefix"), []byte(want), 0o644); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(sysroot); err != nil {
+		return err
+	}
+	return os.Rename(tmp, sysroot)
+}
+
+// prefixTag identifies the Debian cross libc a prefix was made from.
+func prefixTag(src string) string {
+	var parts []string
+	for _, f := range []string{"lib/libc.so.6", "lib/libc.a", "include/stdio.h"} {
+		if st, err := os.Stat(filepath.Join(src, f)); err == nil {
+			parts = append(parts, fmt.Sprintf("%s %d %d", f, st.Size(), st.ModTime().Unix()))
+		}
+	}
+	return "debian-cross " + src + "\n" + strings.Join(parts, "\n") + "\n"
+}
+
+// linkTree mirrors src into dst with hard links, copying where linking fails.
+func linkTree(ctx context.Context, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, target)
+		default:
+			if err := os.Link(p, target); err == nil {
+				return nil
+			}
+			return copyFile(p, target)
+		}
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// rewriteLinkerScripts replaces absolute /usr/<gnu>/lib paths in the small
+// text linker scripts (libc.so, libm.so, ...) with /usr/lib, which ld then
+// resolves inside --sysroot. The files are replaced, not edited in place,
+// since they are hard links to the host's.
+func rewriteLinkerScripts(lib, src string) error {
+	entries, err := os.ReadDir(lib)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".so") {
+			continue
+		}
+		p := filepath.Join(lib, e.Name())
+		info, err := e.Info()
+		if err != nil || info.Size() > 4096 {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "GROUP") && !strings.Contains(string(b), "INPUT") {
+			continue
+		}
+		out := strings.ReplaceAll(string(b), filepath.Join(src, "lib")+"/", "/usr/lib/")
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNotInstalled is returned when a Redox prefix is missing.
+var ErrNotInstalled = errors.New("toolchain not installed")

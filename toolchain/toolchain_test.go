@@ -1,0 +1,99 @@
+package toolchain
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTriples(t *testing.T) {
+	for _, tc := range []struct {
+		in, gnu, under string
+		redox          bool
+	}{
+		{"x86_64-unknown-redox", "x86_64-unknown-redox", "x86_64_unknown_redox", true},
+		{"riscv64gc-unknown-redox", "riscv64-unknown-redox", "riscv64gc_unknown_redox", true},
+		{"i586-unknown-redox", "i586-unknown-redox", "i586_unknown_redox", true},
+		{"aarch64-unknown-linux-gnu", "aarch64-linux-gnu", "aarch64_unknown_linux_gnu", false},
+		{"x86_64-unknown-linux-gnu", "x86_64-linux-gnu", "x86_64_unknown_linux_gnu", false},
+	} {
+		tr, err := Parse(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.GNU() != tc.gnu || tr.Underscored() != tc.under || tr.IsRedox() != tc.redox {
+			t.Errorf("%s: gnu %s under %s redox %v", tc.in, tr.GNU(), tr.Underscored(), tr.IsRedox())
+		}
+	}
+	if _, err := Parse("sparc-sun-solaris"); err == nil || !strings.Contains(err.Error(), "aarch64-unknown-linux-gnu") {
+		t.Errorf("Parse(sparc) = %v", err)
+	}
+}
+
+func TestRedoxEnvMissingPrefix(t *testing.T) {
+	tc, err := Find(context.Background(), "x86_64-unknown-redox", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.Ready() {
+		t.Skip("a Redox toolchain is on PATH")
+	}
+	if !strings.Contains(strings.Join(tc.Missing, "\n"), "cook toolchain install --target x86_64-unknown-redox") {
+		t.Errorf("missing = %v", tc.Missing)
+	}
+	env := tc.Env()
+	if env["TARGET"] != "x86_64-unknown-redox" || env["GNU_TARGET"] != "x86_64-unknown-redox" || env["PKG_CONFIG"] != "x86_64-unknown-redox-pkg-config" {
+		t.Errorf("env = %v", env)
+	}
+}
+
+// TestLinuxCross assembles the aarch64 prefix from Debian's cross compiler,
+// compiles a program with it and runs it under qemu-aarch64.
+func TestLinuxCross(t *testing.T) {
+	if _, err := exec.LookPath("aarch64-linux-gnu-gcc"); err != nil {
+		t.Skip("aarch64-linux-gnu-gcc not installed (Debian gcc-aarch64-linux-gnu)")
+	}
+	work := t.TempDir()
+	tc, err := Find(context.Background(), "aarch64-unknown-linux-gnu", work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tc.Ready() {
+		t.Fatalf("missing: %v", tc.Missing)
+	}
+	env := tc.Env()
+	if env["CC"] != "aarch64-linux-gnu-gcc" || env["CC_aarch64_unknown_linux_gnu"] != "aarch64-linux-gnu-gcc" ||
+		env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"] != "aarch64-linux-gnu-gcc" {
+		t.Errorf("env = %v", env)
+	}
+	libc, err := os.ReadFile(filepath.Join(tc.HostSysroot, "usr/lib/libc.so"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(libc), "/usr/aarch64-linux-gnu/") {
+		t.Errorf("libc.so still names host paths:\n%s", libc)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.c"), []byte("#include <stdio.h>\nint main(void){puts(\"hello aarch64\");return 0;}\n"), 0o644)
+	cc := exec.Command(filepath.Join(tc.Path[0], "aarch64-linux-gnu-gcc"), "-o", "hello", "hello.c")
+	cc.Dir = dir
+	if out, err := cc.CombinedOutput(); err != nil {
+		t.Fatalf("compile: %v\n%s", err, out)
+	}
+	if _, err := exec.LookPath("qemu-aarch64"); err != nil {
+		t.Skip("qemu-aarch64 not installed")
+	}
+	run := exec.Command("qemu-aarch64", "-L", tc.HostSysroot, filepath.Join(dir, "hello"))
+	out, err := run.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "hello aarch64" {
+		t.Fatalf("run: %v: %q", err, out)
+	}
+	id1 := tc.Identity()
+	tc2, _ := Find(context.Background(), "aarch64-unknown-linux-gnu", work)
+	if tc2.Identity() != id1 {
+		t.Error("identity not stable")
+	}
+}

@@ -1,0 +1,111 @@
+// Package toolchain knows target triples and the compilers for them: the GNU
+// names, the cross environment a build script sees (CC, CARGO_TARGET_*_LINKER,
+// PKG_CONFIG_*, ...), where the tools are found (a Redox prefix, Debian's cross
+// compilers on PATH, the host compiler) and how a prefix is installed.
+package toolchain
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+)
+
+// Triple is a Rust-style target triple such as x86_64-unknown-redox.
+type Triple string
+
+// RedoxTargets are the Redox targets upstream supports.
+var RedoxTargets = []Triple{
+	"x86_64-unknown-redox", "aarch64-unknown-redox", "i586-unknown-redox",
+	"i686-unknown-redox", "riscv64gc-unknown-redox",
+}
+
+// Host returns the triple of the machine cook runs on.
+func Host() Triple {
+	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "riscv64": "riscv64gc"}[runtime.GOARCH]
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	return Triple(arch + "-unknown-" + runtime.GOOS + "-gnu")
+}
+
+// Parse checks that s is a triple cook can build for: a Redox target, the
+// host, or a Linux triple (arch-vendor-linux-env).
+func Parse(s string) (Triple, error) {
+	t := Triple(s)
+	if t.IsRedox() || t == Host() {
+		return t, nil
+	}
+	parts := strings.Split(s, "-")
+	if len(parts) == 4 && parts[2] == "linux" && parts[0] != "" {
+		return t, nil
+	}
+	var known []string
+	for _, r := range RedoxTargets {
+		known = append(known, string(r))
+	}
+	return "", fmt.Errorf("unknown target %q: want one of %s, the host %s, or a Linux triple such as aarch64-unknown-linux-gnu",
+		s, strings.Join(known, ", "), Host())
+}
+
+// Arch is the first field: x86_64, aarch64, i586, riscv64gc, ...
+func (t Triple) Arch() string { return strings.SplitN(string(t), "-", 2)[0] }
+
+// OS is the third field: redox, linux.
+func (t Triple) OS() string {
+	p := strings.Split(string(t), "-")
+	if len(p) < 3 {
+		return ""
+	}
+	return p[2]
+}
+
+// IsRedox reports whether t is one of the Redox targets.
+func (t Triple) IsRedox() bool {
+	for _, r := range RedoxTargets {
+		if t == r {
+			return true
+		}
+	}
+	return false
+}
+
+// IsHost reports whether t is the build machine's triple.
+func (t Triple) IsHost() bool { return t == Host() }
+
+// GNU returns the GNU triple binutils and gcc use: riscv64gc-unknown-redox →
+// riscv64-unknown-redox, aarch64-unknown-linux-gnu → aarch64-linux-gnu. The
+// Redox triples are their own GNU names.
+func (t Triple) GNU() string {
+	arch, rest, _ := strings.Cut(string(t), "-")
+	if arch == "riscv64gc" {
+		arch = "riscv64"
+	}
+	if t.OS() == "linux" {
+		// arch-unknown-linux-gnu → arch-linux-gnu (Debian's names)
+		p := strings.Split(rest, "-")
+		if len(p) == 3 && p[0] == "unknown" {
+			return arch + "-" + p[1] + "-" + p[2]
+		}
+	}
+	return arch + "-" + rest
+}
+
+// Underscored is t with '-' replaced by '_' (CC_x86_64_unknown_redox).
+func (t Triple) Underscored() string { return strings.ReplaceAll(string(t), "-", "_") }
+
+// Upper is Underscored in upper case (CARGO_TARGET_X86_64_UNKNOWN_REDOX_LINKER).
+func (t Triple) Upper() string { return strings.ToUpper(t.Underscored()) }
+
+// Is64 reports a 64-bit architecture.
+func (t Triple) Is64() bool {
+	switch t.Arch() {
+	case "x86_64", "aarch64", "riscv64gc", "riscv64":
+		return true
+	}
+	return false
+}
+
+// StaticOnly reports targets where DYNAMIC_INIT does nothing upstream.
+func (t Triple) StaticOnly() bool {
+	return t == "i586-unknown-redox" || t == "riscv64gc-unknown-redox"
+}
