@@ -1,0 +1,264 @@
+package vm
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// KVMVerdict is the result of a KVM probe.
+type KVMVerdict struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason"` // why KVM is unusable, or what was checked
+	Cached bool   `json:"-"`
+}
+
+// KVM ioctls (linux/kvm.h).
+const (
+	kvmGetAPIVersion       = 0xAE00
+	kvmCreateVM            = 0xAE01
+	kvmGetVCPUMmapSize     = 0xAE04
+	kvmCreateVCPU          = 0xAE41
+	kvmSetUserMemoryRegion = 0x4020AE46 // _IOW(0xAE, 0x46, 32)
+	kvmRun                 = 0xAE80
+	kvmSetRegs             = 0x4090AE82 // _IOW(0xAE, 0x82, 144)
+	kvmGetSregs            = 0x8138AE83 // _IOR(0xAE, 0x83, 312)
+	kvmSetSregs            = 0x4138AE84 // _IOW(0xAE, 0x84, 312)
+
+	kvmExitIO  = 2
+	kvmExitHLT = 5
+)
+
+// kvmDevice is the KVM device node; a variable for tests.
+var kvmDevice = "/dev/kvm"
+
+// probeGuest is a real-mode guest loaded at 0x1000:
+// mov al,0x42; out 0x10,al; hlt.
+var probeGuest = []byte{0xb0, 0x42, 0xe6, 0x10, 0xf4}
+
+// ProbeKVM checks whether KVM really runs guests here: opening /dev/kvm is
+// not enough (a PVM host, for one, creates VMs and vCPUs and then cannot run
+// stock guests). It builds a one-page real-mode guest that writes 0x42 to an
+// I/O port and halts, runs it with a timeout, and checks both exits.
+func ProbeKVM(ctx context.Context, timeout time.Duration) KVMVerdict {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	f, err := os.OpenFile(kvmDevice, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("cannot open %s: %v", kvmDevice, err)}
+	}
+	defer f.Close()
+	kvm := int(f.Fd())
+	if v, err := ioctl(kvm, kvmGetAPIVersion, 0); err != nil || v != 12 {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM API version %d (%v), want 12", v, err)}
+	}
+	vmfd, err := ioctl(kvm, kvmCreateVM, 0)
+	if err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_CREATE_VM: %v", err)}
+	}
+	defer unix.Close(vmfd)
+
+	const memSize = 0x10000
+	mem, err := unix.Mmap(-1, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("mmap guest memory: %v", err)}
+	}
+	defer unix.Munmap(mem)
+	copy(mem[0x1000:], probeGuest)
+	region := make([]byte, 32)
+	binary.LittleEndian.PutUint64(region[8:], 0)        // guest_phys_addr
+	binary.LittleEndian.PutUint64(region[16:], memSize) // memory_size
+	binary.LittleEndian.PutUint64(region[24:], uint64(uintptr(unsafe.Pointer(&mem[0]))))
+	if _, err := ioctlPtr(vmfd, kvmSetUserMemoryRegion, region); err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_SET_USER_MEMORY_REGION: %v", err)}
+	}
+	vcpu, err := ioctl(vmfd, kvmCreateVCPU, 0)
+	if err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_CREATE_VCPU: %v", err)}
+	}
+	defer unix.Close(vcpu)
+	runSize, err := ioctl(kvm, kvmGetVCPUMmapSize, 0)
+	if err != nil || runSize <= 0 {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_GET_VCPU_MMAP_SIZE: %d %v", runSize, err)}
+	}
+	run, err := unix.Mmap(vcpu, 0, runSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("mmap kvm_run: %v", err)}
+	}
+	defer unix.Munmap(run)
+
+	sregs := make([]byte, 312)
+	if _, err := ioctlPtr(vcpu, kvmGetSregs, sregs); err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_GET_SREGS: %v", err)}
+	}
+	binary.LittleEndian.PutUint64(sregs[0:], 0)  // cs.base
+	binary.LittleEndian.PutUint16(sregs[12:], 0) // cs.selector
+	if _, err := ioctlPtr(vcpu, kvmSetSregs, sregs); err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_SET_SREGS: %v", err)}
+	}
+	regs := make([]byte, 144)
+	binary.LittleEndian.PutUint64(regs[16*8:], 0x1000) // rip
+	binary.LittleEndian.PutUint64(regs[17*8:], 0x2)    // rflags
+	if _, err := ioctlPtr(vcpu, kvmSetRegs, regs); err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_SET_REGS: %v", err)}
+	}
+
+	// KVM_RUN blocks in the kernel; run it on a locked thread we can
+	// interrupt with a signal when the guest hangs.
+	type result struct {
+		exits []uint32
+		port  uint16
+		data  byte
+		err   error
+	}
+	done := make(chan result, 1)
+	tidc := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tidc <- unix.Gettid()
+		var r result
+		for i := 0; i < 2; i++ {
+			if _, err := ioctl(vcpu, kvmRun, 0); err != nil {
+				r.err = err
+				break
+			}
+			reason := binary.LittleEndian.Uint32(run[8:])
+			r.exits = append(r.exits, reason)
+			if reason != kvmExitIO {
+				break
+			}
+			r.port = binary.LittleEndian.Uint16(run[34:])
+			off := binary.LittleEndian.Uint64(run[40:])
+			if off < uint64(len(run)) {
+				r.data = run[off]
+			}
+		}
+		done <- r
+	}()
+	tid := <-tidc
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var r result
+	select {
+	case r = <-done:
+	case <-timer.C:
+		unix.Tgkill(os.Getpid(), tid, unix.SIGURG) // KVM_RUN returns EINTR
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		return KVMVerdict{Reason: fmt.Sprintf("a probe guest did not finish within %s (KVM creates VMs but cannot run them)", timeout)}
+	case <-ctx.Done():
+		unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+		return KVMVerdict{Reason: "probe interrupted: " + ctx.Err().Error()}
+	}
+	switch {
+	case r.err != nil:
+		return KVMVerdict{Reason: fmt.Sprintf("KVM_RUN of a probe guest failed: %v", r.err)}
+	case len(r.exits) < 2 || r.exits[0] != kvmExitIO || r.port != 0x10 || r.data != 0x42 || r.exits[1] != kvmExitHLT:
+		return KVMVerdict{Reason: fmt.Sprintf("a probe guest misbehaved (exits %v, port %#x, data %#x; want I/O to 0x10 of 0x42, then HLT)", r.exits, r.port, r.data)}
+	}
+	return KVMVerdict{OK: true, Reason: "a probe guest ran under KVM"}
+}
+
+func ioctl(fd int, req uintptr, arg uintptr) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
+	if e != 0 {
+		return int(r), e
+	}
+	return int(r), nil
+}
+
+func ioctlPtr(fd int, req uintptr, b []byte) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(&b[0])))
+	if e != 0 {
+		return int(r), e
+	}
+	return int(r), nil
+}
+
+var (
+	kvmMu     sync.Mutex
+	kvmCached *KVMVerdict
+)
+
+// KVMCacheFile is where CachedKVM keeps its verdict between runs; the
+// verdict is reused only within the same boot of the same kernel.
+func KVMCacheFile() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "cook", "kvm-probe.json")
+}
+
+type kvmCacheEntry struct {
+	BootID  string     `json:"boot_id"`
+	Kernel  string     `json:"kernel"`
+	Verdict KVMVerdict `json:"verdict"`
+}
+
+func hostIdentity() (bootID, kernel string) {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return strings.TrimSpace(string(b)), kernel
+}
+
+// CachedKVM returns ProbeKVM's verdict, probing at most once per process and
+// once per host boot (cached in cacheFile; "" means no file cache).
+func CachedKVM(ctx context.Context, cacheFile string) KVMVerdict {
+	kvmMu.Lock()
+	defer kvmMu.Unlock()
+	if kvmCached != nil {
+		v := *kvmCached
+		v.Cached = true
+		return v
+	}
+	bootID, kernel := hostIdentity()
+	if cacheFile != "" && bootID != "" {
+		if b, err := os.ReadFile(cacheFile); err == nil {
+			var e kvmCacheEntry
+			if json.Unmarshal(b, &e) == nil && e.BootID == bootID && e.Kernel == kernel {
+				kvmCached = &e.Verdict
+				v := e.Verdict
+				v.Cached = true
+				return v
+			}
+		}
+	}
+	v := ProbeKVM(ctx, 5*time.Second)
+	if ctx.Err() != nil {
+		return v // an interrupted probe proves nothing; do not cache it
+	}
+	kvmCached = &v
+	if cacheFile != "" && bootID != "" {
+		if b, err := json.Marshal(kvmCacheEntry{BootID: bootID, Kernel: kernel, Verdict: v}); err == nil {
+			if os.MkdirAll(filepath.Dir(cacheFile), 0o755) == nil {
+				tmp := cacheFile + ".tmp"
+				if os.WriteFile(tmp, b, 0o644) == nil {
+					_ = os.Rename(tmp, cacheFile)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// errNoKVM is wrapped by errors about required KVM.
+var errNoKVM = errors.New("KVM does not work here")
