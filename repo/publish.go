@@ -340,4 +340,3 @@ func Built(work workdir.Dir, target string) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
-
