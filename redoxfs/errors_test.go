@@ -134,12 +134,21 @@ func TestWrongHash(t *testing.T) {
 }
 
 func TestTruncated(t *testing.T) {
-	fsys, err := damage(t, func(f *os.File, _ *FS) { f.Truncate(headerRing*BlockSize + 64<<10) })
+	var img *os.File
+	_, err := damage(t, func(f *os.File, _ *FS) {
+		img = f
+		f.Truncate(headerRing*BlockSize + 64<<10)
+	})
+	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "image ends at byte 1114112") {
+		t.Fatalf("Open = %v, want ErrTruncated saying where the image ends", err)
+	}
+	// A reader that cannot tell its size finds out block by block.
+	fsys, err := Open(struct{ io.ReaderAt }{img}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fsys.Check(context.Background()); !errors.Is(err, ErrTruncated) {
-		t.Fatalf("Check = %v, want ErrTruncated", err)
+	if err := fsys.Check(context.Background()); !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "reading block") {
+		t.Fatalf("Check = %v, want ErrTruncated naming the block", err)
 	}
 	_, err = damage(t, func(f *os.File, _ *FS) { f.Truncate(1000) })
 	if !errors.Is(err, ErrTruncated) {

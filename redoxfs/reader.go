@@ -80,7 +80,24 @@ func Open(r io.ReaderAt, offset int64) (*FS, error) {
 	if best.size < (headerRing+1)*BlockSize || best.size%BlockSize != 0 {
 		return nil, fmt.Errorf("redoxfs: header slot %d at byte %d: size %d: %w", bestSlot, offset+int64(bestSlot)*BlockSize, best.size, ErrCorrupt)
 	}
+	if have, ok := sizeOf(r); ok && offset+int64(best.size) > have {
+		return nil, fmt.Errorf("redoxfs: filesystem at byte %d is %d bytes (header slot %d) but the image ends at byte %d: %w", offset, best.size, bestSlot, have, ErrTruncated)
+	}
 	return &FS{r: r, off: offset, hdr: best, slot: bestSlot, cache: make(map[blockPtr][]byte)}, nil
+}
+
+// sizeOf returns the length of r when r can tell it (*os.File of a
+// regular file, *io.SectionReader, *bytes.Reader).
+func sizeOf(r io.ReaderAt) (int64, bool) {
+	switch v := r.(type) {
+	case interface{ Size() int64 }:
+		return v.Size(), true
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size(), true
+		}
+	}
+	return 0, false
 }
 
 // Info returns the header the filesystem was opened with.

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/redox-cook/cook/redoxfs"
+)
+
+var fsEpoch = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+
+// fsTestTree is a small tree with a file, a setuid file, a symlink and an
+// empty directory.
+func fsTestTree(t *testing.T) *redoxfs.Tree {
+	t.Helper()
+	tree := redoxfs.NewTree()
+	for _, e := range []redoxfs.Entry{
+		{Path: "etc/hostname", Mode: 0o644, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("redox\n")), nil }},
+		{Path: "usr/bin/su", Mode: 0o755 | fs.ModeSetuid, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(strings.Repeat("su", 5000))), nil }},
+		{Path: "bin", Mode: fs.ModeSymlink | 0o777, Target: "usr/bin"},
+		{Path: "home/user", Mode: fs.ModeDir | 0o700, UID: 1000, GID: 1000},
+	} {
+		if err := tree.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tree
+}
+
+// gptImage writes a disk image laid out like upstream's: BIOS boot and EFI
+// partitions, then RedoxFS from 2 MiB to the end.
+func gptImage(t *testing.T) string {
+	t.Helper()
+	const size = 40 << 20
+	p := filepath.Join(t.TempDir(), "disk.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	last := uint64(size/512 - 34)
+	table := &gpt.Table{
+		LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true,
+		Partitions: []*gpt.Partition{
+			{Index: 1, Start: 34, End: 2047, Type: gpt.BIOSBoot, Name: "BIOS"},
+			{Index: 2, Start: 2048, End: 4095, Type: gpt.EFISystemPartition, Name: "EFI"},
+			{Index: 3, Start: 4096, End: last, Type: gpt.LinuxFilesystem, Name: "REDOX"},
+		},
+	}
+	if err := table.Write(f, size); err != nil {
+		t.Fatal(err)
+	}
+	fsSize := int64(last-4096+1) * 512
+	if _, err := redoxfs.Build(context.Background(), f, fsTestTree(t), redoxfs.Options{Offset: 2 << 20, Size: fsSize, Time: fsEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func bareImage(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fs.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := redoxfs.Build(context.Background(), f, fsTestTree(t), redoxfs.Options{Size: 8 << 20, Time: fsEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFsCommands(t *testing.T) {
+	bare, disk := bareImage(t), gptImage(t)
+	junk := filepath.Join(t.TempDir(), "junk.img")
+	os.WriteFile(junk, make([]byte, 3<<20), 0o644)
+
+	ls := `lrwxrwxrwx     0     0          7 2026-07-01 12:00 bin -> usr/bin
+drwxr-xr-x     0     0       4096 2026-07-01 12:00 etc
+drwxr-xr-x     0     0       4096 2026-07-01 12:00 home
+drwxr-xr-x     0     0       4096 2026-07-01 12:00 usr
+`
+	tree := `/
+├── bin -> usr/bin
+├── etc
+│   └── hostname
+├── home
+│   └── user
+└── usr
+    └── bin
+        └── su
+`
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"ls bare", []string{"fs", "ls", bare}, 0, ls, ""},
+		{"ls gpt", []string{"fs", "ls", disk, "/"}, 0, ls, ""},
+		{"ls at offset", []string{"fs", "ls", "--offset", "2097152", disk}, 0, ls, ""},
+		{"ls through symlink", []string{"fs", "ls", disk, "/bin"}, 0, "-rwsr-xr-x     0     0      10000 2026-07-01 12:00 su\n", ""},
+		{"ls file", []string{"fs", "ls", bare, "home/user"}, 0, "", ""},
+		{"ls symlink", []string{"fs", "ls", bare, "/home"}, 0, "drwx------  1000  1000          0 2026-07-01 12:00 user\n", ""},
+		{"tree", []string{"fs", "tree", disk}, 0, tree, ""},
+		{"tree sub", []string{"fs", "tree", bare, "etc"}, 0, "/etc\n└── hostname\n", ""},
+		{"cat", []string{"fs", "cat", disk, "/etc/hostname"}, 0, "redox\n", ""},
+		{"check", []string{"fs", "check", disk}, 0, "RedoxFS at byte 2097152", ""},
+		{"cat missing", []string{"fs", "cat", bare, "/etc/passwd"}, 1, "", "etc/passwd: file does not exist"},
+		{"cat dir", []string{"fs", "cat", bare, "/etc"}, 1, "", "is a directory"},
+		{"no image", []string{"fs", "ls", filepath.Join(t.TempDir(), "nope.img")}, 2, "", "no such file"},
+		{"not redoxfs", []string{"fs", "ls", junk}, 1, "", "no RedoxFS found"},
+		{"cat needs a path", []string{"fs", "cat", bare}, 2, "", "accepts 2 arg(s)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := cook(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
+			}
+			if tt.name == "ls file" {
+				return
+			}
+			if tt.name == "check" {
+				if !strings.HasPrefix(stdout, tt.stdout) || !strings.HasSuffix(stdout, ": ok\n") {
+					t.Errorf("stdout %q", stdout)
+				}
+				return
+			}
+			if stdout != tt.stdout {
+				t.Errorf("stdout:\n%s\nwant:\n%s", stdout, tt.stdout)
+			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestFsJSON(t *testing.T) {
+	disk := gptImage(t)
+	stdout, stderr, code := cook(t, "--json", "fs", "ls", disk, "/usr/bin")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var ls struct {
+		Offset  int64     `json:"offset"`
+		Entries []fsEntry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ls); err != nil {
+		t.Fatal(err)
+	}
+	if ls.Offset != 2<<20 || len(ls.Entries) != 1 || ls.Entries[0].Mode != "4755" || ls.Entries[0].Size != 10000 || ls.Entries[0].Type != "file" {
+		t.Errorf("ls --json = %s", stdout)
+	}
+
+	stdout, _, code = cook(t, "--json", "fs", "tree", disk)
+	var root fsEntry
+	if err := json.Unmarshal([]byte(stdout), &root); code != 0 || err != nil {
+		t.Fatalf("tree --json: exit %d, %v", code, err)
+	}
+	if len(root.Children) != 4 || root.Children[0].Target != "usr/bin" || root.Children[2].Children[0].UID != 1000 {
+		t.Errorf("tree --json = %s", stdout)
+	}
+}
+
+// TestFsReference lists and reads the image written by the upstream
+// library through the command line.
+func TestFsReference(t *testing.T) {
+	shared := sharedDir(t)
+	src, err := os.Open(filepath.Join(shared, "testdata/redoxfs/ref-v8.img.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "ref.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, zr); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	stdout, stderr, code := cook(t, "--json", "fs", "tree", img)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var root fsEntry
+	if err := json.Unmarshal([]byte(stdout), &root); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]fsEntry{}
+	var flatten func(e fsEntry)
+	flatten = func(e fsEntry) {
+		got[e.Path] = e
+		for _, c := range e.Children {
+			flatten(c)
+		}
+	}
+	flatten(root)
+
+	mf, err := os.Open(filepath.Join(shared, "testdata/redoxfs/ref-v8.manifest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	sc := bufio.NewScanner(mf)
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		n++
+		fields := strings.Split(line, "\t")
+		e, ok := got[fields[0]]
+		if !ok {
+			t.Errorf("%s: not in cook fs tree", fields[0])
+			continue
+		}
+		if e.Type != fields[1] || e.Mode != fields[2] {
+			t.Errorf("%s: %s %s, want %s %s", fields[0], e.Type, e.Mode, fields[1], fields[2])
+		}
+		switch e.Type {
+		case "symlink":
+			if e.Target != fields[3] {
+				t.Errorf("%s: target %q, want %q", fields[0], e.Target, fields[3])
+			}
+		case "file":
+			if strings.HasPrefix(fields[0], "/big/") && fields[0] != "/big/file_1.txt" {
+				continue // cat a sample; the redoxfs tests read them all
+			}
+			out, _, code := cook(t, "fs", "cat", img, fields[0])
+			sum := sha256.Sum256([]byte(out))
+			if code != 0 || hex.EncodeToString(sum[:]) != fields[4] {
+				t.Errorf("%s: cat exit %d, sha256 %x, want %s", fields[0], code, sum, fields[4])
+			}
+		}
+	}
+	if len(got) != n+1 { // the root is not in the manifest
+		t.Errorf("cook fs tree shows %d paths, manifest lists %d", len(got), n)
+	}
+}
