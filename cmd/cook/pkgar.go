@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/workdir"
+)
+
+func init() { register(newPkgarCmd) }
+
+type pkgarEntryJSON struct {
+	Path   string `json:"path"`
+	Mode   string `json:"mode"`
+	Size   uint64 `json:"size"`
+	Blake3 string `json:"blake3"`
+}
+
+type pkgarListJSON struct {
+	File      string           `json:"file"`
+	PublicKey string           `json:"public_key"`
+	Blake3    string           `json:"blake3"`
+	Packaging string           `json:"packaging"`
+	Head      bool             `json:"head_only"`
+	Entries   []pkgarEntryJSON `json:"entries"`
+}
+
+type pkgarVerifyJSON struct {
+	File    string `json:"file"`
+	OK      bool   `json:"ok"`
+	Entries int    `json:"entries"`
+	Blake3  string `json:"blake3,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+func newPkgarCmd(a *app) *cobra.Command {
+	var keyFlag string
+	cmd := &cobra.Command{
+		Use:   "pkgar",
+		Short: "Inspect, verify and extract pkgar packages",
+		Long: `Inspect, verify and extract signed pkgar packages (and .pkgar_head files).
+
+Every subcommand checks the package's signature against a trusted public key:
+--key FILE (an id_ed25519.pub.toml), by default the work directory's key
+(<work>/keys/id_ed25519.pub.toml), which signs every package cook builds.`,
+	}
+	cmd.PersistentFlags().StringVar(&keyFlag, "key", "", "trusted public key file (id_ed25519.pub.toml; default: the work directory's)")
+
+	open := func(file string) (*pkgar.File, error) {
+		key, err := a.trustedKey(keyFlag)
+		if err != nil {
+			return nil, err
+		}
+		f, err := pkgar.Open(file, key)
+		if err != nil {
+			return nil, failed(err)
+		}
+		return f, nil
+	}
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list FILE",
+		Short: "List a package's entries (mode, size, BLAKE3, path)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			out := pkgarListJSON{
+				File: args[0], PublicKey: pkgar.PublicKey(f.Header.PublicKey).String(),
+				Blake3: f.Header.Blake3.String(), Packaging: f.Header.Flags.Packaging().String(),
+				Head: !f.HasData(), Entries: []pkgarEntryJSON{},
+			}
+			for _, e := range f.Entries {
+				out.Entries = append(out.Entries, pkgarEntryJSON{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size, Blake3: e.Blake3.String()})
+			}
+			if a.json {
+				return a.printJSON(out)
+			}
+			for _, e := range out.Entries {
+				a.printf("%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path)
+			}
+			return nil
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check a package's signature, entry table and every entry's data",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res := pkgarVerifyJSON{File: args[0]}
+			f, err := open(args[0])
+			if err == nil {
+				res.Entries = len(f.Entries)
+				res.Blake3 = f.Header.Blake3.String()
+				err = f.Verify(cmd.Context())
+				f.Close()
+				if err != nil {
+					err = failed(err)
+				}
+			}
+			if err != nil {
+				var ee *exitError
+				if !a.json || (errors.As(err, &ee) && ee.code == exitUsage) {
+					return err
+				}
+				res.Error = err.Error()
+				if perr := a.printJSON(res); perr != nil {
+					return perr
+				}
+				return failed(errSilent)
+			}
+			res.OK = true
+			if a.json {
+				return a.printJSON(res)
+			}
+			a.printf("%s: ok (%d entries, blake3 %s)\n", args[0], res.Entries, res.Blake3)
+			return nil
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "extract FILE DIR",
+		Short: "Extract a package into DIR after verifying it",
+		Long: `Extract a package into DIR. Nothing is written unless every entry verifies; paths
+that are absolute or contain ".." are refused, and existing symlinks in DIR are
+resolved as if DIR were the root, so nothing is written outside DIR.`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := f.Extract(cmd.Context(), args[1]); err != nil {
+				return failed(err)
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"file": args[0], "dir": args[1], "entries": len(f.Entries)})
+			}
+			if !a.quiet {
+				a.printf("%s: extracted %d entries into %s\n", args[0], len(f.Entries), args[1])
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+// trustedKey loads --key, or the work directory's public key.
+func (a *app) trustedKey(flag string) (pkgar.PublicKey, error) {
+	path := flag
+	if path == "" {
+		root, err := a.workDir()
+		if err != nil {
+			return pkgar.PublicKey{}, err
+		}
+		path = filepath.Join(workdir.New(root).Keys(), pkgar.PublicKeyFile)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return pkgar.PublicKey{}, usageErr(fmt.Errorf("no public key at %s (cook creates it when it first packages a recipe); pass --key FILE", path))
+		}
+	}
+	k, err := pkgar.LoadPublicKey(path)
+	if err != nil {
+		return k, usageErr(fmt.Errorf("--key: %w", err))
+	}
+	return k, nil
+}
