@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pierrec/lz4/v4"
 )
 
 // Options say where and how Build writes a filesystem.
@@ -26,6 +28,10 @@ type Options struct {
 	UUID [16]byte
 	// Time is used for entries whose ModTime is zero.
 	Time time.Time
+	// Compress stores each record that LZ4 shrinks to a smaller block
+	// level compressed, as the upstream library does; readers
+	// decompress transparently. It trades write speed for space.
+	Compress bool
 }
 
 // Stats describe a filesystem Build wrote.
@@ -61,6 +67,10 @@ func Build(ctx context.Context, w io.WriterAt, t *Tree, opt Options) (Stats, err
 		now:   toTimespec(opt.Time),
 		rec:   make([]byte, BlockSize<<recordLevel),
 	}
+	if opt.Compress {
+		bw.lz = new(lz4.Compressor)
+		bw.comp = make([]byte, 2+lz4.CompressBlockBound(BlockSize<<recordLevel))
+	}
 	st, err := bw.build(t, opt)
 	if err != nil {
 		return Stats{}, err
@@ -76,7 +86,9 @@ type writer struct {
 	now   timespec
 	rec   []byte // one record of file data
 	blk   [BlockSize]byte
-	nodes []blockPtr // by allocation sequence; nodes[0] is the reserved null id
+	nodes []blockPtr      // by allocation sequence; nodes[0] is the reserved null id
+	lz    *lz4.Compressor // nil unless compressing
+	comp  []byte          // compressed record: u16 length, then LZ4 block
 }
 
 func toTimespec(t time.Time) timespec {
@@ -261,11 +273,11 @@ func (w *writer) writeData(n *node, r io.Reader) error {
 			level := levelFor(got)
 			stored := buf[:BlockSize<<level]
 			clear(stored[got:])
-			p, err := w.put(stored, level)
+			p, err := w.putRecord(stored, level)
 			if err != nil {
 				return err
 			}
-			n.blocks += 1 << level
+			n.blocks += 1 << p.level()
 			if err := ix.add(rec, p); err != nil {
 				return err
 			}
@@ -280,6 +292,25 @@ func (w *writer) writeData(n *node, r io.Reader) error {
 		eof = err != nil
 	}
 	return ix.finish()
+}
+
+// putRecord writes a record of the given level, compressed when that is
+// enabled and saves at least one level.
+func (w *writer) putRecord(b []byte, level uint) (blockPtr, error) {
+	if w.lz == nil || level == 0 {
+		return w.put(b, level)
+	}
+	n, err := w.lz.CompressBlock(b, w.comp[2:])
+	if err != nil || n == 0 || 2+n > 64<<10 || levelFor(2+n) >= level {
+		return w.put(b, level)
+	}
+	cl := levelFor(2 + n)
+	stored := w.comp[:BlockSize<<cl]
+	binary.LittleEndian.PutUint16(stored, uint16(n))
+	clear(stored[2+n:])
+	p, err := w.put(stored, cl)
+	p.addr |= uint64(level) << 4
+	return p, err
 }
 
 func allZero(b []byte) bool {

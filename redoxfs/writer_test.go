@@ -297,6 +297,59 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestRoundTripCompressed(t *testing.T) {
+	tt := sampleTree(t)
+	text := func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(strings.Repeat("compressible text, ", 20000))), nil
+	}
+	tt.tree.Add(Entry{Path: "text", Mode: 0o644, Open: text})
+	tt.wants["text"] = want{mode: 0o644, size: 19 * 20000, mtime: epoch, body: nil}
+	f, err := os.Create(filepath.Join(t.TempDir(), "fs.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Build(context.Background(), f, tt.tree, Options{Size: 64 << 20, Time: epoch, Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := Open(f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n, err := fsys.resolve("x", "text", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 380,000 bytes: three records, the last one 117,856 bytes (level 5).
+	for i := range 3 {
+		if p := n.levelPtr(i); p.decompLevel() != 5 || p.level() >= p.decompLevel() {
+			t.Errorf("record %d: level %d, decompressed level %d; want a compressed record", i, p.level(), p.decompLevel())
+		}
+	}
+	b, err := fs.ReadFile(fsys, "text")
+	if err != nil || string(b) != strings.Repeat("compressible text, ", 20000) {
+		t.Fatalf("ReadFile(text) = %d bytes, %v", len(b), err)
+	}
+	// Everything else (random data) reads back the same.
+	for p, w := range tt.wants {
+		if w.body == nil {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != w.body.sum() {
+			t.Errorf("%s: contents differ", p)
+		}
+	}
+	accountBlocks(t, fsys)
+	if err := fsys.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLargeDirectory(t *testing.T) {
 	for _, n := range []int{1, 300, 5000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
