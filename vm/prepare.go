@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,7 +232,7 @@ func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, erro
 
 	// TAP must exist before Cloud Hypervisor or QEMU opens it.
 	if m.Net == NetTAP && !c.dryRun {
-		if _, err := os.Stat(filepath.Join("/sys/class/net", m.tap())); err != nil {
+		if _, err := net.InterfaceByName(m.tap()); err != nil {
 			return nil, fmt.Errorf("TAP device %s does not exist; create it with: sudo cook net setup --tap %s", m.tap(), m.tap())
 		}
 	}
