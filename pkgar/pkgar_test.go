@@ -564,6 +564,53 @@ func TestHead(t *testing.T) {
 	}
 }
 
+func TestInstall(t *testing.T) {
+	ctx := context.Background()
+	key := testKey(t)
+	dir := t.TempDir()
+	stage := filepath.Join(dir, "stage")
+	writeTree(t, stage, trees[2].nodes)
+	pkg := filepath.Join(dir, "hello.pkgar")
+	if _, err := Create(ctx, pkg, stage, key); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(pkg, key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	root := filepath.Join(dir, "root")
+	if err := f.Install(ctx, root, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := os.ReadFile(filepath.Join(root, "var", "lib", "packages", "hello.pkgar_head"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(head, f.Head()) {
+		t.Error("installed head differs from the package's head")
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr", "bin", "hello")); err != nil {
+		t.Error(err)
+	}
+	if err := f.Install(ctx, root, "../x"); err == nil {
+		t.Error("a package name with a slash was accepted")
+	}
+}
+
+func TestVerifyReportsUnsafePaths(t *testing.T) {
+	key := testKey(t)
+	pkg := craft(t, key, []Entry{{Mode: ModeFile | 0o644, Path: "../x"}}, [][]byte{[]byte("x")})
+	rd, err := NewReader(bytes.NewReader(pkg), int64(len(pkg)), key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ve *VerifyError
+	if err := rd.Verify(context.Background()); !errors.As(err, &ve) || ve.Part != PartEntry || ve.Path != "../x" {
+		t.Errorf("Verify = %v, want an entry error for ../x", err)
+	}
+}
+
 func TestKeys(t *testing.T) {
 	dir := t.TempDir()
 	k1, err := EnsureKeys(dir)

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/ulikunitz/xz/lzma"
 	"github.com/zeebo/blake3"
@@ -288,8 +290,15 @@ func (rd *Reader) ReadLink(e *Entry) (string, error) {
 	return string(b), nil
 }
 
-// Verify reads every entry's data and checks its length and BLAKE3.
+// Verify checks that every entry's path is safe to extract and reads
+// every entry's data, checking its length and BLAKE3 (a .pkgar_head has
+// no data to check).
 func (rd *Reader) Verify(ctx context.Context) error {
+	for i := range rd.Entries {
+		if err := CheckPath(rd.Entries[i].Path); err != nil {
+			return &VerifyError{Part: PartEntry, Path: rd.Entries[i].Path, Msg: err.Error()}
+		}
+	}
 	if rd.dataSize < 0 {
 		return nil
 	}
@@ -361,6 +370,19 @@ func (f *File) Extract(ctx context.Context, dir string, opts ...ExtractOption) e
 		return fmt.Errorf("package %s: %w", f.Name, err)
 	}
 	return nil
+}
+
+// Install extracts the package into the system root dir, as upstream's
+// installer does, and records its head as
+// dir/var/lib/packages/<name>.pkgar_head for later upgrades and removal.
+func (f *File) Install(ctx context.Context, dir, name string, opts ...ExtractOption) error {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return fmt.Errorf("package %s: invalid package name %q", f.Name, name)
+	}
+	if err := f.Extract(ctx, dir, opts...); err != nil {
+		return err
+	}
+	return f.WriteHead(filepath.Join(dir, "var", "lib", "packages", name+".pkgar_head"))
 }
 
 // WriteHead writes the package's .pkgar_head to path (temp then rename).
