@@ -134,7 +134,11 @@ func (f *FS) readBlockInto(buf []byte, p blockPtr, what string) error {
 	return nil
 }
 
-// readMeta is readBlock with a cache, for small metadata blocks.
+// maxCached bounds the metadata cache (4 KiB blocks).
+const maxCached = 4096
+
+// readMeta is readBlock with a cache, for tree lists, directory blocks
+// and indirect lists.
 func (f *FS) readMeta(p blockPtr, what string) ([]byte, error) {
 	f.mu.Lock()
 	b, ok := f.cache[p]
@@ -147,7 +151,7 @@ func (f *FS) readMeta(p blockPtr, what string) ([]byte, error) {
 		return nil, err
 	}
 	f.mu.Lock()
-	if len(f.cache) >= 1<<14 {
+	if len(f.cache) >= maxCached {
 		clear(f.cache)
 	}
 	f.cache[p] = b
@@ -177,14 +181,14 @@ func (f *FS) node(id nodeID) (*node, error) {
 	if p.isNull() {
 		return nil, fmt.Errorf("redoxfs: node %d: not in the node tree: %w", id, ErrCorrupt)
 	}
-	b, err := f.readMeta(p, fmt.Sprintf("node %d", id))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) != BlockSize {
+	if p.level() != 0 {
 		return nil, fmt.Errorf("redoxfs: node %d: block has level %d: %w", id, p.level(), ErrCorrupt)
 	}
-	return unmarshalNode(b), nil
+	var b [BlockSize]byte
+	if err := f.readBlockInto(b[:], p, fmt.Sprintf("node %d", id)); err != nil {
+		return nil, err
+	}
+	return unmarshalNode(b[:]), nil
 }
 
 // dirent is one directory entry.
@@ -713,9 +717,13 @@ func (fl *File) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-// WriteTo copies the file to w one record at a time.
+// WriteTo copies the rest of the file to w, one record at a time.
 func (fl *File) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, 128<<10)
+	left := int64(fl.c.n.size) - fl.pos
+	if left <= 0 {
+		return 0, nil
+	}
+	buf := make([]byte, min(left, 128<<10))
 	var total int64
 	for {
 		n, err := fl.Read(buf)

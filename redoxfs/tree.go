@@ -1,6 +1,7 @@
 package redoxfs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -246,4 +247,9 @@ func (t *Tree) AddHostDir(ctx context.Context, dir, at string) error {
 		}
 		return nil
 	})
+}
+
+// BytesOpener returns an Entry.Open function for contents held in memory.
+func BytesOpener(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }
