@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -123,12 +124,33 @@ func packFile(dst *os.File, headSize int64, full string, e *Entry, h *blake3.Has
 		}
 		defer unix.Munmap(m)
 		_ = unix.Madvise(m, unix.MADV_SEQUENTIAL)
-		data = m
+		return hashAndWriteMapped(dst, at, full, m, e, h)
 	}
 	h.Reset()
 	h.Write(data)
 	h.Sum(e.Blake3[:0])
 	if _, err := dst.WriteAt(data, at); err != nil {
+		return fmt.Errorf("writing package data: %w", err)
+	}
+	return nil
+}
+
+// hashAndWriteMapped hashes and writes a mapped file. A file truncated
+// while mapped faults on access; that becomes an error instead of a crash.
+func hashAndWriteMapped(dst *os.File, at int64, full string, m []byte, e *Entry, h *blake3.Hasher) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("packaging %s: file changed while packaging (it shrank while being read)", full)
+		}
+	}()
+	h.Reset()
+	h.Write(m)
+	h.Sum(e.Blake3[:0])
+	if _, err := dst.WriteAt(m, at); err != nil {
 		return fmt.Errorf("writing package data: %w", err)
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,13 +210,29 @@ func publishOne(work workdir.Dir, target, dir, name string, key pkgar.PublicKey)
 // are on one filesystem (packages are never modified in place, only
 // replaced by rename, so sharing the inode is safe), else a copy.
 func linkOrCopy(src, dst string) error {
-	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".publish.tmp")
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
+	dir, base := filepath.Dir(dst), filepath.Base(dst)
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = filepath.Join(dir, fmt.Sprintf(".%s.%d.%d.tmp", base, os.Getpid(), i))
+		err := os.Link(src, tmp)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, fs.ErrExist) && i < 100 {
+			continue
+		}
+		// Another filesystem, or links not supported: copy.
+		f, cerr := os.CreateTemp(dir, "."+base+".*.tmp")
+		if cerr != nil {
+			return cerr
+		}
+		tmp = f.Name()
+		f.Close()
 		if err := copyFile(src, tmp); err != nil {
 			os.Remove(tmp)
 			return err
 		}
+		break
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
