@@ -237,6 +237,15 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(a, b) {
 					t.Errorf("packaging the extracted tree gave different bytes")
 				}
+				// The streaming writer (any io.WriteSeeker) and the parallel
+				// one (files) give the same bytes.
+				var buf seekBuffer
+				if _, err := Write(ctx, &buf, stage, key, WithPackaging(p)); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, buf.b) {
+					t.Errorf("Write to a buffer and Create to a file gave different bytes")
+				}
 			})
 		}
 	}

@@ -204,3 +204,28 @@ func dedupe(names []string) []string {
 	}
 	return out
 }
+
+// Outputs lists the files PackageRecipe writes for a recipe: auto_deps.toml,
+// then stage.<opt>.pkgar and stage.<opt>.toml for each optional package, then
+// stage.pkgar and stage.toml (only stage.toml for a meta package). The
+// build stage can treat a recipe as packaged when all of them exist.
+func Outputs(work workdir.Dir, recipe, target string, optional []string, meta bool) []string {
+	if meta {
+		return []string{work.StageToml(recipe, target, "")}
+	}
+	out := []string{work.AutoDeps(recipe, target)}
+	for _, o := range append(slices.Clone(optional), "") {
+		out = append(out, work.Pkgar(recipe, target, o), work.StageToml(recipe, target, o))
+	}
+	return out
+}
+
+// Packaged reports whether every file Outputs lists exists.
+func Packaged(work workdir.Dir, recipe, target string, optional []string, meta bool) bool {
+	for _, p := range Outputs(work, recipe, target, optional, meta) {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -182,6 +182,23 @@ func TestPackageRecipe(t *testing.T) {
 	if _, err := os.Stat(w.Pkgar("meta", target, "")); err == nil {
 		t.Error("a meta package got an archive")
 	}
+	for _, c := range []struct {
+		recipe string
+		opts   []string
+		meta   bool
+		want   bool
+	}{
+		{"libfoo", []string{"dev"}, false, true},
+		{"libfoo", []string{"dev", "doc"}, false, false},
+		{"app", nil, false, true},
+		{"meta", nil, true, true},
+		{"meta", nil, false, false},
+		{"none", nil, false, false},
+	} {
+		if got := Packaged(w, c.recipe, target, c.opts, c.meta); got != c.want {
+			t.Errorf("Packaged(%s, %v, meta=%v) = %v, want %v", c.recipe, c.opts, c.meta, got, c.want)
+		}
+	}
 }
 
 func TestPackageRecipeDetectsDeps(t *testing.T) {
