@@ -22,6 +22,8 @@ type KVMVerdict struct {
 	OK     bool   `json:"ok"`
 	Reason string `json:"reason"` // why KVM is unusable, or what was checked
 	Cached bool   `json:"-"`
+
+	opened bool // the device opened, so the verdict is worth caching
 }
 
 // KVM ioctls (linux/kvm.h).
@@ -60,7 +62,12 @@ func ProbeKVM(ctx context.Context, timeout time.Duration) KVMVerdict {
 		return KVMVerdict{Reason: fmt.Sprintf("cannot open %s: %v", kvmDevice, err)}
 	}
 	defer f.Close()
-	kvm := int(f.Fd())
+	v := probeOpened(ctx, int(f.Fd()), timeout)
+	v.opened = true
+	return v
+}
+
+func probeOpened(ctx context.Context, kvm int, timeout time.Duration) KVMVerdict {
 	if v, err := ioctl(kvm, kvmGetAPIVersion, 0); err != nil || v != 12 {
 		return KVMVerdict{Reason: fmt.Sprintf("KVM API version %d (%v), want 12", v, err)}
 	}
@@ -243,8 +250,10 @@ func CachedKVM(ctx context.Context, cacheFile string) KVMVerdict {
 		}
 	}
 	v := ProbeKVM(ctx, 5*time.Second)
-	if ctx.Err() != nil {
-		return v // an interrupted probe proves nothing; do not cache it
+	if ctx.Err() != nil || !v.opened {
+		// An interrupted probe proves nothing, and a device that does not
+		// open now may after modprobe or a group change: check again next time.
+		return v
 	}
 	kvmCached = &v
 	if cacheFile != "" && bootID != "" {
