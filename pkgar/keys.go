@@ -64,6 +64,7 @@ type secretKeyTOML struct {
 
 type publicKeyTOML struct {
 	Pkey string `toml:"pkey"`
+	Skey string `toml:"skey"` // only to recognise a secret key file given by mistake
 }
 
 // MarshalSecretKey returns k in upstream's id_ed25519.toml format
@@ -121,6 +122,12 @@ func ParsePublicKey(data []byte) (PublicKey, error) {
 	var k PublicKey
 	if _, err := toml.Decode(string(data), &f); err != nil {
 		return k, err
+	}
+	if f.Pkey == "" && f.Skey != "" {
+		return k, errors.New("this is a secret key file (skey); a public key file (id_ed25519.pub.toml, pkey) is needed")
+	}
+	if f.Pkey == "" {
+		return k, errors.New("no pkey")
 	}
 	raw, err := hex.DecodeString(f.Pkey)
 	if err != nil {

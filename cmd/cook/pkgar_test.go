@@ -72,6 +72,15 @@ func TestPkgarCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, bad) || !strings.Contains(errs, "data of usr/bin/hello") {
 		t.Errorf("verify tampered: %d %q", code, errs)
 	}
+	out, _, code = cook(t, work, "--json", "pkgar", "verify", bad)
+	if code != 1 || json.Unmarshal([]byte(out), &v) != nil || v.OK || !strings.Contains(v.Error, "data of usr/bin/hello") {
+		t.Errorf("verify --json tampered: %d %q", code, out)
+	}
+	// A secret key given as --key.
+	_, errs, code = cook(t, work, "pkgar", "verify", "--key", filepath.Join(w.Keys(), pkgar.SecretKeyFile), pkg)
+	if code != 2 || !strings.Contains(errs, "secret key file") {
+		t.Errorf("verify with a secret key file: %d %q", code, errs)
+	}
 	// A key that did not sign it.
 	other := t.TempDir()
 	if _, err := pkgar.EnsureKeys(other); err != nil {
