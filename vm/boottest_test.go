@@ -23,10 +23,11 @@ printf '%s\n' "$@" > "$STANDIN_ARGS"
 serial=
 for a in "$@"; do case "$a" in file=*) serial=${a#file=};; esac; done
 [ -n "$serial" ] || { echo "stand-in: no --serial file=" >&2; exit 3; }
-while IFS= read -r line || [ -n "$line" ]; do printf '%s\r\n' "$line" >> "$serial"; sleep 0.02; done < "$STANDIN_PLAYBACK"
-[ "$STANDIN_EXIT" = 1 ] && { echo "stand-in: guest powered off" >&2; exit 0; }
 sleep 300 &
-echo $! > "$STANDIN_ARGS.child"
+child=$!
+echo $child > "$STANDIN_ARGS.child"
+while IFS= read -r line || [ -n "$line" ]; do printf '%s\r\n' "$line" >> "$serial"; sleep 0.02; done < "$STANDIN_PLAYBACK"
+[ "$STANDIN_EXIT" = 1 ] && { kill $child; echo "stand-in: guest powered off" >&2; exit 0; }
 wait
 `
 

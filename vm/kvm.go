@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -198,12 +199,12 @@ func ioctlPtr(fd int, req uintptr, b []byte) (int, error) {
 }
 
 var (
-	kvmMu     sync.Mutex
-	kvmCached *KVMVerdict
+	kvmMu    sync.Mutex
+	kvmCache = map[string]KVMVerdict{}
 )
 
-// KVMCacheFile is where CachedKVM keeps its verdict between runs; the
-// verdict is reused only within the same boot of the same kernel.
+// KVMCacheFile is where verdicts are kept between runs; they are reused only
+// within the same boot of the same kernel.
 func KVMCacheFile() string {
 	d, err := os.UserCacheDir()
 	if err != nil {
@@ -212,10 +213,10 @@ func KVMCacheFile() string {
 	return filepath.Join(d, "cook", "kvm-probe.json")
 }
 
-type kvmCacheEntry struct {
-	BootID  string     `json:"boot_id"`
-	Kernel  string     `json:"kernel"`
-	Verdict KVMVerdict `json:"verdict"`
+type kvmCacheFile struct {
+	BootID   string                `json:"boot_id"`
+	Kernel   string                `json:"kernel"`
+	Verdicts map[string]KVMVerdict `json:"verdicts"`
 }
 
 func hostIdentity() (bootID, kernel string) {
@@ -227,39 +228,46 @@ func hostIdentity() (bootID, kernel string) {
 	return strings.TrimSpace(string(b)), kernel
 }
 
-// CachedKVM returns ProbeKVM's verdict, probing at most once per process and
-// once per host boot (cached in cacheFile; "" means no file cache).
-func CachedKVM(ctx context.Context, cacheFile string) KVMVerdict {
+// cached returns the verdict for key from memory or cacheFile, or runs probe
+// and remembers its verdict when the probe really ran.
+func cached(ctx context.Context, cacheFile, key string, probe func(context.Context) KVMVerdict) KVMVerdict {
 	kvmMu.Lock()
 	defer kvmMu.Unlock()
-	if kvmCached != nil {
-		v := *kvmCached
+	if v, ok := kvmCache[key]; ok {
 		v.Cached = true
 		return v
 	}
 	bootID, kernel := hostIdentity()
+	var file kvmCacheFile
 	if cacheFile != "" && bootID != "" {
 		if b, err := os.ReadFile(cacheFile); err == nil {
-			var e kvmCacheEntry
-			if json.Unmarshal(b, &e) == nil && e.BootID == bootID && e.Kernel == kernel {
-				kvmCached = &e.Verdict
-				v := e.Verdict
-				v.Cached = true
-				return v
+			if json.Unmarshal(b, &file) == nil && file.BootID == bootID && file.Kernel == kernel {
+				if v, ok := file.Verdicts[key]; ok {
+					kvmCache[key] = v
+					v.Cached = true
+					return v
+				}
+			} else {
+				file = kvmCacheFile{}
 			}
 		}
 	}
-	v := ProbeKVM(ctx, 5*time.Second)
+	v := probe(ctx)
 	if ctx.Err() != nil || !v.opened {
 		// An interrupted probe proves nothing, and a device that does not
 		// open now may after modprobe or a group change: check again next time.
 		return v
 	}
-	kvmCached = &v
+	kvmCache[key] = v
 	if cacheFile != "" && bootID != "" {
-		if b, err := json.Marshal(kvmCacheEntry{BootID: bootID, Kernel: kernel, Verdict: v}); err == nil {
+		file.BootID, file.Kernel = bootID, kernel
+		if file.Verdicts == nil {
+			file.Verdicts = map[string]KVMVerdict{}
+		}
+		file.Verdicts[key] = v
+		if b, err := json.MarshalIndent(file, "", "  "); err == nil {
 			if os.MkdirAll(filepath.Dir(cacheFile), 0o755) == nil {
-				tmp := cacheFile + ".tmp"
+				tmp := fmt.Sprintf("%s.%d.tmp", cacheFile, os.Getpid())
 				if os.WriteFile(tmp, b, 0o644) == nil {
 					_ = os.Rename(tmp, cacheFile)
 				}
@@ -267,6 +275,28 @@ func CachedKVM(ctx context.Context, cacheFile string) KVMVerdict {
 		}
 	}
 	return v
+}
+
+// CachedKVM returns ProbeKVM's verdict, probing at most once per process and
+// once per host boot (cached in cacheFile; "" means no file cache).
+func CachedKVM(ctx context.Context, cacheFile string) KVMVerdict {
+	return cached(ctx, cacheFile, "kvm", func(ctx context.Context) KVMVerdict { return ProbeKVM(ctx, 5*time.Second) })
+}
+
+// CachedQEMUKVM returns whether QEMU (the program qemu) really runs guests
+// with KVM: CachedKVM, then ProbeQEMU with -accel kvm -cpu host, each cached.
+func CachedQEMUKVM(ctx context.Context, cacheFile, qemu string) KVMVerdict {
+	v := CachedKVM(ctx, cacheFile)
+	if !v.OK {
+		return v
+	}
+	path, err := exec.LookPath(qemu)
+	if err != nil {
+		return KVMVerdict{Reason: fmt.Sprintf("%s: %v", qemu, err)}
+	}
+	return cached(ctx, cacheFile, "qemu:"+path, func(ctx context.Context) KVMVerdict {
+		return ProbeQEMU(ctx, path, true, 20*time.Second)
+	})
 }
 
 // errNoKVM is wrapped by errors about required KVM.

@@ -132,8 +132,8 @@ func WithKVM(m KVMMode) Option {
 	}
 }
 
-// WithKVMProbe replaces the KVM probe (default: CachedKVM with
-// KVMCacheFile).
+// WithKVMProbe replaces the KVM probe (default: CachedQEMUKVM for QEMU,
+// CachedKVM for Cloud Hypervisor, both with KVMCacheFile).
 func WithKVMProbe(p func(context.Context) KVMVerdict) Option {
 	return func(c *config) error { c.probe = p; return nil }
 }
@@ -167,9 +167,6 @@ func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, erro
 			return nil, err
 		}
 	}
-	if c.probe == nil {
-		c.probe = func(ctx context.Context) KVMVerdict { return CachedKVM(ctx, KVMCacheFile()) }
-	}
 	if c.net == "" {
 		c.net = NetUser
 		if c.hv == CloudHypervisor {
@@ -183,6 +180,14 @@ func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, erro
 	}
 
 	// KVM.
+	if c.probe == nil {
+		if c.hv == QEMU {
+			// The ioctl probe, then QEMU itself with -accel kvm -cpu host.
+			c.probe = func(ctx context.Context) KVMVerdict { return CachedQEMUKVM(ctx, KVMCacheFile(), m.Program()) }
+		} else {
+			c.probe = func(ctx context.Context) KVMVerdict { return CachedKVM(ctx, KVMCacheFile()) }
+		}
+	}
 	if c.kvm == KVMOff {
 		if c.hv == CloudHypervisor {
 			return nil, fmt.Errorf("Cloud Hypervisor cannot run without KVM; drop --kvm off or use --vm qemu")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func kvmWorks(context.Context) KVMVerdict  { return KVMVerdict{OK: true, Reason: "stub"} }
@@ -175,5 +176,25 @@ func TestProbeKVMNotADevice(t *testing.T) {
 	kvmDevice = filepath.Join(t.TempDir(), "kvm")
 	if v := ProbeKVM(context.Background(), 0); v.OK || !strings.Contains(v.Reason, "cannot open") {
 		t.Errorf("missing device: %+v", v)
+	}
+}
+
+func TestProbeQEMUUnderTCG(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 not installed")
+	}
+	// The same probe cook runs with -accel kvm, here with TCG: it proves the
+	// probe kernel and the exit-status check work.
+	v := ProbeQEMU(context.Background(), qemu, false, 60*time.Second)
+	if !v.OK {
+		t.Fatalf("TCG probe: %+v", v)
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		v := ProbeQEMU(context.Background(), qemu, true, 60*time.Second)
+		if v.OK || !strings.Contains(v.Reason, "-accel kvm") {
+			t.Errorf("KVM probe without /dev/kvm: %+v", v)
+		}
+		t.Logf("KVM probe here: %s", v.Reason)
 	}
 }
