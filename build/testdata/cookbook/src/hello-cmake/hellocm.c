@@ -1,0 +1,2 @@
+#include "hellocm.h"
+int hellocm_answer(void) { return 42; }

@@ -1,0 +1,1 @@
+int hellocm_answer(void);

@@ -1,0 +1,2 @@
+#include "zlib.h"
+const char *zlibVersion(void) { return "cook-mini-1.0"; }
