@@ -216,7 +216,9 @@ func (b *Builder) SysrootDeps(n cookbook.Node) (sysrootDeps, tools []Dep) {
 			visit(Dep{Node: e.To, Suffix: e.Dep.Suffix})
 		}
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name() < all[j].Name() || all[i].Name() == all[j].Name() && !all[i].Node.Host })
+	sort.Slice(all, func(i, j int) bool {
+		return all[i].Name() < all[j].Name() || all[i].Name() == all[j].Name() && !all[i].Node.Host
+	})
 	for _, d := range all {
 		if d.Node.Host && !n.Host {
 			tools = append(tools, d)

@@ -117,7 +117,7 @@ func TestTemplatesHost(t *testing.T) {
 	host := toolchain.Host()
 	for _, tc := range []struct {
 		recipe, bin, want string
-		tools            []string
+		tools             []string
 	}{
 		{"hello-autoconf", "usr/bin/hello-autoconf", "hello-autoconf says hi", []string{"autoreconf", "make"}},
 		{"hello-cmake", "usr/bin/hello-cmake", "built by cmake 42", []string{"cmake", "ninja"}},

@@ -12,7 +12,7 @@ import (
 // -Zbuild-std for a target without a prebuilt standard library).
 func Tools(target, gnu, cargo string, extraArgs []string) map[string]string {
 	return map[string]string{
-		"cookbook_redoxer":   redoxer(target, cargo, extraArgs),
+		"cookbook_redoxer":  redoxer(target, cargo, extraArgs),
 		gnu + "-pkg-config": pkgConfig,
 	}
 }
