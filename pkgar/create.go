@@ -75,6 +75,9 @@ func Create(ctx context.Context, dst, stageDir string, key *SecretKey, opts ...C
 	}
 	tmp := f.Name()
 	info, err := Write(ctx, f, stageDir, key, opts...)
+	if err != nil {
+		err = fmt.Errorf("creating package %s: %w", dst, err)
+	}
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
