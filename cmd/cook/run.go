@@ -106,6 +106,10 @@ func (f *vmFlags) imagePath(a *app) (string, error) {
 	return filepath.Join(workdir.New(w).Images(), "harddrive.img"), nil
 }
 
+// vmTestOptions are appended to every VM's options; tests use it to stub
+// the KVM probe.
+var vmTestOptions []vm.Option
+
 // prepare resolves the flags into a VM instance whose run directory lives
 // in the work directory's tmp/ (same filesystem as the image, so copies can
 // be reflinks). The caller must call the returned cleanup.
@@ -120,6 +124,7 @@ func (f *vmFlags) prepare(ctx context.Context, a *app, cmd *cobra.Command, dryRu
 	}
 	opts = append(opts, vm.WithDryRun(dryRun))
 	opts = append(opts, extra...)
+	opts = append(opts, vmTestOptions...)
 	cleanup := func() {}
 	if w, err := a.workDir(); err == nil && !dryRun {
 		tmp := workdir.New(w).Tmp()
