@@ -16,7 +16,9 @@ import (
 type ExtractOption func(*extractOptions) error
 
 type extractOptions struct {
-	dirMode fs.FileMode
+	dirMode    fs.FileMode
+	dirModeSet bool
+	umask      uint32
 }
 
 // WithDirMode sets the mode of directories Extract creates (default 0755;
@@ -27,6 +29,21 @@ func WithDirMode(m fs.FileMode) ExtractOption {
 			return fmt.Errorf("directory mode %v has bits other than permissions", m)
 		}
 		o.dirMode = m
+		o.dirModeSet = true
+		return nil
+	}
+}
+
+// WithUmask masks the permission bits of extracted files, and of created
+// directories (0777 &^ umask unless WithDirMode is given), the way
+// upstream's installer does under its process umask (002 in the build,
+// giving 0775 directories). The default is no mask: modes as packaged.
+func WithUmask(umask fs.FileMode) ExtractOption {
+	return func(o *extractOptions) error {
+		if umask&^fs.ModePerm != 0 {
+			return fmt.Errorf("umask %v has bits other than permissions", umask)
+		}
+		o.umask = uint32(umask)
 		return nil
 	}
 }
@@ -50,6 +67,9 @@ func (rd *Reader) Extract(ctx context.Context, dir string, opts ...ExtractOption
 		if err := opt(&o); err != nil {
 			return err
 		}
+	}
+	if !o.dirModeSet && o.umask != 0 {
+		o.dirMode = fs.FileMode(0o777 &^ o.umask)
 	}
 	if rd.dataSize < 0 {
 		return errors.New("cannot extract a package head: it has no data")
@@ -84,7 +104,7 @@ func (rd *Reader) Extract(ctx context.Context, dir string, opts ...ExtractOption
 			return fmt.Errorf("extracting %s: %w", e.Path, err)
 		}
 		final := filepath.Join(parent, path.Base(cleanRel(e.Path)))
-		tmp, err := rd.extractTemp(e, parent)
+		tmp, err := rd.extractTemp(e, parent, o.umask)
 		if err != nil {
 			return err
 		}
@@ -104,7 +124,7 @@ func (rd *Reader) Extract(ctx context.Context, dir string, opts ...ExtractOption
 
 func cleanRel(p string) string { return strings.Trim(path.Clean(p), "/") }
 
-func (rd *Reader) extractTemp(e *Entry, parent string) (string, error) {
+func (rd *Reader) extractTemp(e *Entry, parent string, umask uint32) (string, error) {
 	base := ".pkgar." + path.Base(cleanRel(e.Path))
 	if e.IsSymlink() {
 		target, err := rd.ReadLink(e)
@@ -133,7 +153,7 @@ func (rd *Reader) extractTemp(e *Entry, parent string) (string, error) {
 	tmp := f.Name()
 	_, err = io.CopyBuffer(f, r, make([]byte, 256<<10))
 	if err == nil {
-		err = f.Chmod(unixMode(e.Perm()))
+		err = f.Chmod(unixMode(e.Perm() &^ umask))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

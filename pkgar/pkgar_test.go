@@ -607,6 +607,48 @@ func TestInstall(t *testing.T) {
 	}
 }
 
+func TestExtractModes(t *testing.T) {
+	key := testKey(t)
+	pkg := craft(t, key, []Entry{
+		{Mode: ModeFile | 0o666, Path: "d/rw"},
+		{Mode: ModeFile | 0o4755, Path: "d/suid"},
+		{Mode: ModeFile | 0o400, Path: "ro"},
+	}, [][]byte{[]byte("a"), []byte("b"), []byte("c")})
+	rd, err := NewReader(bytes.NewReader(pkg), int64(len(pkg)), key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		opts  []ExtractOption
+		modes map[string]fs.FileMode
+	}{
+		{"as packaged", nil, map[string]fs.FileMode{"d": fs.ModeDir | 0o755, "d/rw": 0o666, "d/suid": fs.ModeSetuid | 0o755, "ro": 0o400}},
+		{"umask 002", []ExtractOption{WithUmask(0o002)}, map[string]fs.FileMode{"d": fs.ModeDir | 0o775, "d/rw": 0o664, "d/suid": fs.ModeSetuid | 0o755, "ro": 0o400}},
+		{"umask 022 and dir mode", []ExtractOption{WithUmask(0o022), WithDirMode(0o700)}, map[string]fs.FileMode{"d": fs.ModeDir | 0o700, "d/rw": 0o644, "d/suid": fs.ModeSetuid | 0o755, "ro": 0o400}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			if err := rd.Extract(context.Background(), out, tc.opts...); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range tc.modes {
+				st, err := os.Lstat(filepath.Join(out, p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Mode() != want {
+					t.Errorf("%s: mode %v, want %v", p, st.Mode(), want)
+				}
+			}
+		})
+	}
+	if err := rd.Extract(context.Background(), t.TempDir(), WithUmask(fs.ModeDir)); err == nil {
+		t.Error("a umask with a type bit was accepted")
+	}
+}
+
 func TestVerifyReportsUnsafePaths(t *testing.T) {
 	key := testKey(t)
 	pkg := craft(t, key, []Entry{{Mode: ModeFile | 0o644, Path: "../x"}}, [][]byte{[]byte("x")})
