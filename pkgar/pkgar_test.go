@@ -721,6 +721,56 @@ func TestKeys(t *testing.T) {
 	}
 }
 
+func TestEnsureKeysConcurrently(t *testing.T) {
+	dir := t.TempDir()
+	const n = 8
+	keys := make(chan PublicKey, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			k, err := EnsureKeys(dir)
+			if err != nil {
+				errs <- err
+				return
+			}
+			keys <- k.Public()
+		}()
+	}
+	var first PublicKey
+	for i := range n {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case k := <-keys:
+			if i == 0 {
+				first = k
+			} else if k != first {
+				t.Fatal("concurrent EnsureKeys calls returned different keys")
+			}
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	if len(leftovers) > 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestCreateCancelled(t *testing.T) {
+	stage := t.TempDir()
+	writeTree(t, stage, generated(4))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	for _, p := range []Packaging{Uncompressed, LZMA2} {
+		if _, err := Create(ctx, filepath.Join(dir, "p.pkgar"), stage, testKey(t), WithPackaging(p)); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: Create with a cancelled context = %v", p, err)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("files left after a cancelled Create: %v", left)
+	}
+}
+
 func TestCreateRefuses(t *testing.T) {
 	key := testKey(t)
 	long := strings.Repeat("x", 256)
