@@ -20,6 +20,7 @@ type pkgarEntryJSON struct {
 	Mode   string `json:"mode"`
 	Size   uint64 `json:"size"`
 	Blake3 string `json:"blake3"`
+	Target string `json:"target,omitempty"` // a symlink's target
 }
 
 type pkgarListJSON struct {
@@ -79,14 +80,25 @@ Every subcommand checks the package's signature against a trusted public key:
 				Blake3: f.Header.Blake3.String(), Packaging: f.Header.Flags.Packaging().String(),
 				Head: !f.HasData(), Entries: []pkgarEntryJSON{},
 			}
-			for _, e := range f.Entries {
-				out.Entries = append(out.Entries, pkgarEntryJSON{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size, Blake3: e.Blake3.String()})
+			for i := range f.Entries {
+				e := &f.Entries[i]
+				j := pkgarEntryJSON{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size, Blake3: e.Blake3.String()}
+				if e.IsSymlink() && f.HasData() {
+					if j.Target, err = f.ReadLink(e); err != nil {
+						return failed(fmt.Errorf("package %s: %w", args[0], err))
+					}
+				}
+				out.Entries = append(out.Entries, j)
 			}
 			if a.json {
 				return a.printJSON(out)
 			}
 			for _, e := range out.Entries {
-				a.printf("%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path)
+				if e.Target != "" {
+					a.printf("%s %10d %s %s -> %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path, e.Target)
+				} else {
+					a.printf("%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path)
+				}
 			}
 			return nil
 		},

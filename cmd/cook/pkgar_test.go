@@ -30,6 +30,12 @@ func builtWork(t *testing.T) workdir.Dir {
 	if err := os.WriteFile(filepath.Join(stage, "usr", "bin", "hello"), []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(filepath.Join(stage, "usr", "bin", "hello"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("usr/bin", filepath.Join(stage, "bin")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := repo.PackageRecipe(context.Background(), repo.Build{Work: w, Recipe: "hello", Target: T, Version: "1.0", Key: key, Depends: []string{"missing"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +48,13 @@ func TestPkgarCommands(t *testing.T) {
 	work := "--work=" + w.Root
 
 	out, errs, code := cook(t, work, "pkgar", "list", pkg)
-	if code != 0 || !strings.Contains(out, "100755") || !strings.HasSuffix(strings.TrimSpace(out), "usr/bin/hello") {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasSuffix(lines[0], " bin -> usr/bin") || !strings.HasPrefix(lines[1], "100755") || !strings.HasSuffix(lines[1], " usr/bin/hello") {
 		t.Errorf("list: %d %q %q", code, out, errs)
 	}
 	out, errs, code = cook(t, work, "--json", "pkgar", "verify", pkg)
 	var v pkgarVerifyJSON
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || !v.OK || v.Entries != 1 {
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || !v.OK || v.Entries != 2 {
 		t.Errorf("verify: %d %q %q", code, out, errs)
 	}
 	dir := filepath.Join(t.TempDir(), "root")
