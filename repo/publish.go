@@ -60,6 +60,16 @@ func Publish(ctx context.Context, work workdir.Dir, target string, names []strin
 		}
 	}
 	key, err := pkgar.LoadPublicKey(filepath.Join(work.Keys(), pkgar.PublicKeyFile))
+	if notExist(err) {
+		if _, serr := os.Stat(filepath.Join(work.Keys(), pkgar.SecretKeyFile)); serr == nil {
+			// The public key file was lost: rewrite it from the secret key.
+			sk, kerr := pkgar.EnsureKeys(work.Keys())
+			if kerr != nil {
+				return nil, kerr
+			}
+			key, err = sk.Public(), nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("publishing needs the work directory's key: %w", err)
 	}

@@ -308,6 +308,15 @@ func TestPublish(t *testing.T) {
 	}
 	golden(t, "repo.golden", dump(t, w.Root, "repo"))
 
+	// A lost public key file is rewritten from the secret key.
+	if err := os.Remove(filepath.Join(w.Keys(), pkgar.PublicKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Publish(ctx, w, target, []string{"meta"}, WithBuildID("cafe")); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "repo.golden", dump(t, w.Root, "repo"))
+
 	// Nothing built.
 	if _, err := Publish(ctx, w, target, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "nothing to publish") {
 		t.Errorf("publishing an unbuilt recipe: %v", err)
