@@ -13,10 +13,18 @@
 //     that firmware boots without any boot entry.
 //   - [Image] does both for a test and skips it when the tools are missing.
 //
-// Typical use:
+// Typical use in a test, booting the image with package vm:
 //
 //	img := efitest.Image(t, efitest.Program{Lines: []string{"HELLO-MARKER"}})
-//	// boot img with OVMF; "HELLO-MARKER" appears on the serial console
+//	inst, err := vm.Prepare(ctx, img, vm.WithKVM(vm.KVMOff), vm.WithNet(vm.NetNone))
+//	...
+//	res, err := inst.BootTest(ctx, vm.BootTestOptions{
+//		Log: logPath, Milestones: vm.ExpectMilestones("HELLO-MARKER"), Timeout: 2 * time.Minute})
+//	// res.Passed; under TCG the marker shows after about 5-20 s
+//
+// To put the program into a disk image built some other way (for example
+// as the EFI bootloader of a cook image), call BuildEFI and copy the file it
+// returns to \EFI\BOOT\BOOTX64.EFI of that image's ESP.
 package efitest
 
 import (
