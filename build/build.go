@@ -142,6 +142,10 @@ func (b *Builder) OutputOf(ctx context.Context, n cookbook.Node) (string, error)
 	if ok {
 		return d, nil
 	}
+	if rec, err := b.Record(n); err == nil && rec != nil && b.outputsPresent(n) {
+		b.SetOutput(n, rec.Output)
+		return rec.Output, nil
+	}
 	d, err := b.stageDigest(ctx, n)
 	if err != nil {
 		return "", err

@@ -1,0 +1,190 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/repo"
+	"github.com/redox-cook/cook/script"
+)
+
+// Inputs are everything that can change what a node's build produces, by
+// name: "recipe" (the recipe directory's files), "source" (the fetched
+// source's identity), "dep:<pkg>" and "tool:<pkg>" (each dependency's output
+// digest), "toolchain", "target", "cook" (the script templates) and the
+// isolation settings. The action key is their hash. Computing them reads
+// small files only: it never hashes a source tree or a stage.
+type Inputs map[string]string
+
+// Key is the action key: a hash of the sorted inputs.
+func (in Inputs) Key() string {
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%s\n", k, in[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Diff lists the inputs that differ between old and in, as
+// "name: old → new" lines, sorted.
+func (in Inputs) Diff(old Inputs) []string {
+	var out []string
+	short := func(s string) string {
+		if len(s) > 16 {
+			return s[:16]
+		}
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	}
+	for k, v := range in {
+		if o, ok := old[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: new input (%s)", k, short(v)))
+		} else if o != v {
+			out = append(out, fmt.Sprintf("%s: %s → %s", k, short(o), short(v)))
+		}
+	}
+	for k, o := range old {
+		if _, ok := in[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: input removed (was %s)", k, short(o)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// templateDigest identifies the generated-script text.
+var templateDigest = func() string {
+	h := sha256.New()
+	io.WriteString(h, script.Version)
+	io.WriteString(h, script.BuildPrescript())
+	io.WriteString(h, script.SharedPrescript())
+	io.WriteString(h, script.BuildPostscript())
+	tools := script.Tools("T", "G", "cargo", nil)
+	names := make([]string, 0, len(tools))
+	for n := range tools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		io.WriteString(h, n+tools[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}()
+
+// Inputs computes n's inputs. Dependencies' outputs come from OutputOf, so
+// they must have been built (or restored from state) first.
+func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
+	r, err := b.Tree.Lookup(n.Name)
+	if err != nil {
+		return nil, err
+	}
+	T := b.TargetOf(n)
+	in := Inputs{"target": string(T), "cook": templateDigest}
+	rd, err := recipeDigest(r.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n, err)
+	}
+	in["recipe"] = rd
+	info, err := repo.ReadSourceInfo(b.Work.SourceInfo(n.Name))
+	if err == nil {
+		in["source"] = strings.Trim(info.SourceIdentifier+" "+info.PatchIdentifier, " ")
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	if r.Build.Template == cookbook.TemplateNone {
+		return in, nil
+	}
+	deps, tools := b.SysrootDeps(n)
+	for _, group := range []struct {
+		prefix string
+		deps   []Dep
+	}{{"dep:", deps}, {"tool:", tools}} {
+		for _, d := range group.deps {
+			out, err := b.OutputOf(ctx, d.Node)
+			if err != nil {
+				return nil, err
+			}
+			in[group.prefix+d.Name()] = out
+		}
+	}
+	tc, err := b.Toolchain(ctx, T)
+	if err != nil {
+		return nil, err
+	}
+	in["toolchain"] = tc.Identity()
+	switch {
+	case b.NoSandbox:
+		in["isolation"] = "none"
+	case b.AllowNetwork[n.Name]:
+		in["isolation"] = "sandbox+network"
+	default:
+		in["isolation"] = "sandbox"
+	}
+	if r.Build.Template == cookbook.TemplateCargo || strings.Contains(r.Build.Script, "cargo") || strings.Contains(r.Build.Script, "CARGO") {
+		in["cargo-registry"] = b.CargoRegistry
+	}
+	if b.Key != nil {
+		in["signing-key"] = b.Key.Public().String()
+	}
+	return in, nil
+}
+
+// recipeDigest hashes the files of a recipe directory — recipe.toml, its
+// patches and whatever else scripts read through $COOKBOOK_RECIPE — leaving
+// out upstream's per-recipe state directories.
+func recipeDigest(dir string) (string, error) {
+	h := blake3.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			if p != dir && (rel == "source" || rel == "source.tmp" || rel == "target" || strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if rel == "source.tar" || rel == "source.tar.tmp" {
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "l %s %s\x00", rel, l)
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "f %s\x00", rel)
+		_, err = io.Copy(h, f)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
