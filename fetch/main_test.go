@@ -118,7 +118,11 @@ func urlKey(raw string) string {
 	return "/" + s
 }
 
-func (u *upstream) addFile(rawURL, file string) { u.mu.Lock(); u.files[urlKey(rawURL)] = file; u.mu.Unlock() }
+func (u *upstream) addFile(rawURL, file string) {
+	u.mu.Lock()
+	u.files[urlKey(rawURL)] = file
+	u.mu.Unlock()
+}
 func (u *upstream) addBody(rawURL string, b []byte) {
 	u.mu.Lock()
 	u.bodies[urlKey(rawURL)] = b
