@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
@@ -160,15 +163,21 @@ func (b *Builder) stageDigest(ctx context.Context, n cookbook.Node) (string, err
 		return "", err
 	}
 	t := string(b.TargetOf(n))
-	var parts []string
-	for _, opt := range append([]string{""}, optionalNames(r)...) {
+	main, err := TreeDigest(ctx, b.Work.Stage(n.Name, t, ""))
+	if err != nil || len(r.OptionalPackages) == 0 {
+		return main, err
+	}
+	// with optional packages: one digest over every package's tree
+	h := blake3.New()
+	fmt.Fprintf(h, "=%s\n", main)
+	for _, opt := range optionalNames(r) {
 		d, err := TreeDigest(ctx, b.Work.Stage(n.Name, t, opt))
 		if err != nil {
 			return "", err
 		}
-		parts = append(parts, opt+"="+d)
+		fmt.Fprintf(h, "%s=%s\n", opt, d)
 	}
-	return strings.Join(parts, ","), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func optionalNames(r *cookbook.Recipe) []string {

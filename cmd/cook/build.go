@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/workdir"
+)
+
+func init() { register(newBuildCmd) }
+
+type buildFlags struct {
+	keepGoing, dryRun, noSandbox, withPackageDeps, update bool
+	allowNetwork                                          []string
+}
+
+type buildResultJSON struct {
+	Recipe   string  `json:"recipe"`
+	Target   string  `json:"target"`
+	Status   string  `json:"status"`
+	Seconds  float64 `json:"seconds"`
+	Stage    string  `json:"stage"`
+	Package  string  `json:"package"`
+	Key      string  `json:"key"`
+	Output   string  `json:"output"`
+	Log      string  `json:"log"`
+	Error    string  `json:"error"`
+	Hermetic bool    `json:"hermetic"`
+}
+
+func newBuildCmd(a *app) *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build RECIPE...",
+		Short: "Build recipes and their dependencies, in parallel, and package them",
+		Long: `build fetches what is missing, then builds the named recipes and everything they
+need (build and dev dependencies; --with-package-deps adds runtime ones) in a
+parallel dependency graph, -j at a time. A recipe is rebuilt only when one of its
+inputs changed: its recipe files, its source, a dependency's output, the
+toolchain or cook's templates (see cook explain). Each build runs in a sandbox
+with no network and a sysroot holding only its declared dependencies, writes a
+log under <work>/logs/<target>/, and ends as signed packages.`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBuild(cmd.Context(), args, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&f.keepGoing, "keep-going", "k", false, "after a failure, keep building everything that does not depend on it")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would be built and why, and build nothing")
+	fl.BoolVar(&f.noSandbox, "no-sandbox", false, "run build scripts directly on the host (no namespaces, network allowed)")
+	fl.BoolVar(&f.withPackageDeps, "with-package-deps", false, "also build the runtime (package) dependencies")
+	fl.BoolVar(&f.update, "update", false, "bring branch-tracking git sources up to date before building")
+	fl.StringArrayVar(&f.allowNetwork, "allow-network", nil, "let RECIPE use the network while it builds (reported as not hermetic; repeatable)")
+	return cmd
+}
+
+// newBuilder makes the Builder for the work directory and target.
+func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, noSandbox bool, allow []string) (*build.Builder, error) {
+	target, err := toolchain.Parse(a.target)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	key, err := pkgar.EnsureKeys(w.Keys())
+	if err != nil {
+		return nil, err
+	}
+	allowed := map[string]bool{}
+	for _, n := range append(append([]string{}, a.settings.Network.Allow...), allow...) {
+		if _, err := tree.Lookup(n); err != nil {
+			return nil, usageErr(fmt.Errorf("--allow-network: %w", err))
+		}
+		allowed[n] = true
+	}
+	b := &build.Builder{
+		Tree: tree, Work: w, Target: target, Key: key, NoSandbox: noSandbox, AllowNetwork: allowed,
+		Offline: a.offline, CargoHome: filepath.Join(w.Root, "cargo"), CargoRegistry: a.settings.Cargo.Registry,
+		Log: a.logger(),
+	}
+	if a.verbose && !a.json {
+		b.Output = a.stderr
+	}
+	return b, nil
+}
+
+// buildGraph is the set of nodes a build of roots touches, with the edges
+// the scheduler must respect.
+func buildGraph(tree *cookbook.Tree, roots []cookbook.Node, withPackageDeps bool) (*cookbook.Graph, []cookbook.Node, error) {
+	kinds := cookbook.BuildEdge | cookbook.DevEdge
+	if withPackageDeps {
+		kinds |= cookbook.PackageEdge
+	}
+	g := tree.NewGraph(roots, kinds)
+	order, err := g.Order()
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, order, nil
+}
+
+func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
+	tree, err := a.loadTree(ctx)
+	if err != nil {
+		return err
+	}
+	roots, err := nodes(tree, args)
+	if err != nil {
+		return err
+	}
+	g, order, err := buildGraph(tree, roots, f.withPackageDeps)
+	if err != nil {
+		return failed(err)
+	}
+	for _, n := range order {
+		if r := tree.Recipes[n.Name]; r.HasErrors() {
+			return failed(fmt.Errorf("%s cannot be built: %s", n, r.Diagnostics[0]))
+		}
+	}
+	root, err := a.workDir()
+	if err != nil {
+		return err
+	}
+	w := workdir.New(root)
+	b, err := a.newBuilder(ctx, tree, w, f.noSandbox, f.allowNetwork)
+	if err != nil {
+		return err
+	}
+
+	if err := a.fetchForBuild(ctx, tree, w, order, f.update); err != nil {
+		return err
+	}
+	if f.dryRun {
+		return a.dryRun(ctx, b, g, order)
+	}
+
+	jobs := make([]build.Job, 0, len(order))
+	for _, n := range order {
+		j := build.Job{Node: n}
+		for _, e := range g.Edges(n) {
+			if e.Kind != cookbook.PackageEdge || f.withPackageDeps {
+				j.Deps = append(j.Deps, e.To)
+			}
+		}
+		if rec, _ := b.Record(n); rec != nil {
+			j.Weight = rec.Seconds
+		}
+		jobs = append(jobs, j)
+	}
+
+	view := newLiveView(a.stderr, len(jobs), "building", a.quiet || a.json)
+	keys := map[cookbook.Node]string{}
+	s := &build.Scheduler{
+		Jobs:      a.jobs,
+		KeepGoing: f.keepGoing,
+		Run: func(ctx context.Context, n cookbook.Node) (build.Status, *build.Result, error) {
+			return b.Ensure(ctx, n)
+		},
+		OnStart: func(n cookbook.Node) { view.start(n.String()) },
+		OnFinish: func(o build.Outcome) {
+			line := ""
+			switch o.Status {
+			case build.Built:
+				line = fmt.Sprintf("built   %s (%s)", o.Node, o.Duration.Round(100*time.Millisecond))
+			case build.Failed:
+				line = fmt.Sprintf("FAILED  %s", o.Node)
+			case build.Skipped:
+				if o.Cause.Name != "" {
+					line = fmt.Sprintf("skipped %s (needs %s, which failed)", o.Node, o.Cause)
+				}
+			}
+			if a.quiet && o.Status != build.Failed {
+				line = ""
+			}
+			view.finish(o.Node.String(), line)
+		},
+	}
+	outcomes := s.Execute(ctx, jobs)
+	view.close()
+	for _, o := range outcomes {
+		if rec, _ := b.Record(o.Node); rec != nil {
+			keys[o.Node] = rec.Key
+		}
+	}
+	return a.reportBuild(ctx, b, outcomes, keys)
+}
+
+func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []build.Outcome, keys map[cookbook.Node]string) error {
+	var failures []error
+	count := map[build.Status]int{}
+	results := make([]buildResultJSON, 0, len(outcomes))
+	for _, o := range outcomes {
+		count[o.Status]++
+		t := string(b.TargetOf(o.Node))
+		r := buildResultJSON{Recipe: o.Node.String(), Target: t, Status: string(o.Status), Seconds: o.Duration.Seconds(),
+			Key: keys[o.Node], Log: b.Work.Log(o.Node.Name, t)}
+		if o.Result != nil {
+			r.Stage, r.Package, r.Output, r.Hermetic = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic
+			if o.Status == build.Cached {
+				r.Seconds = 0
+			}
+		}
+		if o.Err != nil {
+			r.Error = o.Err.Error()
+			if !errors.Is(o.Err, context.Canceled) {
+				failures = append(failures, o.Err)
+			}
+		}
+		if o.Status == build.Skipped && o.Cause.Name != "" {
+			r.Error = fmt.Sprintf("not built: dependency %s failed", o.Cause)
+		}
+		results = append(results, r)
+	}
+	if a.json {
+		if err := a.printJSON(map[string]any{"results": results}); err != nil {
+			return err
+		}
+	} else {
+		for _, err := range failures {
+			fmt.Fprintf(a.stderr, "\n%v\n", err)
+		}
+		var skipped []string
+		for _, o := range outcomes {
+			if o.Status == build.Skipped {
+				skipped = append(skipped, o.Node.String())
+			}
+		}
+		if len(skipped) > 0 {
+			fmt.Fprintf(a.stderr, "\nnot built because a dependency failed or the run stopped: %s\n", strings.Join(skipped, " "))
+		}
+		if !a.quiet {
+			fmt.Fprintf(a.stderr, "%d built, %d cached, %d failed, %d skipped\n",
+				count[build.Built], count[build.Cached], count[build.Failed], count[build.Skipped])
+			slow := append([]build.Outcome(nil), outcomes...)
+			sort.Slice(slow, func(i, j int) bool { return slow[i].Duration > slow[j].Duration })
+			var parts []string
+			for _, o := range slow {
+				if o.Status == build.Built && len(parts) < 5 {
+					parts = append(parts, fmt.Sprintf("%s %s", o.Node, o.Duration.Round(100*time.Millisecond)))
+				}
+			}
+			if len(parts) > 1 {
+				fmt.Fprintf(a.stderr, "slowest: %s\n", strings.Join(parts, ", "))
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+	}
+	if count[build.Failed] > 0 {
+		if a.json {
+			return &exitError{code: exitFailed, err: errSilent}
+		}
+		return failed(fmt.Errorf("%d recipe(s) failed", count[build.Failed]))
+	}
+	return nil
+}
+
+// dryRun prints, in build order, what would be built and why.
+func (a *app) dryRun(ctx context.Context, b *build.Builder, g *cookbook.Graph, order []cookbook.Node) error {
+	rebuild := map[cookbook.Node]bool{}
+	type plan struct {
+		Recipe  string   `json:"recipe"`
+		Build   bool     `json:"build"`
+		Reasons []string `json:"reasons"`
+	}
+	var plans []plan
+	for _, n := range order {
+		var after []string
+		for _, e := range g.Edges(n) {
+			if rebuild[e.To] && e.Kind != cookbook.PackageEdge {
+				after = append(after, e.To.String())
+			}
+		}
+		p := plan{Recipe: n.String(), Reasons: []string{}}
+		if len(after) > 0 {
+			p.Build = true
+			p.Reasons = append(p.Reasons, "dependencies will be rebuilt first: "+strings.Join(after, ", ")+" (unless their output is unchanged)")
+		} else {
+			ok, in, rec, err := b.Check(ctx, n)
+			switch {
+			case err != nil:
+				p.Build, p.Reasons = true, []string{err.Error()}
+			case ok:
+			case rec == nil:
+				p.Build, p.Reasons = true, []string{"never built"}
+			default:
+				p.Build = true
+				p.Reasons = in.Diff(rec.Inputs)
+				if len(p.Reasons) == 0 {
+					p.Reasons = []string{"outputs missing from the work directory"}
+				}
+			}
+		}
+		rebuild[n] = p.Build
+		plans = append(plans, p)
+	}
+	if a.json {
+		return a.printJSON(map[string]any{"plan": plans})
+	}
+	n := 0
+	for _, p := range plans {
+		if !p.Build {
+			a.printf("up to date  %s\n", p.Recipe)
+			continue
+		}
+		n++
+		a.printf("would build %s\n", p.Recipe)
+		for _, r := range p.Reasons {
+			a.printf("            %s\n", r)
+		}
+	}
+	a.printf("%d of %d would be built\n", n, len(plans))
+	return nil
+}
+
+// fetchForBuild makes sure every node about to be built has its source.
+func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, order []cookbook.Node, update bool) error {
+	var missing []string
+	for _, n := range order {
+		r := tree.Recipes[n.Name]
+		if r.Source == nil || r.Build.Template == cookbook.TemplateNone {
+			continue
+		}
+		if _, err := os.Stat(w.SourceInfo(n.Name)); err != nil || update {
+			missing = append(missing, n.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return a.fetchRecipes(ctx, tree, w, dedupeStrings(missing), update)
+}
+
+func dedupeStrings(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/workdir"
+)
+
+func init() { register(newExplainCmd) }
+
+type explainJSON struct {
+	Recipe   string   `json:"recipe"`
+	UpToDate bool     `json:"up_to_date"`
+	Key      string   `json:"key"`
+	Recorded string   `json:"recorded_key,omitempty"`
+	Changes  []string `json:"changes"`
+	Inputs   any      `json:"inputs"`
+}
+
+func newExplainCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "explain RECIPE",
+		Short: "Say why RECIPE would (or would not) be rebuilt: the inputs that changed",
+		Long: `explain compares RECIPE's inputs now — its recipe files, source identity,
+each dependency's output digest, the toolchain, cook's templates and the
+isolation settings — with those recorded at its last build, and lists what
+changed. A dependency that has not been built yet counts by the digest of
+whatever is staged for it.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			tree, err := a.loadTree(ctx)
+			if err != nil {
+				return err
+			}
+			ns, err := nodes(tree, args)
+			if err != nil {
+				return err
+			}
+			root, err := a.workDir()
+			if err != nil {
+				return err
+			}
+			b, err := a.newBuilder(ctx, tree, workdir.New(root), false, nil)
+			if err != nil {
+				return err
+			}
+			n := ns[0]
+			ok, in, rec, err := b.Check(ctx, n)
+			if err != nil {
+				return failed(err)
+			}
+			rep := explainJSON{Recipe: n.String(), UpToDate: ok, Key: in.Key(), Changes: []string{}, Inputs: in}
+			switch {
+			case rec == nil:
+				rep.Changes = append(rep.Changes, "never built")
+			default:
+				rep.Recorded = rec.Key
+				rep.Changes = append(rep.Changes, in.Diff(rec.Inputs)...)
+				if !ok && len(rep.Changes) == 0 {
+					rep.Changes = append(rep.Changes, "outputs missing from the work directory")
+				}
+			}
+			if a.json {
+				return a.printJSON(rep)
+			}
+			printExplain(a, n, rep)
+			return nil
+		},
+	}
+}
+
+func printExplain(a *app, n cookbook.Node, rep explainJSON) {
+	if rep.UpToDate {
+		a.printf("%s is up to date (key %.16s)\n", n, rep.Key)
+		return
+	}
+	a.printf("%s would be rebuilt:\n", n)
+	for _, c := range rep.Changes {
+		a.printf("  %s\n", c)
+	}
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/script"
+)
+
+func init() { register(newPrintScriptCmd) }
+
+func newPrintScriptCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "print-script RECIPE",
+		Short: "Print the exact build script cook would run for RECIPE",
+		Long: `print-script prints the bash script a build of RECIPE runs (with bash -ex, in its
+build directory): cook's build prescript, the shared prescript, the text of the
+recipe's template (or its custom script) and the postscript — the same assembly
+upstream's cookbook feeds to bash.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tree, err := a.loadTree(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ns, err := nodes(tree, args)
+			if err != nil {
+				return err
+			}
+			r := tree.Recipes[ns[0].Name]
+			if r.Build.Template == cookbook.TemplateNone {
+				a.printf("# %s has template none: nothing runs; it is packaged as a meta package\n", r.Name)
+				return nil
+			}
+			a.printf("%s", script.Build(r))
+			return nil
+		},
+	}
+}
