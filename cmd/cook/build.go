@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -138,8 +137,12 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 		return err
 	}
 
-	if err := a.fetchForBuild(ctx, tree, w, order, f.update); err != nil {
+	fetchErrs, err := a.fetchForBuild(ctx, tree, w, order, f.update)
+	if err != nil {
 		return err
+	}
+	if len(fetchErrs) > 0 && !f.keepGoing {
+		return joinFetchErrors(fetchErrs)
 	}
 	if f.dryRun {
 		return a.dryRun(ctx, b, g, order)
@@ -165,6 +168,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 		Jobs:      a.jobs,
 		KeepGoing: f.keepGoing,
 		Run: func(ctx context.Context, n cookbook.Node) (build.Status, *build.Result, error) {
+			if err := fetchErrs[n.Name]; err != nil {
+				return build.Failed, nil, err
+			}
 			return b.Ensure(ctx, n)
 		},
 		OnStart: func(n cookbook.Node) { view.start(n.String()) },
@@ -325,22 +331,21 @@ func (a *app) dryRun(ctx context.Context, b *build.Builder, g *cookbook.Graph, o
 	return nil
 }
 
-// fetchForBuild makes sure every node about to be built has its source.
-func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, order []cookbook.Node, update bool) error {
-	var missing []string
+// fetchForBuild makes sure every node about to be built has its source as
+// the recipe asks for it now (a changed pin, patch or script refetches; a
+// branch-tracking checkout is only updated with --update).
+func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, order []cookbook.Node, update bool) (map[string]error, error) {
+	var names []string
 	for _, n := range order {
 		r := tree.Recipes[n.Name]
-		if r.Source == nil || r.Build.Template == cookbook.TemplateNone {
-			continue
-		}
-		if _, err := os.Stat(w.SourceInfo(n.Name)); err != nil || update {
-			missing = append(missing, n.Name)
+		if r.Source != nil && r.Build.Template != cookbook.TemplateNone {
+			names = append(names, n.Name)
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	if len(names) == 0 {
+		return nil, nil
 	}
-	return a.fetchRecipes(ctx, tree, w, dedupeStrings(missing), update)
+	return a.fetchRecipes(ctx, tree, w, dedupeStrings(names), update)
 }
 
 func dedupeStrings(s []string) []string {

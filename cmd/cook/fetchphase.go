@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -14,23 +15,23 @@ import (
 )
 
 // fetchRecipes is the fetch phase of a build: it fetches and verifies the
-// named recipes' sources, -j at a time, before anything builds. Every failure
-// is reported, naming the recipe.
-func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, names []string, update bool) error {
+// named recipes' sources, -j at a time, before anything builds. It returns
+// each recipe's failure, naming the recipe, URL or file at fault.
+func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, names []string, update bool) (map[string]error, error) {
 	dl, err := fetch.NewDownloader(fetch.WithMirrors(a.mirrors), fetch.WithOffline(a.offline), fetch.WithLogger(a.logger()))
 	if err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
 	f, err := fetch.New(tree, w, dl, fetch.WithUpdate(update), fetch.WithFetchLogger(a.logger()))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	view := newLiveView(a.stderr, len(names), "fetching", a.quiet || a.json)
 	defer view.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.jobs)
 	var mu sync.Mutex
-	var errs []error
+	errs := map[string]error{}
 	for _, name := range names {
 		g.Go(func() error {
 			view.start(name)
@@ -40,7 +41,7 @@ func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.D
 			case err != nil:
 				line = "FAILED  fetch " + name
 				mu.Lock()
-				errs = append(errs, err)
+				errs[name] = err
 				mu.Unlock()
 			case res.Status == fetch.Fetched:
 				line = "fetched " + name
@@ -53,8 +54,19 @@ func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.D
 		})
 	}
 	g.Wait()
-	if len(errs) > 0 {
-		return failed(fmt.Errorf("fetch failed:\n%w", errors.Join(errs...)))
+	return errs, ctx.Err()
+}
+
+// joinFetchErrors is the error for a run that stops at the fetch phase.
+func joinFetchErrors(errs map[string]error) error {
+	names := make([]string, 0, len(errs))
+	for n := range errs {
+		names = append(names, n)
 	}
-	return ctx.Err()
+	sort.Strings(names)
+	var list []error
+	for _, n := range names {
+		list = append(list, errs[n])
+	}
+	return failed(fmt.Errorf("fetch failed:\n%w", errors.Join(list...)))
 }

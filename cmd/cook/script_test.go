@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary play the cook command in script tests.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"cook": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI contract in testdata/script/*.txtar.
+func TestScripts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("script tests build recipes")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("COOK_JOBS", "2")
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("XDG_CACHE_HOME", env.WorkDir+"/cache")
+			return nil
+		},
+	})
+}
