@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -270,7 +271,9 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	if b.Output != nil {
 		out = io.MultiWriter(out, b.Output)
 	}
+	stageTmp := filepath.Join(w.Target(n.Name, t), "stage.tmp")
 	fail := func(err error) (*Result, error) {
+		os.RemoveAll(stageTmp) // never leave a half-written stage behind
 		fmt.Fprintf(logf, "\ncook: build failed: %v\n", err)
 		return nil, &Error{Node: n, Log: res.Log, Tail: tail.String(), Err: err}
 	}
@@ -329,7 +332,6 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	// Directories the script writes.
 	target := w.Target(n.Name, t)
 	buildDir := w.Build(n.Name, t)
-	stageTmp := filepath.Join(target, "stage.tmp")
 	home := filepath.Join(target, "home")
 	tmpDir := filepath.Join(target, "tmp")
 	for _, d := range []string{stageTmp, tmpDir} {
@@ -637,6 +639,11 @@ func (b *Builder) command(ctx context.Context, n cookbook.Node, r *cookbook.Reci
 	if b.NoSandbox {
 		cmd := exec.CommandContext(ctx, "bash", args...)
 		cmd.Dir, cmd.Env = buildDir, env
+		// the script and everything it starts form one process group, killed
+		// as a whole on cancellation
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 5 * time.Second
 		return cmd, func() {}, nil
 	}
 	if err := sandbox.Available(); err != nil {
@@ -667,6 +674,7 @@ func (b *Builder) command(ctx context.Context, n cookbook.Node, r *cookbook.Reci
 	}
 	spec := sandbox.Spec{Dir: buildDir, Env: env, Mounts: mounts, Network: b.AllowNetwork[r.Name]}
 	cmd := sandbox.Command(ctx, spec, "bash", args...)
+	cmd.WaitDelay = 5 * time.Second
 	return cmd, func() { os.RemoveAll(overlay) }, nil
 }
 

@@ -1,0 +1,272 @@
+// End-to-end tests: the cook binary, built once, run against the real
+// upstream recipe tree in $COOK_SHARED with its real tarballs served on
+// 127.0.0.1 behind mirror rules, building with real compilers.
+package cook_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var cookBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cook-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	cookBin = filepath.Join(dir, "cook")
+	out, err := exec.Command("go", "build", "-o", cookBin, "./cmd/cook").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building cook: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func shared(t *testing.T) string {
+	t.Helper()
+	s := os.Getenv("COOK_SHARED")
+	if s == "" {
+		t.Skip("COOK_SHARED is not set")
+	}
+	return s
+}
+
+func need(t *testing.T, cmds ...string) {
+	t.Helper()
+	for _, c := range cmds {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("%s is not installed", c)
+		}
+	}
+}
+
+// mirrorFlags serves shared/tarballs on 127.0.0.1 and returns --mirror flags
+// sending every URL of MANIFEST.tsv (and the gnu-config script download) there.
+func mirrorFlags(t *testing.T, sharedDir string) []string {
+	t.Helper()
+	dir := filepath.Join(sharedDir, "tarballs")
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var flags []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) < 4 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		url, file := fields[1], fields[2]
+		prefix := url[:strings.LastIndex(url, "/")+1]
+		to := srv.URL + "/"
+		if d := filepath.Dir(file); d != "." {
+			to += d + "/"
+		}
+		flags = append(flags, "--mirror="+prefix+"="+to)
+	}
+	return flags
+}
+
+type result struct {
+	Recipe, Status, Stage, Error string
+}
+
+// cook runs the binary and returns its JSON build results.
+func cook(t *testing.T, args ...string) ([]result, string, error) {
+	t.Helper()
+	cmd := exec.Command(cookBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var out struct{ Results []result }
+	json.Unmarshal(stdout.Bytes(), &out)
+	return out.Results, stdout.String() + stderr.String(), err
+}
+
+func runOut(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// TestUpstreamRecipesHost builds the six upstream recipes with real tarballs,
+// unchanged, for the host, and runs the built bzip2 and patch.
+func TestUpstreamRecipesHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds six upstream recipes")
+	}
+	s := shared(t)
+	need(t, "gcc", "make", "autoreconf")
+	work := t.TempDir()
+	args := append([]string{"--cookbook", filepath.Join(s, "corpus", "redox"), "--work", work,
+		"--target", "x86_64-unknown-linux-gnu", "--json"}, mirrorFlags(t, s)...)
+	args = append(args, "build", "--keep-going", "bzip2", "patch", "m4", "libev", "duktape", "libmodplug1")
+	res, out, err := cook(t, args...)
+	if err != nil {
+		t.Fatalf("cook build: %v\n%s", err, out)
+	}
+	stages := map[string]string{}
+	for _, r := range res {
+		if r.Status != "built" {
+			t.Errorf("%s: %s %s", r.Recipe, r.Status, r.Error)
+		}
+		stages[r.Recipe] = r.Stage
+	}
+	if len(stages) != 6 {
+		t.Fatalf("results for %d recipes: %v", len(stages), res)
+	}
+	if v := runOut(t, filepath.Join(stages["bzip2"], "usr/bin/bzip2"), "--help"); !strings.Contains(v, "Version 1.0.8") {
+		t.Errorf("bzip2 --help: %s", v)
+	}
+	if v := runOut(t, filepath.Join(stages["patch"], "usr/bin/patch"), "--version"); !strings.Contains(v, "GNU patch 2.7.6") {
+		t.Errorf("patch --version: %s", v)
+	}
+	if v := runOut(t, filepath.Join(stages["m4"], "usr/bin/m4"), "--version"); !strings.Contains(v, "1.4.19") {
+		t.Errorf("m4 --version: %s", v)
+	}
+	// A second run builds nothing.
+	res, out, err = cook(t, args...)
+	if err != nil {
+		t.Fatalf("second build: %v\n%s", err, out)
+	}
+	for _, r := range res {
+		if r.Status != "cached" {
+			t.Errorf("second run: %s %s", r.Recipe, r.Status)
+		}
+	}
+}
+
+// TestUpstreamRecipesCross builds bzip2 and patch for aarch64 with Debian's
+// cross gcc, hermetically, and runs them under qemu-aarch64.
+func TestUpstreamRecipesCross(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-builds two upstream recipes")
+	}
+	s := shared(t)
+	need(t, "aarch64-linux-gnu-gcc", "qemu-aarch64", "autoreconf")
+	work := t.TempDir()
+	args := append([]string{"--cookbook", filepath.Join(s, "corpus", "redox"), "--work", work,
+		"--target", "aarch64-unknown-linux-gnu", "--json"}, mirrorFlags(t, s)...)
+	args = append(args, "build", "bzip2", "patch")
+	res, out, err := cook(t, args...)
+	if err != nil {
+		t.Fatalf("cook build: %v\n%s", err, out)
+	}
+	stages := map[string]string{}
+	for _, r := range res {
+		stages[r.Recipe] = r.Stage
+	}
+	sysroot := filepath.Join(work, "prefix", "aarch64-unknown-linux-gnu", "sysroot")
+	file := runOut(t, "file", "-L", filepath.Join(stages["bzip2"], "usr/bin/bzip2"))
+	if !strings.Contains(file, "ARM aarch64") {
+		t.Errorf("bzip2 is not an aarch64 binary: %s", file)
+	}
+	if v := runOut(t, "qemu-aarch64", "-L", sysroot, filepath.Join(stages["bzip2"], "usr/bin/bzip2"), "--help"); !strings.Contains(v, "Version 1.0.8") {
+		t.Errorf("bzip2 under qemu: %s", v)
+	}
+	if v := runOut(t, "qemu-aarch64", "-L", sysroot, filepath.Join(stages["patch"], "usr/bin/patch"), "--version"); !strings.Contains(v, "GNU patch 2.7.6") {
+		t.Errorf("patch under qemu: %s", v)
+	}
+}
+
+// TestInterrupt sends SIGINT to a build with running jobs: cook exits 130,
+// no process it started survives, and no stage is left half-written.
+func TestInterrupt(t *testing.T) {
+	for _, sandbox := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sandbox=%v", sandbox), func(t *testing.T) {
+			dir := t.TempDir()
+			marker := fmt.Sprintf("cook-interrupt-marker-%d-%v", time.Now().UnixNano(), sandbox)
+			for _, name := range []string{"slow-a", "slow-b"} {
+				rdir := filepath.Join(dir, "book", "recipes", name)
+				os.MkdirAll(rdir, 0o755)
+				script := fmt.Sprintf(`mkdir -p "${COOKBOOK_STAGE}/usr/share"
+echo partial > "${COOKBOOK_STAGE}/usr/share/half-written"
+(exec -a %s sleep 300) &
+exec -a %s sleep 301
+`, marker, marker)
+				os.WriteFile(filepath.Join(rdir, "recipe.toml"), []byte("[build]\ntemplate = \"custom\"\nscript = '''\n"+script+"'''\n"), 0o644)
+			}
+			args := []string{"--cookbook", filepath.Join(dir, "book"), "--work", filepath.Join(dir, "work"),
+				"--target", "x86_64-unknown-linux-gnu", "-j", "2", "build", "slow-a", "slow-b"}
+			if !sandbox {
+				args = append(args, "--no-sandbox")
+			}
+			cmd := exec.Command(cookBin, args...)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// wait until both jobs run their sleeps
+			deadline := time.Now().Add(30 * time.Second)
+			for countProcs(marker) < 4 {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("jobs never started (%d processes)\n%s", countProcs(marker), out.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			cmd.Process.Signal(syscall.SIGINT)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if cmd.ProcessState.ExitCode() != 130 {
+					t.Errorf("exit %d (%v), want 130\n%s", cmd.ProcessState.ExitCode(), err, out.String())
+				}
+			case <-ctx.Done():
+				cmd.Process.Kill()
+				t.Fatalf("cook did not stop after SIGINT\n%s", out.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+			if n := countProcs(marker); n != 0 {
+				t.Errorf("%d processes survived the interrupt", n)
+			}
+			for _, name := range []string{"slow-a", "slow-b"} {
+				tdir := filepath.Join(dir, "work", "recipes", name, "target", "x86_64-unknown-linux-gnu")
+				for _, p := range []string{"stage", "stage.tmp", "stage.pkgar"} {
+					if _, err := os.Stat(filepath.Join(tdir, p)); err == nil {
+						t.Errorf("%s/%s exists after the interrupt", name, p)
+					}
+				}
+			}
+		})
+	}
+}
+
+// countProcs counts processes whose command line starts with marker.
+func countProcs(marker string) int {
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.HasPrefix(b, []byte(marker)) {
+			n++
+		}
+	}
+	return n
+}
