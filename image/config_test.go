@@ -162,7 +162,7 @@ uid = 5
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
-		line           int
+		line            int
 	}{
 		{"syntax", "[general]\nfilesystem_size = = 3\n", "x.toml:2:", 2},
 		{"type", "[general]\n\nfilesystem_size = \"big\"\n", "x.toml:3:", 3},
