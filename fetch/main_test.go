@@ -145,7 +145,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(u.latency)
 	}
 	u.mu.Lock()
-	key := r.URL.Path
+	key := r.URL.EscapedPath()
 	u.hits[key]++
 	st, body, file, trunc := u.status[key], u.bodies[key], u.files[key], u.truncate[key]
 	u.mu.Unlock()

@@ -266,7 +266,7 @@ func shimGet(socket, tool, rawURL string, w io.Writer) error {
 		return err
 	}
 	if resp.Error != "" {
-		return errors.New(resp.Error)
+		return serverError(resp.Error)
 	}
 	n, err := io.Copy(w, br)
 	if err != nil {
@@ -277,3 +277,8 @@ func shimGet(socket, tool, rawURL string, w io.Writer) error {
 	}
 	return nil
 }
+
+// serverError is a refusal or failure reported by the Shims server.
+type serverError string
+
+func (e serverError) Error() string { return string(e) }

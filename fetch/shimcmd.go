@@ -73,7 +73,13 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 			w = f
 		}
 		if err := shimGet(socket, tool, j.url, w); err != nil {
-			status = fail(1, "%v", err)
+			var se serverError
+			if errors.As(err, &se) { // the server's messages name the recipe and the URL
+				fmt.Fprintf(stderr, "cook %s: %v\n", tool, err)
+				status = 1
+			} else {
+				status = fail(1, "%s: %v", j.url, err)
+			}
 			if j.out != "-" && tool == "curl" {
 				// curl leaves no output file for a failed transfer with -f; be strict.
 				opened[j.out].Close()
