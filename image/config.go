@@ -245,6 +245,11 @@ func parseConfig(file string, src []byte) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			ce := &ConfigError{File: file, Line: pe.Position.Line, Err: errors.New(pe.Message)}
+			// The TOML lexer has already counted the newline it
+			// complains about: the mistake is on the line before.
+			if strings.Contains(pe.Message, `'\n'`) && ce.Line > 1 {
+				ce.Line--
+			}
 			if strings.Contains(pe.Message, "invalid package") {
 				for n, l := range packageLines(src) {
 					if l == pe.Position.Line {

@@ -185,7 +185,7 @@ func TestConfigErrors(t *testing.T) {
 		"top.toml": {Data: []byte("include = [\"inc.toml\"]\n")},
 		"inc.toml": {Data: []byte("\n[packages\n")},
 	}, "top.toml")
-	if err == nil || !strings.Contains(err.Error(), "inc.toml:") {
+	if err == nil || !strings.Contains(err.Error(), "inc.toml:2:") {
 		t.Errorf("include error = %v", err)
 	}
 }

@@ -102,7 +102,7 @@ func WithSize(mib uint32) Option {
 // WithNetwork bakes a network setup into the image.
 func WithNetwork(n Network) Option {
 	return func(b *builder) error {
-		if err := n.validate(); err != nil {
+		if err := n.Validate(); err != nil {
 			return err
 		}
 		b.net = n
@@ -201,7 +201,15 @@ func (b *builder) report(stage string, done, total int64) {
 
 func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Result, err error) {
 	cfg := *cfg0
-	cfg.Files = append(append([]File(nil), cfg0.Files...), b.net.files()...)
+	cfg.Files = nil
+	for _, f := range cfg0.Files {
+		// DHCP modes mean DHCP even over a config that replaced the unit.
+		if (b.net.Mode == NetDHCP || b.net.Mode == NetAuto) && cleanPath(f.Path) == cleanPath(dhcpdUnit) {
+			continue
+		}
+		cfg.Files = append(cfg.Files, f)
+	}
+	cfg.Files = append(cfg.Files, b.net.files()...)
 	if cfg.General.EncryptDisk != nil && *cfg.General.EncryptDisk != "" {
 		return nil, fmt.Errorf("filesystem config %s: encrypt_disk is not supported by cook image", cfg.Name)
 	}
@@ -496,6 +504,8 @@ func (b *builder) tooSmall(ctx context.Context, t *redoxfs.Tree, sizeMiB uint32,
 type discard struct{}
 
 func (discard) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+func cleanPath(p string) string { return strings.Join(splitClean(p), "/") }
 
 // derive returns 16 bytes for label from the seed.
 func derive(seed []byte, label string) []byte {

@@ -58,7 +58,8 @@ func CloudHypervisorStatic() Network {
 	return Network{Mode: NetStatic, Address: CHAddress, Gateway: CHGateway, DNS: CHDNS}
 }
 
-func (n Network) validate() error {
+// Validate checks that static and auto modes have an IPv4 address, gateway and DNS server.
+func (n Network) Validate() error {
 	switch n.Mode {
 	case NetDefault, NetDHCP, NetNone:
 		return nil
