@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/fetch"
 )
 
 // Exit statuses (docs/cli.md).
@@ -55,6 +57,10 @@ var commands []func(*app) *cobra.Command
 func register(f func(*app) *cobra.Command) { commands = append(commands, f) }
 
 func main() {
+	// Run as wget or curl inside a recipe script: cook's download shims.
+	if fetch.IsShim(os.Args[0]) {
+		os.Exit(fetch.ShimMain(os.Args, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
