@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
+
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/workdir"
+)
+
+func init() { register(newFetchCmd) }
+
+type fetchResultJSON struct {
+	Recipe string `json:"recipe"`
+	Status string `json:"status"`
+	Source string `json:"source"`
+	Ident  string `json:"ident"`
+	Error  string `json:"error"`
+}
+
+func newFetchCmd(a *app) *cobra.Command {
+	var withDeps, all bool
+	cmd := &cobra.Command{
+		Use:   "fetch [RECIPE...] [--with-deps] [--all]",
+		Short: "Fetch and verify recipe sources (git, tar, path, same_as), apply patches, run source scripts",
+		Long: `Fetch makes each recipe's source tree in the work directory: it clones git sources (and
+brings branch-tracking checkouts up to date), downloads tarballs into the shared download
+cache and verifies their BLAKE3 before extracting them, copies path sources, links same_as
+sources, applies patches and runs source scripts. Mirror rules (--mirror, [mirrors]) and
+--offline apply to every download, including wget and curl run by source scripts.
+
+The download cache is shared by all work directories: $COOK_CACHE/downloads when COOK_CACHE
+is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return usageErr(errors.New("cook fetch: name recipes, or pass --all"))
+			}
+			ctx := cmd.Context()
+			tree, err := a.loadTree(ctx)
+			if err != nil {
+				return err
+			}
+			names, err := fetchNames(tree, args, all, withDeps)
+			if err != nil {
+				return err
+			}
+			f, view, err := a.newFetcher(tree, len(names), true)
+			if err != nil {
+				return err
+			}
+			results := runFetches(ctx, a, f, view, names)
+			view.close()
+			return a.reportFetches(results)
+		},
+	}
+	cmd.Flags().BoolVar(&withDeps, "with-deps", false, "also fetch every recipe the named ones depend on (build, dev and package dependencies)")
+	cmd.Flags().BoolVar(&all, "all", false, "fetch every recipe of the tree (recipes upstream refuses to load are skipped with a warning)")
+	return cmd
+}
+
+// fetchNames resolves the recipes to fetch, sorted and without duplicates.
+func fetchNames(tree *cookbook.Tree, args []string, all, withDeps bool) ([]string, error) {
+	var roots []cookbook.Node
+	if all {
+		for _, n := range tree.Names {
+			roots = append(roots, cookbook.Node{Name: n})
+		}
+	} else {
+		var err error
+		if roots, err = nodes(tree, args); err != nil {
+			return nil, err
+		}
+	}
+	if withDeps {
+		roots = tree.NewGraph(roots, cookbook.AllEdges).Nodes
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, n := range roots {
+		if _, ok := tree.Recipes[n.Name]; !ok || seen[n.Name] {
+			continue // unresolved dependencies are reported by cook check
+		}
+		if all && tree.Recipes[n.Name].HasErrors() {
+			continue
+		}
+		seen[n.Name] = true
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// newFetcher builds the Fetcher for the global flags; update says whether
+// branch-tracking checkouts follow their remote.
+func (a *app) newFetcher(tree *cookbook.Tree, total int, update bool) (*fetch.Fetcher, *fetchView, error) {
+	work, err := a.workDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	cache, err := fetch.DefaultCacheDir()
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	view := newFetchView(a.stderr, total, a.quiet || a.json)
+	dl, err := fetch.NewDownloader(fetch.WithCacheDir(cache), fetch.WithMirrors(a.mirrors),
+		fetch.WithOffline(a.offline), fetch.WithLogger(a.logger()))
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	opts := []fetch.Option{fetch.WithUpdate(update), fetch.WithFetchLogger(a.logger()),
+		fetch.WithScriptEnv(a.sourceScriptEnv(work)...)}
+	if view.live {
+		opts = append(opts, fetch.WithProgress(view.counter))
+	}
+	if a.verbose {
+		opts = append(opts, fetch.WithScriptOutput(a.stderr))
+	}
+	f, err := fetch.New(tree, workdir.New(work), dl, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, view, nil
+}
+
+// sourceScriptEnv is what make gives upstream's source scripts: TARGET,
+// GNU_TARGET and COOKBOOK_HOST_SYSROOT (the prefix's sysroot when cook has
+// one, else /usr), unless the environment already sets them.
+func (a *app) sourceScriptEnv(work string) []string {
+	t := toolchain.Triple(a.target)
+	env := map[string]string{"TARGET": a.target, "GNU_TARGET": t.GNU(), "COOKBOOK_HOST_SYSROOT": "/usr"}
+	if sys := filepath.Join(toolchain.PrefixDir(work, t), "sysroot"); dirExists(sys) {
+		env["COOKBOOK_HOST_SYSROOT"] = sys
+	}
+	var out []string
+	for k, v := range env {
+		if _, set := os.LookupEnv(k); !set {
+			out = append(out, k+"="+v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+type fetchOutcome struct {
+	name string
+	res  *fetch.Result
+	err  error
+}
+
+// runFetches fetches names with at most -j at a time.
+func runFetches(ctx context.Context, a *app, f *fetch.Fetcher, view *fetchView, names []string) []fetchOutcome {
+	out := make([]fetchOutcome, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.jobs)
+	for i, name := range names {
+		g.Go(func() error {
+			res, err := f.Fetch(gctx, name)
+			out[i] = fetchOutcome{name: name, res: res, err: err}
+			view.finish(name, res, err)
+			return nil // one recipe's failure does not stop the others
+		})
+	}
+	g.Wait()
+	return out
+}
+
+func (a *app) reportFetches(results []fetchOutcome) error {
+	var errs []error
+	js := make([]fetchResultJSON, 0, len(results))
+	for _, r := range results {
+		j := fetchResultJSON{Recipe: r.name}
+		if r.err != nil {
+			j.Status, j.Error = "failed", r.err.Error()
+			errs = append(errs, r.err)
+		} else {
+			j.Status, j.Source = string(r.res.Status), r.res.Source
+			if r.res.Info != nil {
+				j.Ident = r.res.Info.SourceIdentifier
+			}
+		}
+		js = append(js, j)
+	}
+	if a.json {
+		if err := a.printJSON(map[string]any{"results": js}); err != nil {
+			return err
+		}
+		if len(errs) > 0 {
+			return failed(errSilent)
+		}
+		return nil
+	}
+	if len(errs) > 0 {
+		return failed(fmt.Errorf("%d of %d recipes failed to fetch:\n%w", len(errs), len(results), errors.Join(errs...)))
+	}
+	return nil
+}
+
+// fetchView shows progress on stderr: on a terminal, one line per running
+// transfer (a byte bar for downloads, an object bar for git) under an
+// overall count; elsewhere, a plain line per recipe.
+type fetchView struct {
+	w      io.Writer
+	live   bool
+	quiet  bool
+	total  int
+	mu     sync.Mutex
+	done   int
+	bars   []*fetchBar
+	drawn  int
+	stop   chan struct{}
+	exited chan struct{}
+}
+
+type fetchBar struct {
+	v   *fetchView
+	bar *progressbar.ProgressBar
+}
+
+func newFetchView(w io.Writer, total int, quiet bool) *fetchView {
+	v := &fetchView{w: w, total: total, quiet: quiet}
+	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
+		v.live = true
+		v.stop, v.exited = make(chan struct{}), make(chan struct{})
+		go v.loop()
+	}
+	return v
+}
+
+func (v *fetchView) loop() {
+	defer close(v.exited)
+	t := time.NewTicker(150 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.stop:
+			return
+		case <-t.C:
+			v.mu.Lock()
+			v.draw()
+			v.mu.Unlock()
+		}
+	}
+}
+
+func (v *fetchView) clear() {
+	if v.drawn > 0 {
+		fmt.Fprintf(v.w, "\x1b[%dF\x1b[J", v.drawn)
+		v.drawn = 0
+	}
+}
+
+func (v *fetchView) draw() {
+	v.clear()
+	var b strings.Builder
+	for _, fb := range v.bars {
+		fmt.Fprintf(&b, "\x1b[2K  %s\n", fb.bar.String())
+	}
+	fmt.Fprintf(&b, "\x1b[2Kfetched %d/%d\n", v.done, v.total)
+	v.drawn = len(v.bars) + 1
+	io.WriteString(v.w, b.String())
+}
+
+// counter makes the progress counter of one transfer.
+func (v *fetchView) counter(recipe, kind, what string) fetch.ProgressCounter {
+	opts := []progressbar.Option{progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(25),
+		progressbar.OptionThrottle(100 * time.Millisecond), progressbar.OptionSetPredictTime(false)}
+	if kind == "git" {
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetItsString("objects"),
+			progressbar.OptionSetDescription(recipe+": git objects"))
+	} else {
+		opts = append(opts, progressbar.OptionShowBytes(true), progressbar.OptionSetDescription(recipe+": "+filepath.Base(what)))
+	}
+	fb := &fetchBar{v: v, bar: progressbar.NewOptions64(-1, opts...)}
+	v.mu.Lock()
+	v.bars = append(v.bars, fb)
+	v.mu.Unlock()
+	return fb
+}
+
+func (b *fetchBar) SetTotal(n int64) { b.bar.ChangeMax64(n) }
+func (b *fetchBar) Add(n int)        { b.bar.Add(n) }
+func (b *fetchBar) Done() {
+	b.v.mu.Lock()
+	defer b.v.mu.Unlock()
+	for i, x := range b.v.bars {
+		if x == b {
+			b.v.bars = append(b.v.bars[:i], b.v.bars[i+1:]...)
+			break
+		}
+	}
+}
+
+func (v *fetchView) finish(name string, res *fetch.Result, err error) {
+	var line string
+	switch {
+	case err != nil:
+		line = fmt.Sprintf("failed  %s: %v", name, err)
+	case res.Info != nil && res.Info.SourceIdentifier != "":
+		line = fmt.Sprintf("%-7s %s (%s)", res.Status, name, res.Info.SourceIdentifier)
+	default:
+		line = fmt.Sprintf("%-7s %s", res.Status, name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.done++
+	if v.live {
+		v.clear()
+		fmt.Fprintln(v.w, line)
+		v.draw()
+		return
+	}
+	if err != nil || !v.quiet {
+		fmt.Fprintln(v.w, line)
+	}
+}
+
+func (v *fetchView) close() {
+	if !v.live {
+		return
+	}
+	close(v.stop)
+	<-v.exited
+	v.mu.Lock()
+	v.clear()
+	v.mu.Unlock()
+}
