@@ -18,10 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +45,8 @@ const (
 	minImageMiB  = 32
 )
 
-// Progress reports what Build is doing: a stage name and, while the
-// filesystem is written, bytes of file contents done out of total.
+// Progress reports what Build is doing: a stage name and, for packages
+// and while the filesystem is written, how many of how many are done.
 type Progress struct {
 	Stage       string
 	Done, Total int64
@@ -307,6 +305,11 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 		f, err := b.pkgs.Open(p.Name)
 		if err != nil {
 			return nil, err
+		}
+		if got := f.Header.Blake3.String(); p.Meta.Blake3 != "" && got != p.Meta.Blake3 {
+			f.Close()
+			return nil, fmt.Errorf("package %s: the archive (blake3 %s) does not match its metadata (blake3 %s): republish it with `cook build %s`",
+				p.Name, got, p.Meta.Blake3, recipeOf(p.Name))
 		}
 		if err := r.installPackage(ctx, p.Name, f); err != nil {
 			return nil, err
@@ -656,18 +659,4 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// Used by tests and the CLI to list a tree (sorted paths).
-func treePaths(fsys fs.FS) ([]string, error) {
-	var out []string
-	err := fs.WalkDir(fsys, ".", func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	sort.Strings(out)
-	return out, err
 }
