@@ -286,6 +286,18 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 	}
 	seedSum := seed.Sum(nil)
 
+	// The installer adds /filesystem.toml (the merged config) and the
+	// os-release lines as ordinary [[files]] at the end of the list, so
+	// they are written before the packages.
+	buildID := ""
+	if b.pkgs != nil {
+		buildID = b.pkgs.BuildID()
+	}
+	cfg.Files = append(cfg.Files, File{Path: "filesystem.toml", Data: string(cfgText)})
+	if rel := osReleaseLines(cfg.Name, buildID); rel != "" {
+		cfg.Files = append(cfg.Files, File{Path: "/usr/lib/os-release", Data: rel, Append: true})
+	}
+
 	// The root tree, in the installer's order.
 	r := newRoot(seedSum)
 	defer r.Close()
@@ -330,18 +342,6 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 	b.report("users", 0, 0)
 	if err := r.addUsers(&cfg); err != nil {
 		return nil, err
-	}
-	if err := r.t.Add(redoxfs.Entry{Path: "filesystem.toml", Mode: 0o644, Open: redoxfs.BytesOpener(cfgText)}); err != nil {
-		return nil, err
-	}
-	buildID := ""
-	if b.pkgs != nil {
-		buildID = b.pkgs.BuildID()
-	}
-	osRelease := File{Path: "/usr/lib/os-release", Append: true, Mode: mode(0o644),
-		Data: fmt.Sprintf("VARIANT=%q\nBUILD_ID=%q\n", cfg.Name, buildID)}
-	if err := r.addFile(osRelease); err != nil {
-		return nil, fmt.Errorf("os-release: %w", err)
 	}
 
 	// Layout.
@@ -507,6 +507,22 @@ func (b *builder) tooSmall(ctx context.Context, t *redoxfs.Tree, sizeMiB uint32,
 type discard struct{}
 
 func (discard) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// osReleaseLines are the lines the installer appends to os-release:
+// VARIANT and BUILD_ID, each only when known.
+func osReleaseLines(variant, buildID string) string {
+	q := func(v string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+	}
+	var b strings.Builder
+	if variant != "" {
+		b.WriteString("VARIANT=" + q(variant) + "\n")
+	}
+	if buildID != "" {
+		b.WriteString("BUILD_ID=" + q(buildID) + "\n")
+	}
+	return b.String()
+}
 
 func cleanPath(p string) string { return strings.Join(splitClean(p), "/") }
 

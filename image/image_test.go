@@ -184,8 +184,8 @@ func TestBuildImage(t *testing.T) {
 	parts := strings.Split(lines[0], "$")
 	salt, _ := base64.RawStdEncoding.DecodeString(parts[4])
 	hash, _ := base64.RawStdEncoding.DecodeString(parts[5])
-	if len(salt) != 16 || strings.ToUpper(string(salt)) != string(salt) {
-		t.Errorf("salt %q: want 16 uppercase hex digits", salt)
+	if len(salt) < 8 || len(salt) > 16 || strings.ToUpper(string(salt)) != string(salt) {
+		t.Errorf("salt %q: want up to 16 uppercase hex digits", salt)
 	}
 	if subtle.ConstantTimeCompare(argon2.IDKey([]byte("password"), salt, 2, 19456, 1, 32), hash) != 1 {
 		t.Errorf("root's hash does not verify")

@@ -173,16 +173,31 @@ func (r *root) addFile(f File) error {
 			return err
 		}
 	}
-	if f.UID != nil || f.GID != nil || f.RecursiveChown {
-		e, _ := r.t.Lookup(target)
-		uid, gid := e.UID, e.GID
-		if f.UID != nil {
-			uid = *f.UID
+	if f.UID != nil || f.GID != nil {
+		return r.chown(target, f.UID, f.GID, f.RecursiveChown)
+	}
+	return nil
+}
+
+// chown sets the owner fields given (nil: unchanged, as chown(2) with -1)
+// of p and, when recursive, of everything below it.
+func (r *root) chown(p string, uid, gid *uint32, recursive bool) error {
+	var paths []string
+	_ = r.t.Walk(func(e redoxfs.Entry) error {
+		if e.Path == p || (recursive && (p == "" || strings.HasPrefix(e.Path, p+"/"))) {
+			paths = append(paths, e.Path)
 		}
-		if f.GID != nil {
-			gid = *f.GID
+		return nil
+	})
+	for _, q := range paths {
+		e, _ := r.t.Lookup(q)
+		if uid != nil {
+			e.UID = *uid
 		}
-		if err := r.t.Chown(target, uid, gid, f.RecursiveChown); err != nil {
+		if gid != nil {
+			e.GID = *gid
+		}
+		if err := r.t.Add(e); err != nil {
 			return err
 		}
 	}
@@ -333,7 +348,8 @@ func (r *root) writePackagesToml(pkgs []resolved, key pkgar.PublicKey) error {
 var xdgDirs = []string{"Desktop", "Documents", "Downloads", "Music", "Pictures", "Public", "Templates", "Videos",
 	".config", ".local", ".local/share", ".local/share/Trash", ".local/share/Trash/info"}
 
-const userDirsDirs = `XDG_DESKTOP_DIR="$HOME/Desktop"
+const userDirsDirs = `# Produced by redox installer
+XDG_DESKTOP_DIR="$HOME/Desktop"
 XDG_DOCUMENTS_DIR="$HOME/Documents"
 XDG_DOWNLOAD_DIR="$HOME/Downloads"
 XDG_MUSIC_DIR="$HOME/Music"
@@ -477,13 +493,13 @@ const (
 )
 
 // passwordHash returns the /etc/shadow hash of pw: Argon2id with a salt
-// that is, as upstream's, 16 uppercase hex digits of a u64, but derived
+// that is, as upstream's, a u64 in uppercase hex (no leading zeros), but derived
 // from the image's inputs instead of random so that images reproduce.
 func (r *root) passwordHash(user, pw string) string {
 	h := sha256.New()
 	h.Write(r.salt)
 	h.Write([]byte("\x00shadow\x00" + user + "\x00" + pw))
-	salt := []byte(fmt.Sprintf("%016X", binary.LittleEndian.Uint64(h.Sum(nil))))
+	salt := []byte(fmt.Sprintf("%X", binary.LittleEndian.Uint64(h.Sum(nil))))
 	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
