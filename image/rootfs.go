@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -287,7 +288,8 @@ func (r *root) installPackage(ctx context.Context, name string, f *pkgar.File) e
 	return r.t.Add(redoxfs.Entry{Path: "var/lib/packages/" + name + ".pkgar_head", Mode: 0o644 &^ installUmask, Open: redoxfs.BytesOpener(head)})
 }
 
-// packagesToml is /etc/pkg/packages.toml as redox-pkg writes it.
+// packagesToml is /etc/pkg/packages.toml as redox-pkg writes it
+// (PackageState: protected, pubkeys per remote, installed per package).
 type packagesToml struct {
 	Protected []string                     `toml:"protected"`
 	Pubkeys   map[string]map[string]string `toml:"pubkeys"`
@@ -305,7 +307,8 @@ type installedPackage struct {
 
 func (r *root) writePackagesToml(pkgs []resolved, key pkgar.PublicKey) error {
 	pt := packagesToml{
-		Protected: []string{},
+		// redox-pkg's default protected set.
+		Protected: []string{"base", "base-initfs", "ion", "kernel", "libgcc", "libstdcxx", "pkg", "relibc"},
 		Pubkeys:   map[string]map[string]string{"local": {"pkey": key.String()}},
 		Installed: map[string]installedPackage{},
 	}
@@ -322,15 +325,8 @@ func (r *root) writePackagesToml(pkgs []resolved, key pkgar.PublicKey) error {
 		}
 	}
 	for _, p := range pkgs {
-		deps := []string{}
-		for _, d := range p.Meta.Depends {
-			if installed[d] {
-				deps = append(deps, d)
-			}
-		}
-		sort.Strings(deps)
-		dts := append([]string{}, dependents[p.Name]...)
-		sort.Strings(dts)
+		deps := dedupSorted(p.Meta.Depends)
+		dts := dedupSorted(dependents[p.Name])
 		pt.Installed[p.Name] = installedPackage{Remote: "local", Blake3: p.Meta.Blake3, Manual: p.Manual,
 			StorageSize: p.Meta.StorageSize, Dependencies: deps, Dependents: dts}
 	}
@@ -342,6 +338,12 @@ func (r *root) writePackagesToml(pkgs []resolved, key pkgar.PublicKey) error {
 		return err
 	}
 	return r.t.Add(redoxfs.Entry{Path: "etc/pkg/packages.toml", Mode: 0o644, Open: redoxfs.BytesOpener(b.Bytes())})
+}
+
+func dedupSorted(in []string) []string {
+	out := append([]string{}, in...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // xdgDirs are created in the home of every user with uid >= 1000.
