@@ -457,3 +457,42 @@ func maskHello(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Larger ESPs: FAT12 up to 16 MiB, FAT16 above; the RedoxFS partition
+// follows the ESP.
+func TestESPSizes(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, mib := range []uint32{2, 20} {
+		t.Run(fmt.Sprint(mib), func(t *testing.T) {
+			c := loadTestConfig(t)
+			c.General.EFIPartitionSize = &mib
+			img := filepath.Join(t.TempDir(), "esp.img")
+			res, err := Build(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(64))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.FSOffset != int64(1+mib)*MiB {
+				t.Errorf("RedoxFS at %d", res.FSOffset)
+			}
+			_, done := openFS(t, img, res.FSOffset)
+			done()
+			if out, err := exec.Command("sgdisk", "-v", img).CombinedOutput(); err == nil && !strings.Contains(string(out), "No problems found") {
+				t.Errorf("sgdisk -v:\n%s", out)
+			}
+			data, _ := os.ReadFile(img)
+			esp := filepath.Join(t.TempDir(), "esp")
+			os.WriteFile(esp, data[MiB:int64(1+mib)*MiB], 0o644)
+			if _, err := exec.LookPath("fsck.fat"); err == nil {
+				if out, err := exec.Command("fsck.fat", "-n", esp).CombinedOutput(); err != nil {
+					t.Errorf("fsck.fat -n: %v\n%s", err, out)
+				}
+			}
+			if _, err := exec.LookPath("mtype"); err == nil {
+				got, err := exec.Command("mtype", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI").Output()
+				if err != nil || !bytes.Equal(got, f.efi) {
+					t.Errorf("mtype: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -159,3 +159,19 @@ func TestImageCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// With --cookbook at an upstream tree, config names come from its config/.
+func TestImageCommandUpstreamConfig(t *testing.T) {
+	root := filepath.Join(sharedDir(t), "corpus", "redox")
+	work := t.TempDir()
+	_, stderr, code := cook(t, "--cookbook", root, "image", "--work", work, "--config", "server")
+	// No packages are built in the empty work directory: the error lists
+	// what server.toml (through minimal.toml and base.toml) needs.
+	if code != 1 || !strings.Contains(stderr, "cook build") || !strings.Contains(stderr, " kernel ") || !strings.Contains(stderr, " curl ") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	_, stderr, code = cook(t, "--cookbook", root, "image", "--work", work, "--config", "cloud-hypervisor")
+	if code != 2 || !strings.Contains(stderr, filepath.Join(root, "config")) {
+		t.Errorf("cook's own config used for an upstream tree: exit %d: %s", code, stderr)
+	}
+}
