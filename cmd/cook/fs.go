@@ -320,9 +320,14 @@ func (img *fsImage) entry(name string) (fsEntry, error) {
 
 // walk returns the entry at name with its descendants; symlinks below
 // name are not followed.
-func (img *fsImage) walk(name string) (fsEntry, error) { return img.walkFrom(name, true) }
+func (img *fsImage) walk(name string) (fsEntry, error) {
+	return img.walkFrom(name, true, map[uint32]bool{})
+}
 
-func (img *fsImage) walkFrom(name string, top bool) (fsEntry, error) {
+// walkFrom walks below name; above holds the inodes of the directories
+// above it, so that a damaged directory that contains itself is reported
+// instead of walked forever.
+func (img *fsImage) walkFrom(name string, top bool, above map[uint32]bool) (fsEntry, error) {
 	e, err := img.entry(name)
 	if err != nil {
 		return e, err
@@ -340,8 +345,16 @@ func (img *fsImage) walkFrom(name string, top bool) (fsEntry, error) {
 	if err != nil {
 		return e, err
 	}
+	if fi, err := img.fs.Stat(name); err == nil {
+		ino := fi.Sys().(*redoxfs.Stat).Inode
+		if above[ino] {
+			return e, fmt.Errorf("%s: directory node %d contains itself: %w", e.Path, ino, redoxfs.ErrCorrupt)
+		}
+		above[ino] = true
+		defer delete(above, ino)
+	}
 	for _, de := range des {
-		c, err := img.walkFrom(path.Join(name, de.Name()), false)
+		c, err := img.walkFrom(path.Join(name, de.Name()), false, above)
 		if err != nil {
 			return e, err
 		}
