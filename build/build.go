@@ -66,6 +66,8 @@ type Builder struct {
 	mu         sync.Mutex
 	toolchains map[toolchain.Triple]*toolchain.Toolchain
 	outputs    map[cookbook.Node]string
+	states     map[string]*stateFile
+	closures   map[cookbook.Node][]Dep
 }
 
 // Result describes one finished build.
@@ -76,6 +78,7 @@ type Result struct {
 	Package  string // main package archive ("" for a meta package)
 	Log      string
 	Output   string // digest of the staged trees
+	Key      string // the action key it was built (or found cached) for
 	Hermetic bool   // built in the sandbox without network
 	Duration time.Duration
 }
@@ -212,22 +215,18 @@ func (d Dep) Name() string {
 func (b *Builder) SysrootDeps(n cookbook.Node) (sysrootDeps, tools []Dep) {
 	seen := map[Dep]bool{}
 	var all []Dep
-	var visit func(d Dep)
-	visit = func(d Dep) {
-		if seen[d] {
-			return
-		}
-		seen[d] = true
-		all = append(all, d)
-		for _, e := range b.Tree.Deps(d.Node) {
-			if e.Kind == cookbook.BuildEdge {
-				visit(Dep{Node: e.To, Suffix: e.Dep.Suffix})
-			}
+	add := func(d Dep) {
+		if !seen[d] {
+			seen[d] = true
+			all = append(all, d)
 		}
 	}
 	for _, e := range b.Tree.Deps(n) {
 		if e.Kind == cookbook.BuildEdge || e.Kind == cookbook.DevEdge {
-			visit(Dep{Node: e.To, Suffix: e.Dep.Suffix})
+			add(Dep{Node: e.To, Suffix: e.Dep.Suffix})
+			for _, d := range b.buildClosure(e.To) {
+				add(d)
+			}
 		}
 	}
 	sort.Slice(all, func(i, j int) bool {
@@ -241,6 +240,41 @@ func (b *Builder) SysrootDeps(n cookbook.Node) (sysrootDeps, tools []Dep) {
 		}
 	}
 	return sysrootDeps, tools
+}
+
+// buildClosure is every entry reachable from n through build dependencies
+// (not n itself), memoised: dependents share their dependencies' closures.
+func (b *Builder) buildClosure(n cookbook.Node) []Dep {
+	b.mu.Lock()
+	c, ok := b.closures[n]
+	b.mu.Unlock()
+	if ok {
+		return c
+	}
+	seen := map[Dep]bool{}
+	for _, e := range b.Tree.Deps(n) {
+		if e.Kind != cookbook.BuildEdge {
+			continue
+		}
+		d := Dep{Node: e.To, Suffix: e.Dep.Suffix}
+		if !seen[d] {
+			seen[d] = true
+			c = append(c, d)
+		}
+		for _, d := range b.buildClosure(e.To) {
+			if !seen[d] {
+				seen[d] = true
+				c = append(c, d)
+			}
+		}
+	}
+	b.mu.Lock()
+	if b.closures == nil {
+		b.closures = map[cookbook.Node][]Dep{}
+	}
+	b.closures[n] = c
+	b.mu.Unlock()
+	return c
 }
 
 // Build builds n. Its dependencies must have been built already.
@@ -471,7 +505,7 @@ func (b *Builder) sourceDir(r *cookbook.Recipe) (string, error) {
 	if r.Source == nil {
 		if _, err := os.Stat(dir); os.IsNotExist(err) {
 			if b.Log != nil {
-				b.Log.Warn("recipe has no [source]; building with an empty source directory", "recipe", r.Name)
+				b.Log.Debug("recipe has no [source]; building with an empty source directory", "recipe", r.Name)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return "", err

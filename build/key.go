@@ -34,11 +34,15 @@ func (in Inputs) Key() string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	h := sha256.New()
+	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(h, "%s=%s\n", k, in[k])
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(in[k])
+		b.WriteByte('\n')
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
 }
 
 // Diff lists the inputs that differ between old and in, as
@@ -98,16 +102,18 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 	}
 	T := b.TargetOf(n)
 	in := Inputs{"target": string(T), "cook": templateDigest}
-	rd, err := recipeDigest(r.Dir)
+	rd, err := recipeDigest(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n, err)
 	}
 	in["recipe"] = rd
-	info, err := repo.ReadSourceInfo(b.Work.SourceInfo(n.Name))
-	if err == nil {
-		in["source"] = strings.Trim(info.SourceIdentifier+" "+info.PatchIdentifier, " ")
-	} else if !os.IsNotExist(err) {
-		return nil, err
+	if r.Source != nil {
+		info, err := repo.ReadSourceInfo(b.Work.SourceInfo(n.Name))
+		if err == nil {
+			in["source"] = strings.Trim(info.SourceIdentifier+" "+info.PatchIdentifier, " ")
+		} else if !os.IsNotExist(err) {
+			return nil, err
+		}
 	}
 	if r.Build.Template == cookbook.TemplateNone {
 		return in, nil
@@ -147,43 +153,59 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 	return in, nil
 }
 
-// recipeDigest hashes the files of a recipe directory — recipe.toml, its
-// patches and whatever else scripts read through $COOKBOOK_RECIPE — leaving
-// out upstream's per-recipe state directories.
-func recipeDigest(dir string) (string, error) {
+// recipeDigest hashes the files of a recipe directory — recipe.toml (whose
+// digest the tree already has), its patches and whatever else scripts read
+// through $COOKBOOK_RECIPE — leaving out upstream's per-recipe state
+// directories. Most recipe directories hold recipe.toml alone, which costs a
+// single directory read.
+func recipeDigest(r *cookbook.Recipe) (string, error) {
+	if r.Others == nil && r.Digest != "" {
+		return r.Digest, nil // recipe.toml alone: the tree already hashed it
+	}
 	h := blake3.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	fmt.Fprintf(h, "recipe.toml %s\x00", r.Digest)
+	var walk func(dir, rel string) error
+	walk = func(dir, rel string) error {
+		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			if p != dir && (rel == "source" || rel == "source.tmp" || rel == "target" || strings.HasPrefix(d.Name(), ".")) {
-				return filepath.SkipDir
+		for _, e := range entries {
+			name := e.Name()
+			p := filepath.Join(dir, name)
+			relName := filepath.ToSlash(filepath.Join(rel, name))
+			switch {
+			case rel == "" && (name == "recipe.toml" || name == "source" || name == "source.tmp" || name == "target" ||
+				name == "source.tar" || name == "source.tar.tmp"):
+				continue
+			case strings.HasPrefix(name, "."):
+				continue
+			case e.IsDir():
+				if err := walk(p, relName); err != nil {
+					return err
+				}
+			case e.Type()&fs.ModeSymlink != 0:
+				l, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(h, "l %s %s\x00", relName, l)
+			default:
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(h, "f %s\x00", relName)
+				_, err = io.Copy(h, f)
+				f.Close()
+				if err != nil {
+					return err
+				}
 			}
-			return nil
 		}
-		if rel == "source.tar" || rel == "source.tar.tmp" {
-			return nil
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "l %s %s\x00", rel, l)
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fmt.Fprintf(h, "f %s\x00", rel)
-		_, err = io.Copy(h, f)
-		return err
-	})
-	if err != nil {
+		return nil
+	}
+	if err := walk(r.Dir, ""); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -7,67 +7,165 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 )
 
+// Inputs reads the recorded inputs (nil when they are gone).
+func (r *Record) Inputs() Inputs {
+	var in Inputs
+	if data, err := os.ReadFile(r.inputs); err == nil {
+		json.Unmarshal(data, &in)
+	}
+	return in
+}
+
+// inputsPath is where n's recorded inputs live.
+func (b *Builder) inputsPath(n cookbook.Node) string {
+	return filepath.Join(b.Work.State(), string(b.TargetOf(n)), n.Name+".inputs.json")
+}
+
 // Record is what the state file keeps of a node's last successful build:
 // its action key and the inputs it was computed from, and the digest of what
 // it produced.
 type Record struct {
-	Node     string    `json:"node"`
-	Target   string    `json:"target"`
-	Key      string    `json:"key"`
-	Inputs   Inputs    `json:"inputs"`
+	Node   string `json:"node"`
+	Target string `json:"target"`
+	Key    string `json:"key"`
+	// inputs is where the inputs the key was computed from are kept: a
+	// file of their own, read only by Inputs, since a no-op build needs just
+	// the keys.
+	inputs   string
 	Output   string    `json:"output"`
 	Built    time.Time `json:"built"`
 	Seconds  float64   `json:"seconds"`
 	Hermetic bool      `json:"hermetic"`
 }
 
-// statePath is the state file of n: <work>/state/<target>/<name>.json.
-func (b *Builder) statePath(n cookbook.Node) string {
-	return filepath.Join(b.Work.State(), string(b.TargetOf(n)), n.Name+".json")
+// stateFile is the state of one target: every node's last record, in one
+// JSON file (<work>/state/<target>.json) read once per run and rewritten
+// atomically. Losing a record only costs a rebuild, never a wrong result.
+type stateFile struct {
+	mu      sync.Mutex
+	path    string
+	loaded  bool
+	records map[string]*Record
+	dirty   bool
+	flushed time.Time
+}
+
+func (b *Builder) stateOf(n cookbook.Node) *stateFile {
+	t := string(b.TargetOf(n))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.states == nil {
+		b.states = map[string]*stateFile{}
+	}
+	st, ok := b.states[t]
+	if !ok {
+		st = &stateFile{path: filepath.Join(b.Work.State(), t+".json")}
+		b.states[t] = st
+	}
+	return st
+}
+
+// load reads the file once (mu held). A damaged file is treated as empty.
+func (st *stateFile) load() {
+	if st.loaded {
+		return
+	}
+	st.loaded = true
+	st.records = map[string]*Record{}
+	data, err := os.ReadFile(st.path)
+	if err != nil {
+		return
+	}
+	var recs map[string]*Record
+	if json.Unmarshal(data, &recs) == nil && recs != nil {
+		st.records = recs
+	}
+}
+
+// flush writes the file if it changed (mu held).
+func (st *stateFile) flush() error {
+	if !st.dirty {
+		return nil
+	}
+	data, err := json.MarshalIndent(st.records, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
+		return err
+	}
+	if err := pkgar.WriteFileAtomic(st.path, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	st.dirty = false
+	st.flushed = time.Now()
+	return nil
 }
 
 // Record returns n's last record, or nil when there is none.
 func (b *Builder) Record(n cookbook.Node) (*Record, error) {
-	data, err := os.ReadFile(b.statePath(n))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+	st := b.stateOf(n)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.load()
+	r := st.records[n.String()]
+	if r != nil {
+		r.inputs = b.inputsPath(n)
 	}
-	if err != nil {
-		return nil, err
-	}
-	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
-		// A damaged record only costs a rebuild.
-		return nil, nil
-	}
-	return &r, nil
+	return r, nil
 }
 
+// saveRecord stores n's record; the file is rewritten at most once a second
+// during a run, and by Flush at its end.
 func (b *Builder) saveRecord(n cookbook.Node, r *Record) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
+	st := b.stateOf(n)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.load()
+	st.records[n.String()] = r
+	st.dirty = true
+	if time.Since(st.flushed) > time.Second {
+		return st.flush()
 	}
-	p := b.statePath(n)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return pkgar.WriteFileAtomic(p, append(data, '\n'), 0o644)
+	return nil
 }
 
 // Forget removes n's record, so that its next build runs.
 func (b *Builder) Forget(n cookbook.Node) error {
-	err := os.Remove(b.statePath(n))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	st := b.stateOf(n)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.load()
+	if _, ok := st.records[n.String()]; ok {
+		delete(st.records, n.String())
+		st.dirty = true
+		return st.flush()
 	}
-	return err
+	return nil
+}
+
+// Flush writes every changed state file. Call it when a run ends.
+func (b *Builder) Flush() error {
+	b.mu.Lock()
+	states := make([]*stateFile, 0, len(b.states))
+	for _, st := range b.states {
+		states = append(states, st)
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, st := range states {
+		st.mu.Lock()
+		errs = append(errs, st.flush())
+		st.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // Status is what Ensure did for a node.
@@ -105,12 +203,11 @@ func (b *Builder) outputsPresent(n cookbook.Node) bool {
 		return false
 	}
 	t := string(b.TargetOf(n))
+	// stage.toml is written last, after the archive, temp-then-rename: its
+	// presence says packaging finished
 	paths := []string{b.Work.Stage(n.Name, t, ""), b.Work.StageToml(n.Name, t, "")}
-	if r.Build.Template != cookbook.TemplateNone {
-		paths = append(paths, b.Work.Pkgar(n.Name, t, ""))
-		for _, o := range r.OptionalPackages {
-			paths = append(paths, b.Work.Stage(n.Name, t, o.Name), b.Work.Pkgar(n.Name, t, o.Name))
-		}
+	for _, o := range r.OptionalPackages {
+		paths = append(paths, b.Work.Stage(n.Name, t, o.Name), b.Work.StageToml(n.Name, t, o.Name))
 	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
@@ -133,7 +230,7 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 	if ok {
 		b.SetOutput(n, rec.Output)
 		return Cached, &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""),
-			Package: b.packagePath(n), Log: b.Work.Log(n.Name, string(t)), Output: rec.Output, Hermetic: rec.Hermetic}, nil
+			Package: b.packagePath(n), Log: b.Work.Log(n.Name, string(t)), Output: rec.Output, Hermetic: rec.Hermetic, Key: rec.Key}, nil
 	}
 	if rec != nil {
 		// the stale record must not survive a failed rebuild
@@ -145,7 +242,18 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 	if err != nil {
 		return Failed, nil, err
 	}
-	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: in.Key(), Inputs: in, Output: res.Output,
+	res.Key = in.Key()
+	raw, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		return Failed, nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(b.inputsPath(n)), 0o755); err != nil {
+		return Failed, nil, err
+	}
+	if err := pkgar.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
+		return Failed, nil, err
+	}
+	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: in.Key(), Output: res.Output,
 		Built: time.Now().UTC(), Seconds: res.Duration.Seconds(), Hermetic: res.Hermetic})
 	if err != nil {
 		return Failed, nil, err

@@ -70,6 +70,23 @@ type Edge struct {
 // (except x itself), target:x are dropped and plain x become host:x. Package
 // dependencies are never rewritten. Entries naming no recipe are left out.
 func (t *Tree) Deps(n Node) []Edge {
+	t.depsMu.Lock()
+	edges, ok := t.deps[n]
+	t.depsMu.Unlock()
+	if ok {
+		return edges
+	}
+	edges = t.deps1(n)
+	t.depsMu.Lock()
+	if t.deps == nil {
+		t.deps = map[Node][]Edge{}
+	}
+	t.deps[n] = edges
+	t.depsMu.Unlock()
+	return edges
+}
+
+func (t *Tree) deps1(n Node) []Edge {
 	r, ok := t.Recipes[n.Name]
 	if !ok {
 		return nil

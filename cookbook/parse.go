@@ -1,6 +1,7 @@
 package cookbook
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/zeebo/blake3"
 )
 
 // Parse reads one recipe.toml with upstream's schema rules (spec/cookbook.md
@@ -19,7 +21,8 @@ import (
 // name is the recipe name (the directory name), dir the recipe directory and
 // rel the file's path relative to the cookbook root, used in diagnostics.
 func Parse(name, dir, rel string, data []byte) *Recipe {
-	r := &Recipe{Name: name, Dir: dir, Path: rel, Build: Build{Template: TemplateNone}}
+	sum := blake3.Sum256(data)
+	r := &Recipe{Name: name, Dir: dir, Path: rel, Digest: hex.EncodeToString(sum[:]), Build: Build{Template: TemplateNone}}
 	p := &parser{r: r, text: string(data)}
 	var doc map[string]any
 	if _, err := toml.Decode(p.text, &doc); err != nil {

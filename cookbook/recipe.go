@@ -8,6 +8,12 @@ type Recipe struct {
 	Name string `json:"name,omitempty"` // the directory name
 	Dir  string `json:"-"`              // absolute path of the recipe directory
 	Path string `json:"path,omitempty"` // path of recipe.toml relative to the cookbook root, slash-separated
+	// Digest is the BLAKE3 (hex) of recipe.toml's bytes.
+	Digest string `json:"-"`
+	// Others names the other entries of the recipe directory (patches, data
+	// files, subdirectories), leaving out hidden ones and upstream's state
+	// directories; nil when recipe.toml is alone. Load fills it.
+	Others []string `json:"-"`
 
 	Source           *Source           `json:"source,omitempty"` // nil when the recipe has no [source] table
 	Build            Build             `json:"build,omitempty"`

@@ -22,6 +22,9 @@ type Tree struct {
 	// duplicate names, directories that cannot name a recipe, dependencies
 	// naming no recipe, suffixes naming no optional package.
 	Diagnostics []Diagnostic
+
+	depsMu sync.Mutex
+	deps   map[Node][]Edge // Deps, computed once per node
 }
 
 // skipDir reports directories discovery never enters: hidden ones and the
@@ -81,6 +84,12 @@ func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
 			fail(fmt.Errorf("load recipes: %w", err))
 			return
 		}
+		var others []string
+		for _, e := range entries {
+			if n := e.Name(); n != "recipe.toml" && !skipDir(n) && n != "source.tar" && n != "source.tar.tmp" {
+				others = append(others, n)
+			}
+		}
 		for _, e := range entries {
 			p := filepath.Join(d, e.Name())
 			switch {
@@ -102,6 +111,7 @@ func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
 				}
 				rel, _ := filepath.Rel(root, p)
 				r := Parse(filepath.Base(d), d, filepath.ToSlash(rel), data)
+				r.Others = others
 				mu.Lock()
 				recipes = append(recipes, r)
 				mu.Unlock()

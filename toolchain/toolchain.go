@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Toolchain is what was found for one target.
@@ -42,6 +43,8 @@ type Toolchain struct {
 
 	// Missing explains each missing tool and how to get it.
 	Missing []string
+
+	identity func() string
 }
 
 // toolVars are the variables redoxer env sets, with the tool suffix each one
@@ -60,6 +63,7 @@ func PrefixDir(work string, t Triple) string { return filepath.Join(work, "prefi
 // is installed, Find assembles the prefix on first use (see EnsureLinuxPrefix).
 func Find(ctx context.Context, target Triple, work string) (*Toolchain, error) {
 	tc := &Toolchain{Target: target, Tools: map[string]string{}}
+	tc.identity = sync.OnceValue(tc.computeIdentity)
 	switch {
 	case target.IsHost():
 		tc.HostSysroot = "/usr"
@@ -178,6 +182,13 @@ func (tc *Toolchain) Env() map[string]string {
 // produces: the target and each tool's resolved path, size and modification
 // time, and the prefix sysroot's tag. It changes when a compiler is upgraded.
 func (tc *Toolchain) Identity() string {
+	if tc.identity == nil { // a Toolchain not made by Find
+		return tc.computeIdentity()
+	}
+	return tc.identity()
+}
+
+func (tc *Toolchain) computeIdentity() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "target %s\n", tc.Target)
 	names := make([]string, 0, len(tc.Tools))

@@ -163,7 +163,6 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 	}
 
 	view := newLiveView(a.stderr, len(jobs), "building", a.quiet || a.json)
-	keys := map[cookbook.Node]string{}
 	s := &build.Scheduler{
 		Jobs:      a.jobs,
 		KeepGoing: f.keepGoing,
@@ -194,15 +193,13 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 	}
 	outcomes := s.Execute(ctx, jobs)
 	view.close()
-	for _, o := range outcomes {
-		if rec, _ := b.Record(o.Node); rec != nil {
-			keys[o.Node] = rec.Key
-		}
+	if err := b.Flush(); err != nil {
+		return failed(fmt.Errorf("saving build state: %w", err))
 	}
-	return a.reportBuild(ctx, b, outcomes, keys)
+	return a.reportBuild(ctx, b, outcomes)
 }
 
-func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []build.Outcome, keys map[cookbook.Node]string) error {
+func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []build.Outcome) error {
 	var failures []error
 	count := map[build.Status]int{}
 	results := make([]buildResultJSON, 0, len(outcomes))
@@ -210,9 +207,9 @@ func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []buil
 		count[o.Status]++
 		t := string(b.TargetOf(o.Node))
 		r := buildResultJSON{Recipe: o.Node.String(), Target: t, Status: string(o.Status), Seconds: o.Duration.Seconds(),
-			Key: keys[o.Node], Log: b.Work.Log(o.Node.Name, t)}
+			Log: b.Work.Log(o.Node.Name, t)}
 		if o.Result != nil {
-			r.Stage, r.Package, r.Output, r.Hermetic = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic
+			r.Stage, r.Package, r.Output, r.Hermetic, r.Key = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic, o.Result.Key
 			if o.Status == build.Cached {
 				r.Seconds = 0
 			}
@@ -303,7 +300,7 @@ func (a *app) dryRun(ctx context.Context, b *build.Builder, g *cookbook.Graph, o
 				p.Build, p.Reasons = true, []string{"never built"}
 			default:
 				p.Build = true
-				p.Reasons = in.Diff(rec.Inputs)
+				p.Reasons = in.Diff(rec.Inputs())
 				if len(p.Reasons) == 0 {
 					p.Reasons = []string{"outputs missing from the work directory"}
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/toolchain"
 	"github.com/redox-cook/cook/workdir"
@@ -43,10 +44,18 @@ download cache stay (see cook unfetch).`,
 					names = append(names, cookbook.Node{Name: e.Name()})
 				}
 			}
+			target, err := toolchain.Parse(a.target)
+			if err != nil {
+				return usageErr(err)
+			}
+			state := &build.Builder{Work: w, Target: target} // only its state records are used
 			removed := 0
 			for _, n := range names {
+				if err := state.Forget(n); err != nil {
+					return failed(fmt.Errorf("clean %s: %w", n, err))
+				}
 				for _, t := range cleanTargets(a, n) {
-					for _, p := range []string{w.Target(n.Name, t), w.Log(n.Name, t), filepath.Join(w.State(), t, n.Name+".json")} {
+					for _, p := range []string{w.Target(n.Name, t), w.Log(n.Name, t)} {
 						if _, err := os.Lstat(p); err == nil {
 							if err := os.RemoveAll(p); err != nil {
 								return failed(fmt.Errorf("clean %s: %w", n, err))
@@ -55,6 +64,9 @@ download cache stay (see cook unfetch).`,
 						}
 					}
 				}
+			}
+			if err := state.Flush(); err != nil {
+				return failed(err)
 			}
 			if !a.quiet {
 				a.printf("removed %d path(s)\n", removed)

@@ -57,7 +57,7 @@ whatever is staged for it.`,
 				rep.Changes = append(rep.Changes, "never built")
 			default:
 				rep.Recorded = rec.Key
-				rep.Changes = append(rep.Changes, in.Diff(rec.Inputs)...)
+				rep.Changes = append(rep.Changes, in.Diff(rec.Inputs())...)
 				if !ok && len(rep.Changes) == 0 {
 					rep.Changes = append(rep.Changes, "outputs missing from the work directory")
 				}
