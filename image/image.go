@@ -451,7 +451,7 @@ func (b *builder) loadBootloader(file, kind string, live bool) ([]byte, string, 
 	want := "usr/lib/boot/" + name + "." + kind
 	f, err := b.pkgs.Open(b.bootloader)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s bootloader: %w", kind, err)
+		return nil, "", fmt.Errorf("%s bootloader: %w (or pass --bootloader-%s FILE)", kind, err, kind)
 	}
 	defer f.Close()
 	for i := range f.Entries {
