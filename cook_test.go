@@ -270,3 +270,36 @@ func countProcs(marker string) int {
 	}
 	return n
 }
+
+// TestDemo runs the README's first command: the embedded demo cookbook
+// through the whole pipeline, for this machine, into an image.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the demo")
+	}
+	need(t, "gcc", "cargo")
+	work := t.TempDir()
+	out, err := exec.Command(cookBin, "--work", work, "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("cook demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"usr/bin", "hello", "rhello", "libhello.so.1", "hello.pkgar_head", "That was a demonstration"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	stage := filepath.Join(work, "demo", "work", "recipes")
+	cmd := exec.Command(filepath.Join(stage, "hello/target/x86_64-unknown-linux-gnu/stage/usr/bin/hello"))
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(stage, "libhello/target/x86_64-unknown-linux-gnu/stage/usr/lib"))
+	if got, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(got), "Hello from libhello") {
+		t.Errorf("hello: %v %q", err, got)
+	}
+	if got := runOut(t, filepath.Join(stage, "rhello/target/x86_64-unknown-linux-gnu/stage/usr/bin/rhello")); !strings.Contains(got, "Hello from Rust") {
+		t.Errorf("rhello: %q", got)
+	}
+	// A second run builds nothing and shows the same image.
+	out2, err := exec.Command(cookBin, "--work", work, "demo").CombinedOutput()
+	if err != nil || !bytes.Contains(out2, []byte("0 built, 4 cached")) {
+		t.Errorf("second demo run: %v\n%s", err, out2)
+	}
+}

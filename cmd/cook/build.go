@@ -118,6 +118,16 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 	if err != nil {
 		return err
 	}
+	root, err := a.workDir()
+	if err != nil {
+		return err
+	}
+	return a.buildNodes(ctx, tree, workdir.New(root), roots, f)
+}
+
+// buildNodes is cook build after argument parsing: fetch what is missing,
+// then build roots and everything they need in w, and report.
+func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, roots []cookbook.Node, f buildFlags) error {
 	g, order, err := buildGraph(tree, roots, f.withPackageDeps)
 	if err != nil {
 		return failed(err)
@@ -127,11 +137,6 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 			return failed(fmt.Errorf("%s cannot be built: %s", n, r.Diagnostics[0]))
 		}
 	}
-	root, err := a.workDir()
-	if err != nil {
-		return err
-	}
-	w := workdir.New(root)
 	b, err := a.newBuilder(ctx, tree, w, f.noSandbox, f.allowNetwork)
 	if err != nil {
 		return err

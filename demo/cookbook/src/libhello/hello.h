@@ -1,0 +1,2 @@
+/* libhello: the demo's C library. */
+const char *hello_message(void);

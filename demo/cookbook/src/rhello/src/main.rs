@@ -1,0 +1,3 @@
+fn main() {
+    println!("Hello from Rust, built by cook");
+}
