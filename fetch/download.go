@@ -272,7 +272,7 @@ func (d *Downloader) Refresh(ctx context.Context, rawURL string) (*Blob, error) 
 func (d *Downloader) download(ctx context.Context, rawURL, want string) (*Blob, error) {
 	from := d.Mirror(rawURL)
 	if d.offline {
-		return nil, fmt.Errorf("%s is not in the download cache and the network is off: %w", rawURL, ErrOffline)
+		return nil, fmt.Errorf("%s is not in the download cache, and the network is off (--offline): %w", rawURL, ErrOffline)
 	}
 	if _, err := url.Parse(from); err != nil {
 		return nil, fmt.Errorf("bad URL %q: %w", from, err)

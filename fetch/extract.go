@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mholt/archives"
@@ -40,41 +42,160 @@ func Extract(ctx context.Context, file, dest string) error {
 		return err
 	}
 	defer f.Close()
-	format, stream, err := archives.Identify(ctx, filepath.Base(file), f)
+	ex, stream, err := openArchive(ctx, f)
 	if err != nil {
-		return fmt.Errorf("%s: unknown archive format: %w", file, err)
-	}
-	var ex archives.Extractor
-	switch ft := format.(type) {
-	case archives.Zip:
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		stream, ex = f, ft
-	case archives.CompressedArchive:
-		if gz, ok := ft.Compression.(archives.Gz); ok {
-			gz.Multithreaded = true
-			ft.Compression = gz
-		}
-		ex = ft
-	case archives.Extractor:
-		ex = ft
-	default:
-		return fmt.Errorf("%s: %s is not an archive format", file, format.Extension())
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	if err := os.Mkdir(dest, 0o755); err != nil {
 		return err
 	}
-	x := &extractor{dest: dest}
-	if err := ex.Extract(ctx, stream, x.handle); err != nil {
+	x := newExtractor(dest)
+	err = ex.Extract(ctx, stream, x.handle)
+	if werr := x.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return x.finish()
 }
 
+// openArchive picks the extractor by the file's magic bytes, which is much
+// cheaper than archives.Identify (that builds a decompressor per candidate
+// format, and an xz one allocates its whole dictionary each time); anything
+// unrecognised goes to Identify.
+func openArchive(ctx context.Context, f *os.File) (archives.Extractor, io.Reader, error) {
+	var head [512]byte
+	n, _ := io.ReadFull(f, head[:])
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, err
+	}
+	h := head[:n]
+	tarOf := func(c archives.Compression) archives.Extractor {
+		return archives.CompressedArchive{Archival: archives.Tar{}, Extraction: archives.Tar{}, Compression: c}
+	}
+	switch {
+	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}):
+		return tarOf(archives.Gz{Multithreaded: true}), f, nil
+	case bytes.HasPrefix(h, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return tarOf(archives.Xz{}), f, nil
+	case bytes.HasPrefix(h, []byte("BZh")):
+		return tarOf(archives.Bz2{}), f, nil
+	case bytes.HasPrefix(h, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return tarOf(archives.Zstd{}), f, nil
+	case bytes.HasPrefix(h, []byte("LZIP")):
+		return tarOf(archives.Lzip{}), f, nil
+	case bytes.HasPrefix(h, []byte("PK\x03\x04")) || bytes.HasPrefix(h, []byte("PK\x05\x06")):
+		return archives.Zip{}, f, nil
+	case len(h) >= 262 && bytes.Equal(h[257:262], []byte("ustar")):
+		return archives.Tar{}, f, nil
+	}
+	format, stream, err := archives.Identify(ctx, filepath.Base(f.Name()), f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unknown archive format: %w", err)
+	}
+	switch ft := format.(type) {
+	case archives.Zip:
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		return ft, f, nil
+	case archives.Extractor:
+		return ft, stream, nil
+	}
+	return nil, nil, fmt.Errorf("%s is not an archive format", format.Extension())
+}
+
 type extractor struct {
-	dest string
-	dirs []dirTime // directory times are set last, children change them
+	dest  string
+	dirs  []dirTime       // directory times are set last, children change them
+	known map[string]bool // directories (relative) known to be real directories made here
+
+	// Small files are written by a pool of goroutines while the archive is
+	// decompressed, so file-creation latency overlaps decompression.
+	jobs    chan writeJob
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+}
+
+type writeJob struct {
+	path string
+	data []byte
+	perm fs.FileMode
+	mt   time.Time
+}
+
+const (
+	writers       = 2
+	asyncMaxBytes = 1 << 20 // bigger files are written inline
+)
+
+func newExtractor(dest string) *extractor {
+	x := &extractor{dest: dest, known: map[string]bool{".": true}, jobs: make(chan writeJob, 64)}
+	for range writers {
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			for j := range x.jobs {
+				if err := writeNew(j.path, bytes.NewReader(j.data), j.perm, j.mt); err != nil {
+					x.errOnce.Do(func() { x.err = err })
+				}
+			}
+		}()
+	}
+	return x
+}
+
+// wait lets every queued write finish and returns the first write error.
+func (x *extractor) wait() error {
+	if x.jobs != nil {
+		close(x.jobs)
+		x.wg.Wait()
+		x.jobs = nil
+	}
+	return x.err
+}
+
+// flush waits for the queued writes (before a hard link to one of them).
+func (x *extractor) flush() error {
+	if err := x.wait(); err != nil {
+		return err
+	}
+	x.jobs = make(chan writeJob, 64)
+	x.errOnce = sync.Once{}
+	for range writers {
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			for j := range x.jobs {
+				if err := writeNew(j.path, bytes.NewReader(j.data), j.perm, j.mt); err != nil {
+					x.errOnce.Do(func() { x.err = err })
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+// writeNew creates path (replacing what is there) with r's content, perm and mtime.
+func writeNew(path string, r io.Reader, perm fs.FileMode, mt time.Time) error {
+	w, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	if errors.Is(err, fs.ErrExist) {
+		os.Remove(path)
+		w, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(path, mt, mt)
 }
 
 type dirTime struct {
@@ -124,6 +245,9 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 	perm := mode.Perm() | 0o200 // the owner may always write: patches and scripts edit the tree
 	switch {
 	case mode.IsDir():
+		if st, err := os.Lstat(target); err == nil && !st.IsDir() {
+			return &TraversalError{Entry: fi.NameInArchive, Reason: "is a directory over a link or a file"}
+		}
 		if err := os.MkdirAll(target, perm|0o700); err != nil {
 			return err
 		}
@@ -131,6 +255,7 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 			return err
 		}
 		x.dirs = append(x.dirs, dirTime{target, fi.ModTime()})
+		x.known[rel] = true
 		return nil
 	case mode&fs.ModeSymlink != 0:
 		lt := fi.LinkTarget
@@ -140,7 +265,10 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 		if resolved := path.Join(path.Dir(rel), lt); resolved == ".." || strings.HasPrefix(resolved, "../") {
 			return &TraversalError{Entry: fi.NameInArchive, Target: lt, Reason: "is a link pointing outside the source tree"}
 		}
-		if err := x.mkParent(target); err != nil {
+		if err := x.mkParent(rel); err != nil {
+			return err
+		}
+		if err := x.flush(); err != nil { // a queued file of the same name must not land after the link
 			return err
 		}
 		os.Remove(target)
@@ -157,16 +285,19 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 			return err
 		}
 		src := filepath.Join(x.dest, filepath.FromSlash(lrel))
+		if err := x.flush(); err != nil {
+			return err
+		}
 		if st, err := os.Lstat(src); err != nil || !st.Mode().IsRegular() {
 			return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link to something that is not a file extracted earlier"}
 		}
-		if err := x.mkParent(target); err != nil {
+		if err := x.mkParent(rel); err != nil {
 			return err
 		}
 		os.Remove(target)
 		return os.Link(src, target)
 	case mode.IsRegular():
-		if err := x.mkParent(target); err != nil {
+		if err := x.mkParent(rel); err != nil {
 			return err
 		}
 		r, err := fi.Open()
@@ -174,20 +305,21 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 			return err
 		}
 		defer r.Close()
-		os.Remove(target)
-		w, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-		if err != nil {
-			return err
+		if x.err != nil {
+			return x.err
 		}
-		if _, err := io.Copy(w, r); err != nil {
-			w.Close()
+		if fi.Size() <= asyncMaxBytes {
+			data := make([]byte, fi.Size())
+			if _, err := io.ReadFull(r, data); err != nil {
+				return fmt.Errorf("%s: %w", fi.NameInArchive, err)
+			}
+			x.jobs <- writeJob{target, data, perm, fi.ModTime()}
+			return nil
+		}
+		if err := writeNew(target, r, perm, fi.ModTime()); err != nil {
 			return fmt.Errorf("%s: %w", fi.NameInArchive, err)
 		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-		mt := fi.ModTime()
-		return os.Chtimes(target, mt, mt)
+		return nil
 	default:
 		// devices, fifos, sockets: tar would create them only as root; skip.
 		return nil
@@ -201,11 +333,13 @@ func isHardLink(fi archives.FileInfo) bool {
 // checkParents refuses an entry whose parent directories inside dest are
 // anything but real directories (a symlink there would redirect the write).
 func (x *extractor) checkParents(rel, entry string) error {
-	dir := x.dest
 	parts := strings.Split(rel, "/")
-	for _, p := range parts[:len(parts)-1] {
-		dir = filepath.Join(dir, p)
-		st, err := os.Lstat(dir)
+	for i := range len(parts) - 1 {
+		sub := strings.Join(parts[:i+1], "/")
+		if x.known[sub] {
+			continue
+		}
+		st, err := os.Lstat(filepath.Join(x.dest, filepath.FromSlash(sub)))
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -213,14 +347,26 @@ func (x *extractor) checkParents(rel, entry string) error {
 			return err
 		}
 		if !st.IsDir() {
-			return &TraversalError{Entry: entry, Reason: "would be written through a link or a file (" + p + ")"}
+			return &TraversalError{Entry: entry, Reason: "would be written through a link or a file (" + parts[i] + ")"}
 		}
+		x.known[sub] = true
 	}
 	return nil
 }
 
-func (x *extractor) mkParent(target string) error {
-	return os.MkdirAll(filepath.Dir(target), 0o755)
+// mkParent makes the parent directories of rel (already checked).
+func (x *extractor) mkParent(rel string) error {
+	dir := path.Dir(rel)
+	if x.known[dir] {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(x.dest, filepath.FromSlash(dir)), 0o755); err != nil {
+		return err
+	}
+	for d := dir; d != "." && !x.known[d]; d = path.Dir(d) {
+		x.known[d] = true
+	}
+	return nil
 }
 
 func (x *extractor) finish() error {

@@ -207,3 +207,5 @@ func newTestFetcher(t testing.TB, tree *cookbook.Tree, cache string, mirrors map
 	}
 	return f
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
