@@ -166,3 +166,33 @@ func TestNotRedoxFS(t *testing.T) {
 type zeroReader struct{}
 
 func (zeroReader) ReadAt(p []byte, _ int64) (int, error) { clear(p); return len(p), nil }
+
+func TestCheckSharedBlock(t *testing.T) {
+	f, fsys := build(t, sampleTree(t).tree, 32<<20)
+	_, kernel, err := fsys.resolve("x", "files/kernel", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := fsys.resolve("x", "files/record", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := fsys.nodeAt(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Point files/record at the first record of files/kernel.
+	b := make([]byte, 16)
+	putPtr(b, kernel.levelPtr(0))
+	if _, err := f.WriteAt(b, int64(p.index())*BlockSize+nodeDataOffset); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Check(context.Background()); !errors.Is(err, ErrHash) {
+		t.Fatalf("Check = %v, want ErrHash for the changed node", err)
+	}
+	fsys.skipHash = true
+	err = fsys.Check(context.Background())
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "used twice") {
+		t.Fatalf("Check = %v, want ErrCorrupt for a block used twice", err)
+	}
+}
