@@ -282,3 +282,16 @@ func shimGet(socket, tool, rawURL string, w io.Writer) error {
 type serverError string
 
 func (e serverError) Error() string { return string(e) }
+
+// NetworkHint is the advice a cache-only miss ends with: how to let recipe
+// use the network while it builds.
+func NetworkHint(recipe string) string {
+	return fmt.Sprintf(`fetch it in the source script instead, or allow network builds for this recipe with [network] allow = [%q] in cook.toml`, recipe)
+}
+
+// BuildShims starts the shims for recipe's build script: answers from dl's
+// cache only, with NetworkHint in the message for a miss. dl is typically
+// NewDownloader(WithCacheDir(same dir as the fetch phase), WithOffline(true)).
+func BuildShims(ctx context.Context, dl *Downloader, recipe string, opts ...ShimOption) (*Shims, error) {
+	return StartShims(ctx, dl, recipe, append([]ShimOption{CacheOnly(NetworkHint(recipe))}, opts...)...)
+}
