@@ -62,6 +62,9 @@ type Builder struct {
 	// Output, when set, receives every build's output live (as well as its log).
 	Output io.Writer
 	Log    *slog.Logger
+	// Cache, when set, is tried before a node is built and offered every
+	// finished build (see package cache).
+	Cache ActionCache
 
 	mu         sync.Mutex
 	toolchains map[toolchain.Triple]*toolchain.Toolchain

@@ -238,6 +238,12 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 			return Failed, nil, err
 		}
 	}
+	if res, ok, err := b.restore(ctx, n, in); ok || err != nil {
+		if err != nil {
+			return Failed, nil, err
+		}
+		return RemoteCached, res, nil
+	}
 	res, err := b.Build(ctx, n)
 	if err != nil {
 		return Failed, nil, err
@@ -258,6 +264,7 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 	if err != nil {
 		return Failed, nil, err
 	}
+	b.offer(ctx, n, res)
 	return Built, res, nil
 }
 

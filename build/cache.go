@@ -1,0 +1,134 @@
+package build
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/pkgar"
+)
+
+// RemoteCached nodes were not built: their outputs for the same action key
+// came from the action cache (package cache), shared with other work
+// directories, machines or CI.
+const RemoteCached Status = "remote-cached"
+
+// ActionCache shares build results by action key. Restore materialises n's
+// outputs for key exactly as a build would have written them, or reports a
+// miss (a cache that is wrong, slow or unreachable is a miss, never an
+// error); Store offers a finished build, and may upload in the background.
+type ActionCache interface {
+	Restore(ctx context.Context, b *Builder, n cookbook.Node, key string) (Restored, bool)
+	Store(ctx context.Context, b *Builder, n cookbook.Node, key string, res *Result)
+}
+
+// Restored is what Restore reports of the build it brought back.
+type Restored struct {
+	Output   string  // the output digest, as Result.Output
+	Hermetic bool    // whether the original build was hermetic
+	Seconds  float64 // how long the original build took
+}
+
+// Outputs names what a build of n writes.
+type Outputs struct {
+	Dir string // the target directory, holding everything below but the log
+	// Stages are the staged trees' package names: "" for the main package,
+	// then the optional ones; their trees are at Stage(name).
+	Stages []string
+	// Files are the other outputs' names in Dir, in the order a build
+	// completes them (package metadata last).
+	Files []string
+	Log   string
+	stage func(opt string) string
+}
+
+// Stage is the tree of the package opt ("" for the main one).
+func (o Outputs) Stage(opt string) string { return o.stage(opt) }
+
+// OutputsOf lists n's outputs.
+func (b *Builder) OutputsOf(n cookbook.Node) (Outputs, error) {
+	r, err := b.Tree.Lookup(n.Name)
+	if err != nil {
+		return Outputs{}, err
+	}
+	t := string(b.TargetOf(n))
+	w := b.Work
+	o := Outputs{Dir: w.Target(n.Name, t), Stages: append([]string{""}, optionalNames(r)...), Log: w.Log(n.Name, t),
+		stage: func(opt string) string { return w.Stage(n.Name, t, opt) }}
+	for _, opt := range o.Stages {
+		o.Files = append(o.Files, filepath.Base(w.Pkgar(n.Name, t, opt)))
+	}
+	o.Files = append(o.Files, filepath.Base(w.AutoDeps(n.Name, t)))
+	for _, opt := range o.Stages[1:] {
+		o.Files = append(o.Files, filepath.Base(w.StageToml(n.Name, t, opt)))
+	}
+	// stage.toml last: its presence says packaging finished
+	o.Files = append(o.Files, filepath.Base(w.StageToml(n.Name, t, "")))
+	return o, nil
+}
+
+// StagesDigest is the output digest (Result.Output) of stage trees laid out
+// anywhere: dir gives each package's tree. It must agree with stageDigest.
+func (b *Builder) StagesDigest(ctx context.Context, n cookbook.Node, dir func(opt string) string) (string, error) {
+	r, err := b.Tree.Lookup(n.Name)
+	if err != nil {
+		return "", err
+	}
+	main, err := TreeDigest(ctx, dir(""))
+	if err != nil || len(r.OptionalPackages) == 0 {
+		return main, err
+	}
+	h := blake3.New()
+	fmt.Fprintf(h, "=%s\n", main)
+	for _, opt := range optionalNames(r) {
+		d, err := TreeDigest(ctx, dir(opt))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s=%s\n", opt, d)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// restore asks the action cache for n's outputs and, on a hit, records them
+// as a build would have.
+func (b *Builder) restore(ctx context.Context, n cookbook.Node, in Inputs) (*Result, bool, error) {
+	if b.Cache == nil {
+		return nil, false, nil
+	}
+	key := in.Key()
+	got, ok := b.Cache.Restore(ctx, b, n, key)
+	if !ok {
+		return nil, false, nil
+	}
+	t := b.TargetOf(n)
+	b.SetOutput(n, got.Output)
+	res := &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""), Package: b.packagePath(n),
+		Log: b.Work.Log(n.Name, string(t)), Output: got.Output, Key: key, Hermetic: got.Hermetic}
+	raw, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		return nil, false, err
+	}
+	if err := pkgar.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
+		return nil, false, fmt.Errorf("%s: recording inputs: %w", n, err)
+	}
+	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: key, Output: got.Output,
+		Built: time.Now().UTC(), Seconds: got.Seconds, Hermetic: got.Hermetic})
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: recording restore: %w", n, err)
+	}
+	return res, true, nil
+}
+
+// offer gives a finished build to the action cache.
+func (b *Builder) offer(ctx context.Context, n cookbook.Node, res *Result) {
+	if b.Cache != nil && res.Key != "" {
+		b.Cache.Store(ctx, b, n, res.Key, res)
+	}
+}
