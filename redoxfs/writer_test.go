@@ -450,3 +450,39 @@ func TestBuildAtOffset(t *testing.T) {
 	}
 	tt.verify(t, fsys)
 }
+
+// An FS may be read from several goroutines at once.
+func TestConcurrentReads(t *testing.T) {
+	tt := sampleTree(t)
+	_, fsys := build(t, tt.tree, 64<<20)
+	var paths []string
+	for p, w := range tt.wants {
+		if w.body != nil {
+			paths = append(paths, p)
+		}
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := range paths {
+				p := paths[(i+g*3)%len(paths)]
+				b, err := fs.ReadFile(fsys, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				sum := sha256.Sum256(b)
+				if hex.EncodeToString(sum[:]) != tt.wants[p].body.sum() {
+					errs <- fmt.Errorf("%s: contents differ", p)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
