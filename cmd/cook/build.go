@@ -132,25 +132,37 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 	if err != nil {
 		return failed(err)
 	}
+	inGraph := map[string]bool{}
 	for _, n := range order {
 		if r := tree.Recipes[n.Name]; r.HasErrors() {
 			return failed(fmt.Errorf("%s cannot be built: %s", n, r.Diagnostics[0]))
 		}
+		inGraph[n.Name] = true
+	}
+	if missing := tree.Unresolved(func(name string) bool { return inGraph[name] }); len(missing) > 0 {
+		var msgs []string
+		for _, d := range tree.AllDiagnostics(false) {
+			if inGraph[d.Recipe] && strings.Contains(d.Message, "which is no recipe") {
+				msgs = append(msgs, d.String())
+			}
+		}
+		return failed(fmt.Errorf("dependencies name no recipe (%s):\n  %s", strings.Join(missing, ", "), strings.Join(msgs, "\n  ")))
 	}
 	b, err := a.newBuilder(ctx, tree, w, f.noSandbox, f.allowNetwork)
 	if err != nil {
 		return err
 	}
 
+	if f.dryRun {
+		// nothing is fetched: a source that changed upstream shows up on the real run
+		return a.dryRun(ctx, b, g, order)
+	}
 	fetchErrs, err := a.fetchForBuild(ctx, tree, w, order, f.update)
 	if err != nil {
 		return err
 	}
 	if len(fetchErrs) > 0 && !f.keepGoing {
 		return joinFetchErrors(fetchErrs)
-	}
-	if f.dryRun {
-		return a.dryRun(ctx, b, g, order)
 	}
 
 	jobs := make([]build.Job, 0, len(order))
