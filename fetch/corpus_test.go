@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redox-cook/cook/workdir"
 )
 
 // The six recipes of shared/tarballs/MANIFEST.tsv, unchanged from the
@@ -82,6 +84,29 @@ func TestCorpusTarballs(t *testing.T) {
 	}
 	// m4: redox.patch applied.
 	checkPatchApplied(t, filepath.Join(tree.Recipes["m4"].Dir, "redox.patch"), f.Source("m4"))
+
+	// dev/patch again, offline with the server gone, into a new work
+	// directory: the tarball and the script's config.sub come from the cache.
+	up.Close()
+	dl, err := NewDownloader(WithCacheDir(f.dl.Dir()), WithOffline(true), WithMirrors(up.mirrors(urls...)), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := New(tree, workdir.New(t.TempDir()), dl, WithFetchLogger(testLogger(t)),
+		WithScriptEnv("TARGET=x86_64-unknown-redox", "GNU_TARGET=x86_64-unknown-redox", "COOKBOOK_HOST_SYSROOT=/usr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := off.Fetch(ctx, "patch")
+	if err != nil {
+		t.Fatalf("offline: %v", err)
+	}
+	if res.Info.Key() != info.Key() {
+		t.Errorf("offline fetch has another identity: %+v vs %+v", res.Info, info)
+	}
+	if got, _ := os.ReadFile(filepath.Join(res.Source, "build-aux", "config.sub")); string(got) != string(want) {
+		t.Error("offline: build-aux/config.sub differs")
+	}
 }
 
 // checkPatchApplied checks that the added lines of each file in a unified

@@ -36,6 +36,7 @@ type Downloader struct {
 	offline bool
 	retries int
 	backoff time.Duration
+	stall   time.Duration
 	log     *slog.Logger
 	group   singleflight.Group
 	// progress, when set, is told about the bytes of each network download.
@@ -89,6 +90,12 @@ func WithRetries(n int, backoff time.Duration) DownloaderOption {
 	return func(d *Downloader) error { d.retries, d.backoff = n, backoff; return nil }
 }
 
+// WithStallTimeout fails a download that receives no data for d (default
+// 60s); it is retried like other transient failures.
+func WithStallTimeout(d time.Duration) DownloaderOption {
+	return func(dl *Downloader) error { dl.stall = d; return nil }
+}
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) DownloaderOption {
 	return func(d *Downloader) error { d.log = l; return nil }
@@ -116,6 +123,7 @@ func NewDownloader(opts ...DownloaderOption) (*Downloader, error) {
 	d := &Downloader{
 		retries: 3,
 		backoff: 500 * time.Millisecond,
+		stall:   60 * time.Second,
 		log:     slog.Default(),
 		mirrors: NewMirrors(DefaultMirrors),
 	}
@@ -335,12 +343,22 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, err)
 		}
 	default:
+		// A watchdog cancels the request when no data arrives for d.stall.
+		rctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stalled := fmt.Errorf("stalled: no data for %s", d.stall)
+		watchdog := time.AfterFunc(d.stall, func() { cancel(stalled) })
+		defer watchdog.Stop()
+		ctx := rctx
 		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, from, nil)
 		if rerr != nil {
 			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, rerr)
 		}
 		req.Header.Set("User-Agent", "cook (Redox OS build system)")
 		resp, gerr := d.client.Do(req)
+		if gerr != nil && context.Cause(ctx) == stalled {
+			return nil, true, fmt.Errorf("download %s%s: %w before the response", rawURL, via, stalled)
+		}
 		if gerr != nil {
 			return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: %w", rawURL, via, gerr)
 		}
@@ -349,7 +367,7 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 			return nil, transientStatus(resp.StatusCode), fmt.Errorf("download %s%s: %w", rawURL, via, &HTTPStatusError{URL: from, StatusCode: resp.StatusCode})
 		}
 		total = resp.ContentLength
-		var w io.Writer = io.MultiWriter(tmp, h)
+		var w io.Writer = io.MultiWriter(tmp, h, kick{watchdog, d.stall})
 		pc, _ := ctx.Value(progressKey{}).(ProgressCounter)
 		if pc == nil && d.progress != nil {
 			pc = d.progress(rawURL)
@@ -360,6 +378,9 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 			w = io.MultiWriter(w, progressWriter{pc})
 		}
 		n, err = io.Copy(w, resp.Body)
+		if err != nil && context.Cause(ctx) == stalled {
+			return nil, true, fmt.Errorf("download %s%s: %w after %d bytes", rawURL, via, stalled, n)
+		}
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && total >= 0 {
 				return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: truncated: got %d of %d bytes", rawURL, via, n, total)
@@ -404,3 +425,11 @@ type progressKey struct{}
 func withProgress(ctx context.Context, pc ProgressCounter) context.Context {
 	return context.WithValue(ctx, progressKey{}, pc)
 }
+
+// kick resets a watchdog timer on every write.
+type kick struct {
+	t *time.Timer
+	d time.Duration
+}
+
+func (k kick) Write(p []byte) (int, error) { k.t.Reset(k.d); return len(p), nil }

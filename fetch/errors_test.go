@@ -7,11 +7,14 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zeebo/blake3"
 
@@ -394,5 +397,28 @@ func TestPathSameAsAndNone(t *testing.T) {
 	}
 	if err := f.Unfetch("local"); err != nil || isDir(f.Source("local")) {
 		t.Errorf("unfetch: %v", err)
+	}
+}
+
+func TestStalledDownload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.Write(make([]byte, 100))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	dl, err := NewDownloader(WithCacheDir(t.TempDir()), WithMirrors(map[string]string{"example.org": srv.URL}),
+		WithStallTimeout(200*time.Millisecond), WithRetries(1, 10*time.Millisecond), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = dl.Get(context.Background(), "https://example.org/slow.tar.gz", "")
+	if err == nil || !strings.Contains(err.Error(), "stalled: no data for 200ms after 100 bytes") || !strings.Contains(err.Error(), "https://example.org/slow.tar.gz") {
+		t.Fatalf("error %v, want a stall", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

@@ -63,7 +63,12 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 			if err != nil {
 				return err
 			}
-			results := runFetches(ctx, a, f, view, names)
+			jobs := a.jobs
+			if !cmd.Flags().Changed("jobs") && os.Getenv("COOK_JOBS") == "" && a.settings.Jobs == 0 {
+				// Fetching waits on the network, not the CPU: default to more at a time.
+				jobs = min(4*a.jobs, 16)
+			}
+			results := runFetches(ctx, jobs, f, view, names)
 			view.close()
 			return a.reportFetches(results)
 		},
@@ -167,11 +172,11 @@ type fetchOutcome struct {
 	err  error
 }
 
-// runFetches fetches names with at most -j at a time.
-func runFetches(ctx context.Context, a *app, f *fetch.Fetcher, view *fetchView, names []string) []fetchOutcome {
+// runFetches fetches names with at most jobs at a time.
+func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView, names []string) []fetchOutcome {
 	out := make([]fetchOutcome, len(names))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(a.jobs)
+	g.SetLimit(jobs)
 	for i, name := range names {
 		g.Go(func() error {
 			res, err := f.Fetch(gctx, name)
