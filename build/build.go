@@ -59,6 +59,10 @@ type Builder struct {
 	// CargoRegistry, when set, replaces crates.io: a local directory
 	// registry (such as Debian's /usr/share/cargo/registry) or an index URL.
 	CargoRegistry string
+	// Shims, when set, serves the wget and curl a build script runs from the
+	// download cache (the sandbox has no network): a script that downloads
+	// works when the fetch phase or an earlier run fetched the same URL.
+	Shims ScriptShims
 	// Output, when set, receives every build's output live (as well as its log).
 	Output io.Writer
 	Log    *slog.Logger
@@ -71,6 +75,13 @@ type Builder struct {
 	outputs    map[cookbook.Node]string
 	states     map[string]*stateFile
 	closures   map[cookbook.Node][]Dep
+}
+
+// ScriptShims starts the download commands of one build script: Start
+// returns a directory to put first on PATH, extra environment, and a stop
+// function to call when the script is done.
+type ScriptShims interface {
+	Start(ctx context.Context, recipe string) (dir string, env []string, stop func() error, err error)
 }
 
 // Result describes one finished build.
@@ -398,6 +409,19 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 		home: home, tmp: tmpDir, tools: toolsBin,
 	}, info)
 
+	if b.Shims != nil && !b.AllowNetwork[r.Name] {
+		dir, extra, stop, err := b.Shims.Start(ctx, r.Name)
+		if err != nil {
+			return fail(fmt.Errorf("download shims: %w", err))
+		}
+		defer stop()
+		for i, kv := range env {
+			if strings.HasPrefix(kv, "PATH=") {
+				env[i] = "PATH=" + dir + ":" + strings.TrimPrefix(kv, "PATH=")
+			}
+		}
+		env = append(env, extra...)
+	}
 	cmd, cleanup, err := b.command(ctx, n, r, tc, scriptPath, buildDir, sourceDir, sysrootDir, toolDir, env)
 	if err != nil {
 		return fail(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/toolchain"
 	"github.com/redox-cook/cook/workdir"
@@ -91,7 +93,26 @@ func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 	if a.verbose && !a.json {
 		b.Output = a.stderr
 	}
+	dl, err := fetch.NewDownloader(fetch.WithOffline(true), fetch.WithLogger(a.logger()))
+	if err != nil {
+		return nil, err
+	}
+	b.Shims = buildShims{dl: dl, log: a.logger()}
 	return b, nil
+}
+
+// buildShims serves build scripts' wget and curl from the download cache.
+type buildShims struct {
+	dl  *fetch.Downloader
+	log *slog.Logger
+}
+
+func (s buildShims) Start(ctx context.Context, recipe string) (string, []string, func() error, error) {
+	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimLogger(s.log))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return sh.Dir, sh.Env(), sh.Close, nil
 }
 
 // buildGraph is the set of nodes a build of roots touches, with the edges

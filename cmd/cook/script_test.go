@@ -5,12 +5,17 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/redox-cook/cook/fetch"
 )
 
 // TestMain lets the test binary play the cook command in script tests.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"cook": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		// cook re-executes itself as wget and curl inside recipe scripts
+		"wget": func() { os.Exit(fetch.ShimMain(os.Args, os.Stdout, os.Stderr)) },
+		"curl": func() { os.Exit(fetch.ShimMain(os.Args, os.Stdout, os.Stderr)) },
 	})
 }
 
