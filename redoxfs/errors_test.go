@@ -23,6 +23,7 @@ func TestAddErrors(t *testing.T) {
 		{"not utf-8", Entry{Path: "bad\xff"}, "not UTF-8"},
 		{"device", Entry{Path: "dev/null", Mode: fs.ModeDevice | 0o666}, "unsupported file type"},
 		{"file root", Entry{Path: "/"}, "root must be a directory"},
+		{"dot file root", Entry{Path: "./."}, "root must be a directory"},
 		{"under a file", Entry{Path: "f/x"}, "f is not a directory"},
 	}
 	for _, tt := range tests {

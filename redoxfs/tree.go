@@ -19,7 +19,8 @@ import (
 // Entry describes one file, directory or symlink of a Tree.
 type Entry struct {
 	// Path is the slash-separated path below the root, such as
-	// "usr/bin/ls". A leading slash is ignored; "" and "." name the root.
+	// "usr/bin/ls". A leading slash and "." elements are ignored; "" and
+	// "." name the root. ".." and empty elements are an error.
 	Path string
 	// Mode holds the type (0 for a regular file, fs.ModeDir or
 	// fs.ModeSymlink) and the permission bits, including fs.ModeSetuid,
@@ -71,12 +72,15 @@ func checkName(name string) error {
 	return nil
 }
 
+// splitPath splits a slash-separated path, dropping "." elements and
+// leading or trailing slashes.
 func splitPath(p string) []string {
 	p = strings.Trim(p, "/")
-	if p == "" || p == "." {
+	if p == "" {
 		return nil
 	}
-	return strings.Split(p, "/")
+	elems := strings.Split(p, "/")
+	return slices.DeleteFunc(elems, func(e string) bool { return e == "." })
 }
 
 // Add adds e to the tree, or replaces the entry already at e.Path (a
