@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -340,7 +341,16 @@ func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, er
 	if pin == "" {
 		f.log.Warn(fmt.Sprintf("set blake3 for %s to %q", r.Name, blob.Blake3), "recipe", r.Name, "url", s.Tar)
 	} else if err := verifyFile(blob.Path, pin); err != nil { // the cache could have been damaged since
-		return nil, fmt.Errorf("%s: %w", s.Tar, err)
+		if !blob.Cached {
+			return nil, fmt.Errorf("%s: %w", s.Tar, err)
+		}
+		f.log.Warn("cached download is damaged; downloading it again", "recipe", r.Name, "url", s.Tar, "error", err)
+		if err := os.Remove(blob.Path); err != nil {
+			return nil, fmt.Errorf("%s: removing damaged cache file: %w", s.Tar, err)
+		}
+		if blob, err = f.download(ctx, r.Name, s.Tar, pin); err != nil {
+			return nil, err
+		}
 	}
 	info := &Info{SourceIdentifier: blob.Blake3, PatchIdentifier: patchID, Kind: "tar", Origin: origin}
 	err = f.build(ctx, r.Name, func(dir string) error {
@@ -467,6 +477,9 @@ func (f *Fetcher) RunSourceScript(ctx context.Context, r *cookbook.Recipe, dir s
 		w = io.MultiWriter(&out, f.output)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
+	// Its own process group, killed whole on cancellation (Ctrl-C).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		return sh.Downloads(), fmt.Errorf("source script of %s (%s) failed: %w\n%s", r.Name, r.Path, err, out.String())

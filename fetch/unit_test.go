@@ -159,3 +159,73 @@ func TestGitBadRevKeepsPrevious(t *testing.T) {
 	}
 	assertNoTmp(t, f)
 }
+
+// A damaged file in the download cache is noticed and downloaded again.
+func TestDamagedCacheRedownloads(t *testing.T) {
+	up := newUpstream(t)
+	body := makeTarGz(t, tarEntry{name: "s/f", body: "fine"})
+	const u = "https://example.org/d.tar.gz"
+	up.addBody(u, body)
+	f := newTestFetcher(t, testTree(t, map[string]string{"d": tarRecipe(u, b3hex(body))}), "", up.mirrors(u))
+	ctx := context.Background()
+	res, err := f.Fetch(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := f.dl.Lookup(u, b3hex(body))
+	os.Chmod(blob.Path, 0o644)
+	os.WriteFile(blob.Path, []byte("rot"), 0o444)
+	if err := f.Unfetch("d"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = f.Fetch(ctx, "d"); err != nil || readFile(t, filepath.Join(res.Source, "f")) != "fine" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if up.hits[urlKey(u)] != 2 {
+		t.Errorf("%d downloads, want 2", up.hits[urlKey(u)])
+	}
+}
+
+// Cancelling a fetch kills the source script's whole process group.
+func TestScriptCancelKillsGroup(t *testing.T) {
+	up := newUpstream(t)
+	body := makeTarGz(t, tarEntry{name: "s/f", body: "x"})
+	const u = "https://example.org/slow.tar.gz"
+	up.addBody(u, body)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	f := newTestFetcher(t, testTree(t, map[string]string{"slow": tarRecipe(u, b3hex(body),
+		`script = "sleep 300 & echo $! > `+pidFile+`; wait"`)}), "", up.mirrors(u))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := f.Fetch(ctx, "slow"); done <- err }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("script did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("cancelled fetch succeeded")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("cancel did not stop the script")
+	}
+	pid := strings.TrimSpace(readFile(t, pidFile))
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat("/proc/" + pid); err == nil {
+		if st, _ := os.ReadFile("/proc/" + pid + "/stat"); !strings.Contains(string(st), ") Z ") {
+			t.Errorf("the script's child %s survived", pid)
+		}
+	}
+	if _, err := os.Lstat(f.Source("slow")); !os.IsNotExist(err) {
+		t.Error("a cancelled fetch left a source")
+	}
+	assertNoTmp(t, f)
+}
