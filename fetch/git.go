@@ -5,15 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
+
+// installGitHTTP gives go-git's HTTP(S) transport connect, TLS and
+// response-header timeouts (its default client has none).
+var installGitHTTP = sync.OnceFunc(func() {
+	c := githttp.NewClient(&http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ResponseHeaderTimeout: 120 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+	}})
+	client.InstallProtocol("http", c)
+	client.InstallProtocol("https", c)
+})
 
 // gitSpec is what a git source asks for.
 type gitSpec struct {
@@ -31,6 +51,7 @@ var hexRev = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
 // gitClone makes a fresh checkout of spec in dir (which must not exist) and
 // returns the commit checked out.
 func gitClone(ctx context.Context, dir string, spec gitSpec) (string, error) {
+	installGitHTTP()
 	var repo *git.Repository
 	var err error
 	if spec.Rev == "" {
@@ -212,6 +233,7 @@ func gitHead(dir string) (string, error) {
 // gitRemoteHead asks the server for the commit of branch (or of its default
 // branch when branch is "") without downloading objects.
 func gitRemoteHead(ctx context.Context, fetchURL, branch string) (string, error) {
+	installGitHTTP()
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{fetchURL}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{})
 	if err != nil {
