@@ -25,6 +25,7 @@ func init() { register(newBuildCmd) }
 type buildFlags struct {
 	keepGoing, dryRun, noSandbox, withPackageDeps, update bool
 	allowNetwork                                          []string
+	cache                                                 cacheFlags
 }
 
 type buildResultJSON struct {
@@ -65,6 +66,7 @@ log under <work>/logs/<target>/, and ends as signed packages.`,
 	fl.BoolVar(&f.withPackageDeps, "with-package-deps", false, "also build the runtime (package) dependencies")
 	fl.BoolVar(&f.update, "update", false, "bring branch-tracking git sources up to date before building")
 	fl.StringArrayVar(&f.allowNetwork, "allow-network", nil, "let RECIPE use the network while it builds (reported as not hermetic; repeatable)")
+	addCacheFlags(fl, &f.cache)
 	return cmd
 }
 
@@ -173,12 +175,19 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 	if err != nil {
 		return err
 	}
+	if !f.dryRun {
+		ac, err := a.attachCache(b, f.cache)
+		if err != nil {
+			return err
+		}
+		defer a.flushCache(ac)
+	}
 
 	if f.dryRun {
 		// nothing is fetched: a source that changed upstream shows up on the real run
 		return a.dryRun(ctx, b, g, order)
 	}
-	fetchErrs, err := a.fetchForBuild(ctx, tree, w, order, f.update)
+	fetchErrs, err := a.fetchForBuild(ctx, tree, w, b, order, f.update)
 	if err != nil {
 		return err
 	}
@@ -216,6 +225,8 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 			switch o.Status {
 			case build.Built:
 				line = fmt.Sprintf("built   %s (%s)", o.Node, o.Duration.Round(100*time.Millisecond))
+			case build.RemoteCached:
+				line = fmt.Sprintf("cached  %s (from the action cache)", o.Node)
 			case build.Failed:
 				line = fmt.Sprintf("FAILED  %s", o.Node)
 			case build.Skipped:
@@ -282,7 +293,7 @@ func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []buil
 		}
 		if !a.quiet {
 			fmt.Fprintf(a.stderr, "%d built, %d cached, %d failed, %d skipped\n",
-				count[build.Built], count[build.Cached], count[build.Failed], count[build.Skipped])
+				count[build.Built], count[build.Cached]+count[build.RemoteCached], count[build.Failed], count[build.Skipped])
 			slow := append([]build.Outcome(nil), outcomes...)
 			sort.Slice(slow, func(i, j int) bool { return slow[i].Duration > slow[j].Duration })
 			var parts []string
@@ -369,7 +380,7 @@ func (a *app) dryRun(ctx context.Context, b *build.Builder, g *cookbook.Graph, o
 // fetchForBuild makes sure every node about to be built has its source as
 // the recipe asks for it now (a changed pin, patch or script refetches; a
 // branch-tracking checkout is only updated with --update).
-func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, order []cookbook.Node, update bool) (map[string]error, error) {
+func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, b *build.Builder, order []cookbook.Node, update bool) (map[string]error, error) {
 	var names []string
 	for _, n := range order {
 		r := tree.Recipes[n.Name]
@@ -380,7 +391,7 @@ func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.
 	if len(names) == 0 {
 		return nil, nil
 	}
-	return a.fetchRecipes(ctx, tree, w, dedupeStrings(names), update)
+	return a.fetchRecipes(ctx, tree, w, b, dedupeStrings(names), update)
 }
 
 func dedupeStrings(s []string) []string {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/workdir"
@@ -17,7 +18,10 @@ import (
 // fetchRecipes is the fetch phase of a build: it fetches and verifies the
 // named recipes' sources, -j at a time, before anything builds. It returns
 // each recipe's failure, naming the recipe, URL or file at fault.
-func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, names []string, update bool) (map[string]error, error) {
+//
+// For cargo recipes the phase also runs cargo fetch through b (when b is
+// not nil), since their builds have no network.
+func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, b *build.Builder, names []string, update bool) (map[string]error, error) {
 	dl, err := fetch.NewDownloader(fetch.WithMirrors(a.mirrors), fetch.WithOffline(a.offline), fetch.WithLogger(a.logger()))
 	if err != nil {
 		return nil, usageErr(err)
@@ -36,6 +40,9 @@ func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.D
 		g.Go(func() error {
 			view.start(name)
 			res, err := f.Fetch(gctx, name)
+			if err == nil && b != nil && res.Source != "" {
+				err = b.CargoFetch(gctx, tree.Recipes[name], res.Source)
+			}
 			line := ""
 			switch {
 			case err != nil:
