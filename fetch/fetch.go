@@ -8,6 +8,22 @@
 // rules, offline mode and retries. Trees are built in the work directory's
 // tmp/ and renamed into place: a failure leaves the previous source as it was.
 // The identity of what was fetched is recorded in source_info.toml (Info).
+//
+// For the build stage:
+//
+//	dl, _ := fetch.NewDownloader(fetch.WithCacheDir(dir), fetch.WithMirrors(m), fetch.WithOffline(offline))
+//	f, _ := fetch.New(tree, work, dl)       // no WithUpdate: builds do not follow branches
+//	res, err := f.Fetch(ctx, name)         // res.Source, res.Info
+//	info, _ := f.Info(name)                // or fetch.ReadInfo(work.SourceInfo(name)) without a Fetcher
+//	info.SourceIdent(), info.CommitIdent() // COOKBOOK_SOURCE_IDENT, COOKBOOK_COMMIT_IDENT
+//	info.Key()                             // source + patches + script downloads, for action keys
+//
+//	// wget/curl for the build script, answering from the cache only:
+//	sh, _ := fetch.BuildShims(ctx, offlineDL, name)
+//	defer sh.Close()
+//	cmd.Env = sh.Environ(env) // PATH with sh.Dir first, COOK_SHIM_SOCKET, COOK_SHIM_RECIPE
+//	// a sandbox must let the script see sh.Dir, the cook binary its links point to, and sh.Socket
+//	sh.Downloads()            // what the script fetched
 package fetch
 
 import (
