@@ -1,0 +1,80 @@
+// Package cache shares build results between work directories, machines and
+// CI through an action cache: for every action key (build.Inputs.Key) an
+// entry naming the output digest, the package files, the stage trees and the
+// log, each kept as a content-addressed blob.
+//
+// Stores speak two namespaces, the action cache (AC, keyed by action key)
+// and the content-addressed store (CAS, keyed by the SHA-256 of the
+// content), exactly as bazel-remote's HTTP API does (/ac/<sha256>,
+// /cas/<sha256>). Local is the work directory's own store, Remote talks to a
+// bazel-remote (or any server of that protocol), and Layered composes them as
+// local-then-remote. Actions turns a store into a build.ActionCache.
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// Kind is a namespace of a store.
+type Kind string
+
+const (
+	// AC is the action cache: action key → entry.
+	AC Kind = "ac"
+	// CAS is the content-addressed store: SHA-256 of a blob → the blob.
+	CAS Kind = "cas"
+)
+
+// ErrNotFound is a miss.
+var ErrNotFound = errors.New("not in the cache")
+
+// Store is a cache's two namespaces. A CAS blob read from any store must
+// still be verified by its reader: stores can be wrong.
+type Store interface {
+	// Get opens the blob (its size is -1 when unknown); ErrNotFound on a miss.
+	Get(ctx context.Context, kind Kind, hash string) (io.ReadCloser, int64, error)
+	// Has reports whether the blob is present.
+	Has(ctx context.Context, kind Kind, hash string) (bool, error)
+	// Put stores size bytes of body under hash. body is rewound to its start
+	// before each attempt.
+	Put(ctx context.Context, kind Kind, hash string, size int64, body io.ReadSeeker) error
+}
+
+var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func checkHash(hash string) error {
+	if !hashRE.MatchString(hash) {
+		return fmt.Errorf("cache: %q is not a lower-case SHA-256 hex digest", hash)
+	}
+	return nil
+}
+
+// Digest is a blob's SHA-256 (hex) and size, as REAPI names blobs.
+type Digest struct {
+	Hash string `json:"hash"`
+	Size int64  `json:"size"`
+}
+
+func (d Digest) String() string { return fmt.Sprintf("%s/%d", d.Hash, d.Size) }
+
+// DigestOf hashes r.
+func DigestOf(r io.Reader) (Digest, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return Digest{}, err
+	}
+	return Digest{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// DigestBytes hashes b.
+func DigestBytes(b []byte) Digest {
+	s := sha256.Sum256(b)
+	return Digest{Hash: hex.EncodeToString(s[:]), Size: int64(len(b))}
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/cache"
+	"github.com/redox-cook/cook/workdir"
+)
+
+func init() { register(newCacheCmd) }
+
+// cacheFlags are cook build's action-cache flags.
+type cacheFlags struct {
+	remote   string
+	readOnly bool
+	noCache  bool
+}
+
+func addCacheFlags(fl *pflag.FlagSet, c *cacheFlags) {
+	fl.StringVar(&c.remote, "remote-cache", "", "share build results through a bazel-remote HTTP cache at URL (env COOK_REMOTE_CACHE; cook.toml [cache] remote; credentials from user:pass@ in the URL or COOK_CACHE_TOKEN)")
+	fl.BoolVar(&c.readOnly, "remote-cache-read-only", false, "only read from the remote cache, never upload (cook.toml [cache] read_only)")
+	fl.BoolVar(&c.noCache, "no-remote-cache", false, "do not use the remote cache, whatever cook.toml says")
+}
+
+// localCacheDir is the work directory's own action cache.
+func localCacheDir(w workdir.Dir) string { return filepath.Join(w.Root, "cache") }
+
+// attachCache gives b the action cache the flags and settings ask for: the
+// work directory's store, then the remote one. It returns nil (and leaves b
+// alone) when no remote is configured.
+func (a *app) attachCache(b *build.Builder, c cacheFlags) (*cache.Actions, error) {
+	url := firstNonEmpty(c.remote, os.Getenv("COOK_REMOTE_CACHE"), a.settings.Cache.Remote)
+	if url == "" || c.noCache || a.offline {
+		return nil, nil
+	}
+	warn := func(msg string) { fmt.Fprintln(a.stderr, "cook: "+msg) }
+	opts := []cache.Option{cache.WithWarn(warn), cache.WithReadOnly(c.readOnly || a.settings.Cache.ReadOnly)}
+	if tok := os.Getenv("COOK_CACHE_TOKEN"); tok != "" {
+		opts = append(opts, cache.WithToken(tok))
+	} else if u := os.Getenv("COOK_CACHE_USER"); u != "" {
+		opts = append(opts, cache.WithBasicAuth(u, os.Getenv("COOK_CACHE_PASSWORD")))
+	}
+	remote, err := cache.NewRemote(url, opts...)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	tmp := b.Work.Tmp()
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	ac, err := cache.NewActions(&cache.Layered{Local: cache.NewLocal(localCacheDir(b.Work)), Remote: remote},
+		cache.WithWarnings(warn), cache.WithTempDir(tmp), cache.WithUploads(4))
+	if err != nil {
+		return nil, err
+	}
+	b.Cache = ac
+	return ac, nil
+}
+
+// flushCache waits (a bounded time) for background uploads before cook exits.
+func (a *app) flushCache(ac *cache.Actions) {
+	if ac == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := ac.Flush(ctx); err != nil {
+		fmt.Fprintf(a.stderr, "cook: warning: %v\n", err)
+	}
+	if c := ac.Counts(); a.verbose && !a.json {
+		fmt.Fprintf(a.stderr, "cache: %d restored, %d missed, %d stored, %d not stored\n", c.Hits, c.Misses, c.Stored, c.FailedStores)
+	}
+}
+
+func newCacheCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cache stats|trim|verify",
+		Short: "Inspect, trim and check the work directory's action cache",
+		Long: `cache looks after <work>/cache, the work directory's copy of the action cache
+(build results by action key, shared with other machines through --remote-cache;
+see docs/cache.md).`,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "stats",
+		Short: "Count the action entries and blobs in the local cache",
+		Args:  rangeArgs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.localCache()
+			if err != nil {
+				return err
+			}
+			s, err := l.Stats()
+			if err != nil {
+				return failed(err)
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"dir": l.Dir, "stats": s})
+			}
+			fmt.Fprintf(a.stdout, "%s: %d action entries (%s), %d blobs (%s), %s in all\n", l.Dir,
+				s.ActionEntries, humanBytes(s.ActionBytes), s.Blobs, humanBytes(s.BlobBytes), humanBytes(s.ActionBytes+s.BlobBytes))
+			return nil
+		},
+	})
+	var maxSize string
+	trim := &cobra.Command{
+		Use:   "trim [--max-size SIZE]",
+		Short: "Remove the least recently used entries until the cache fits SIZE",
+		Args:  rangeArgs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			limit, err := parseCacheSize(maxSize)
+			if err != nil {
+				return usageErr(fmt.Errorf("--max-size: %w", err))
+			}
+			l, err := a.localCache()
+			if err != nil {
+				return err
+			}
+			n, freed, err := l.Trim(limit)
+			if err != nil {
+				return failed(err)
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"removed": n, "freed_bytes": freed})
+			}
+			fmt.Fprintf(a.stdout, "removed %d files, %s\n", n, humanBytes(freed))
+			return nil
+		},
+	}
+	trim.Flags().StringVar(&maxSize, "max-size", "0", "size to trim to: bytes or with K, M, G (0 empties the cache)")
+	cmd.AddCommand(trim)
+	var fix bool
+	verify := &cobra.Command{
+		Use:   "verify [--fix]",
+		Short: "Rehash every blob and check every action entry; exit 1 if anything is wrong",
+		Args:  rangeArgs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.localCache()
+			if err != nil {
+				return err
+			}
+			probs, err := l.Verify(cmd.Context(), fix)
+			if err != nil {
+				return failed(err)
+			}
+			if a.json {
+				if err := a.printJSON(map[string]any{"problems": probs, "fixed": fix}); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range probs {
+					fmt.Fprintf(a.stdout, "%s/%s: %s\n", p.Kind, p.Hash, p.What)
+				}
+				if len(probs) == 0 {
+					fmt.Fprintln(a.stdout, "the cache is sound")
+				} else if fix {
+					fmt.Fprintf(a.stdout, "removed %d damaged entries\n", len(probs))
+				}
+			}
+			if len(probs) > 0 && !fix {
+				return failed(errSilent)
+			}
+			return nil
+		},
+	}
+	verify.Flags().BoolVar(&fix, "fix", false, "remove what is wrong")
+	cmd.AddCommand(verify)
+	return cmd
+}
+
+func (a *app) localCache() (*cache.Local, error) {
+	root, err := a.workDir()
+	if err != nil {
+		return nil, err
+	}
+	return cache.NewLocal(localCacheDir(workdir.New(root))), nil
+}
+
+func parseCacheSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40} {
+		if strings.HasSuffix(s, suffix) || strings.HasSuffix(s, suffix+"B") || strings.HasSuffix(s, suffix+"IB") {
+			s = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I"), suffix)
+			mult = m
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
