@@ -177,6 +177,9 @@ func (r *Remote) fail(op string, err error) error {
 			}
 		})
 	}
+	if r.down.Load() {
+		return fmt.Errorf("%w: %s: %w", errUnavailable, op, err) // already warned
+	}
 	return fmt.Errorf("remote cache %s: %s: %w", r, op, err)
 }
 
