@@ -357,7 +357,6 @@ func (s *memServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-
 func shaBase64(s string) string {
 	h := sha1.Sum([]byte(s))
 	return base64.StdEncoding.EncodeToString(h[:])
