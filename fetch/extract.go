@@ -113,10 +113,24 @@ type extractor struct {
 
 	// Small files are written by a pool of goroutines while the archive is
 	// decompressed, so file-creation latency overlaps decompression.
-	jobs    chan writeJob
-	wg      sync.WaitGroup
-	errOnce sync.Once
-	err     error
+	jobs  chan writeJob
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error // the first write error
+}
+
+func (x *extractor) setErr(err error) {
+	x.errMu.Lock()
+	if x.err == nil {
+		x.err = err
+	}
+	x.errMu.Unlock()
+}
+
+func (x *extractor) firstErr() error {
+	x.errMu.Lock()
+	defer x.errMu.Unlock()
+	return x.err
 }
 
 type writeJob struct {
@@ -139,7 +153,7 @@ func newExtractor(dest string) *extractor {
 			defer x.wg.Done()
 			for j := range x.jobs {
 				if err := writeNew(j.path, bytes.NewReader(j.data), j.perm, j.mt); err != nil {
-					x.errOnce.Do(func() { x.err = err })
+					x.setErr(err)
 				}
 			}
 		}()
@@ -154,7 +168,7 @@ func (x *extractor) wait() error {
 		x.wg.Wait()
 		x.jobs = nil
 	}
-	return x.err
+	return x.firstErr()
 }
 
 // flush waits for the queued writes (before a hard link to one of them).
@@ -163,14 +177,13 @@ func (x *extractor) flush() error {
 		return err
 	}
 	x.jobs = make(chan writeJob, 64)
-	x.errOnce = sync.Once{}
 	for range writers {
 		x.wg.Add(1)
 		go func() {
 			defer x.wg.Done()
 			for j := range x.jobs {
 				if err := writeNew(j.path, bytes.NewReader(j.data), j.perm, j.mt); err != nil {
-					x.errOnce.Do(func() { x.err = err })
+					x.setErr(err)
 				}
 			}
 		}()
@@ -305,8 +318,8 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 			return err
 		}
 		defer r.Close()
-		if x.err != nil {
-			return x.err
+		if err := x.firstErr(); err != nil {
+			return err
 		}
 		if fi.Size() <= asyncMaxBytes {
 			data := make([]byte, fi.Size())

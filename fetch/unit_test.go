@@ -229,3 +229,17 @@ func TestScriptCancelKillsGroup(t *testing.T) {
 	}
 	assertNoTmp(t, f)
 }
+
+// Mirror rules may point at a local directory (file://).
+func TestFileMirror(t *testing.T) {
+	dir := t.TempDir()
+	body := makeTarGz(t, tarEntry{name: "s/f", body: "local"})
+	os.MkdirAll(filepath.Join(dir, "pkg"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pkg", "x.tar.gz"), body, 0o644)
+	const u = "https://example.org/pkg/x.tar.gz"
+	f := newTestFetcher(t, testTree(t, map[string]string{"x": tarRecipe(u, b3hex(body))}), "", map[string]string{"https://example.org": "file://" + dir})
+	res, err := f.Fetch(context.Background(), "x")
+	if err != nil || readFile(t, filepath.Join(res.Source, "f")) != "local" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
