@@ -125,3 +125,39 @@ func TestFetchCommandTampered(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+func TestFetchWithDeps(t *testing.T) {
+	root := t.TempDir()
+	for name, body := range map[string]string{
+		"app":   "[build]\ntemplate = \"configure\"\ndependencies = [\"lib\"]\n",
+		"lib":   "[build]\ntemplate = \"configure\"\n[package]\ndependencies = [\"meta\"]\n",
+		"meta":  "[package]\ndependencies = []\n",
+		"other": "[build]\ntemplate = \"configure\"\n",
+	} {
+		p := filepath.Join(root, "recipes", name, "recipe.toml")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(body), 0o644)
+	}
+	t.Setenv("COOK_CACHE", t.TempDir())
+	stdout, stderr, code := cook(t, "--cookbook", root, "--work", t.TempDir(), "--json", "fetch", "--with-deps", "app")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var res fetchJSON
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range res.Results {
+		got[r.Recipe] = r.Status + " " + r.Ident
+	}
+	want := map[string]string{"app": "cached local_source", "lib": "cached local_source", "meta": "skipped "}
+	if len(got) != len(want) {
+		t.Fatalf("results %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+}
