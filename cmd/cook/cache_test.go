@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redox-cook/cook/toolchain"
+)
+
+// memCache is an in-memory server of bazel-remote's HTTP protocol.
+type memCache struct {
+	mu    sync.Mutex
+	blobs map[string][]byte
+	auth  []string
+}
+
+func (s *memCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auth = append(s.auth, r.Header.Get("Authorization"))
+	key := strings.TrimPrefix(r.URL.Path, "/")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		b, ok := s.blobs[key]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		if r.Method == http.MethodGet {
+			w.Write(b)
+		}
+	case http.MethodPut:
+		b, _ := io.ReadAll(r.Body)
+		s.blobs[key] = b
+	}
+}
+
+// cook build --remote-cache: a second work directory restores every recipe
+// and --json says remote-cached; cook cache stats, verify and trim.
+func TestBuildRemoteCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes")
+	}
+	srv := &memCache{blobs: map[string][]byte{}}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	t.Setenv("COOK_CACHE_TOKEN", "team-token")
+	cookbook, _ := filepath.Abs("../../cache/testdata/cookbook")
+	workA, workB := t.TempDir(), t.TempDir()
+	host := string(toolchain.Host())
+	buildJSON := func(work string) map[string]string {
+		t.Helper()
+		out, errOut, code := cook(t, "--cookbook", cookbook, "--work", work, "--target", host, "--json", "-j", "2",
+			"build", "--no-sandbox", "--remote-cache", hs.URL, "libhello", "hello", "split", "meta")
+		if code != 0 {
+			t.Fatalf("cook build: exit %d\n%s\n%s", code, out, errOut)
+		}
+		var res struct {
+			Results []struct{ Recipe, Status string }
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		got := map[string]string{}
+		for _, r := range res.Results {
+			got[r.Recipe] = r.Status
+		}
+		return got
+	}
+	for r, st := range buildJSON(workA) {
+		if st != "built" {
+			t.Fatalf("A: %s %s", r, st)
+		}
+	}
+	// the team shares the signing key (an input of every action key)
+	if out, err := exec.Command("cp", "-a", filepath.Join(workA, "keys"), filepath.Join(workB, "keys")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	got := buildJSON(workB)
+	if len(got) != 4 {
+		t.Fatalf("B: %v", got)
+	}
+	for r, st := range got {
+		if st != "remote-cached" {
+			t.Fatalf("B: %s is %s, want remote-cached", r, st)
+		}
+	}
+	for _, a := range srv.auth {
+		if a != "Bearer team-token" {
+			t.Fatalf("request with Authorization %q", a)
+		}
+	}
+
+	out, _, code := cook(t, "--work", workB, "--json", "cache", "stats")
+	var stats struct {
+		Stats struct {
+			ActionEntries int `json:"action_entries"`
+			Blobs         int `json:"blobs"`
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil || stats.Stats.ActionEntries != 4 || stats.Stats.Blobs < 10 {
+		t.Fatalf("cache stats: %d %s", code, out)
+	}
+	if out, _, code := cook(t, "--work", workB, "cache", "verify"); code != 0 || !strings.Contains(out, "sound") {
+		t.Fatalf("cache verify: %d %s", code, out)
+	}
+	if out, _, code := cook(t, "--work", workB, "cache", "trim", "--max-size", "0"); code != 0 || !strings.Contains(out, "removed") {
+		t.Fatalf("cache trim: %d %s", code, out)
+	}
+	if out, _, code := cook(t, "--work", workB, "cache", "stats"); code != 0 || !strings.Contains(out, "0 action entries") {
+		t.Fatalf("cache stats after trim: %d %s", code, out)
+	}
+}
