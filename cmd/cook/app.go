@@ -20,6 +20,7 @@ import (
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/settings"
+	"github.com/redox-cook/cook/toolchain"
 )
 
 // app holds the global flags and what they resolve to; commands read it.
@@ -43,6 +44,7 @@ type app struct {
 	settings *settings.Settings
 	cookbook string // absolute root of the recipe tree ("" when none was found)
 	target   string
+	triple   toolchain.Triple // target, validated
 	mirrors  map[string]string
 }
 
@@ -107,6 +109,11 @@ func (a *app) init(cmd *cobra.Command) error {
 	}
 
 	a.target = firstNonEmpty(a.targetFlag, os.Getenv("COOK_TARGET"), a.settings.Target, "x86_64-unknown-redox")
+	triple, err := toolchain.Parse(a.target)
+	if err != nil {
+		return usageErr(fmt.Errorf("--target: %w", err))
+	}
+	a.triple = triple
 	if a.jobs == 0 {
 		if v := os.Getenv("COOK_JOBS"); v != "" {
 			n, err := strconv.Atoi(v)

@@ -16,7 +16,6 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
-	"github.com/redox-cook/cook/toolchain"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -72,10 +71,6 @@ log under <work>/logs/<target>/, and ends as signed packages.`,
 
 // newBuilder makes the Builder for the work directory and target.
 func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, noSandbox bool, allow []string) (*build.Builder, error) {
-	target, err := toolchain.Parse(a.target)
-	if err != nil {
-		return nil, usageErr(err)
-	}
 	key, err := pkgar.EnsureKeys(w.Keys())
 	if err != nil {
 		return nil, err
@@ -88,7 +83,7 @@ func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 		allowed[n] = true
 	}
 	b := &build.Builder{
-		Tree: tree, Work: w, Target: target, Key: key, NoSandbox: noSandbox, AllowNetwork: allowed,
+		Tree: tree, Work: w, Target: a.triple, Key: key, NoSandbox: noSandbox, AllowNetwork: allowed,
 		Offline: a.offline, CargoHome: filepath.Join(w.Root, "cargo"), CargoRegistry: a.settings.Cargo.Registry,
 		Log: a.logger(),
 	}

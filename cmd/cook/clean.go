@@ -44,11 +44,7 @@ download cache stay (see cook unfetch).`,
 					names = append(names, cookbook.Node{Name: e.Name()})
 				}
 			}
-			target, err := toolchain.Parse(a.target)
-			if err != nil {
-				return usageErr(err)
-			}
-			state := &build.Builder{Work: w, Target: target} // only its state records are used
+			state := &build.Builder{Work: w, Target: a.triple} // only its state records are used
 			removed := 0
 			for _, n := range names {
 				if err := state.Forget(n); err != nil {

@@ -33,10 +33,7 @@ func newToolchainCmd(a *app) *cobra.Command {
 		Short: "Say which compilers and tools were found for --target and what is missing, with the fix",
 		Args:  noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := toolchain.Parse(a.target)
-			if err != nil {
-				return usageErr(err)
-			}
+			t := a.triple
 			root, err := a.workDir()
 			if err != nil {
 				return err
@@ -93,10 +90,7 @@ rules, the download cache and --offline apply. Linux cross targets need no
 install: cook assembles their prefix from Debian's cross compiler.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := toolchain.Parse(a.target)
-			if err != nil {
-				return usageErr(err)
-			}
+			t := a.triple
 			root, err := a.workDir()
 			if err != nil {
 				return err
