@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -122,18 +123,30 @@ func (a *app) newFetcher(tree *cookbook.Tree, total int, update bool) (*fetch.Fe
 		return nil, nil, usageErr(err)
 	}
 	view := newFetchView(a.stderr, total, a.quiet || a.json)
+	log := a.logger()
+	if view.live { // log lines go above the progress area
+		level := slog.LevelInfo
+		if a.verbose {
+			level = slog.LevelDebug
+		}
+		log = slog.New(slog.NewTextHandler(view, &slog.HandlerOptions{Level: level}))
+	}
 	dl, err := fetch.NewDownloader(fetch.WithCacheDir(cache), fetch.WithMirrors(a.mirrors),
-		fetch.WithOffline(a.offline), fetch.WithLogger(a.logger()))
+		fetch.WithOffline(a.offline), fetch.WithLogger(log))
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
-	opts := []fetch.Option{fetch.WithUpdate(update), fetch.WithFetchLogger(a.logger()),
+	opts := []fetch.Option{fetch.WithUpdate(update), fetch.WithFetchLogger(log),
 		fetch.WithScriptEnv(a.sourceScriptEnv(work)...)}
 	if view.live {
 		opts = append(opts, fetch.WithProgress(view.counter))
 	}
 	if a.verbose {
-		opts = append(opts, fetch.WithScriptOutput(a.stderr))
+		var w io.Writer = a.stderr
+		if view.live {
+			w = view
+		}
+		opts = append(opts, fetch.WithScriptOutput(w))
 	}
 	f, err := fetch.New(tree, workdir.New(work), dl, opts...)
 	if err != nil {
@@ -179,6 +192,7 @@ func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView
 	g.SetLimit(jobs)
 	for i, name := range names {
 		g.Go(func() error {
+			view.start(name)
 			res, err := f.Fetch(gctx, name)
 			out[i] = fetchOutcome{name: name, res: res, err: err}
 			view.finish(name, res, err)
@@ -224,16 +238,17 @@ func (a *app) reportFetches(results []fetchOutcome) error {
 // transfer (a byte bar for downloads, an object bar for git) under an
 // overall count; elsewhere, a plain line per recipe.
 type fetchView struct {
-	w      io.Writer
-	live   bool
-	quiet  bool
-	total  int
-	mu     sync.Mutex
-	done   int
-	bars   []*fetchBar
-	drawn  int
-	stop   chan struct{}
-	exited chan struct{}
+	w       io.Writer
+	live    bool
+	quiet   bool
+	total   int
+	mu      sync.Mutex
+	done    int
+	running map[string]time.Time
+	bars    []*fetchBar
+	drawn   int
+	stop    chan struct{}
+	exited  chan struct{}
 }
 
 type fetchBar struct {
@@ -242,7 +257,7 @@ type fetchBar struct {
 }
 
 func newFetchView(w io.Writer, total int, quiet bool) *fetchView {
-	v := &fetchView{w: w, total: total, quiet: quiet}
+	v := &fetchView{w: w, total: total, quiet: quiet, running: map[string]time.Time{}}
 	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
 		v.live = true
 		v.stop, v.exited = make(chan struct{}), make(chan struct{})
@@ -280,7 +295,22 @@ func (v *fetchView) draw() {
 	for _, fb := range v.bars {
 		fmt.Fprintf(&b, "\x1b[2K  %s\n", fb.bar.String())
 	}
-	fmt.Fprintf(&b, "\x1b[2Kfetched %d/%d\n", v.done, v.total)
+	names := make([]string, 0, len(v.running))
+	for n := range v.running {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return v.running[names[i]].Before(v.running[names[j]]) })
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%s (%s)", n, time.Since(v.running[n]).Truncate(time.Second))
+	}
+	if len(names) > 4 {
+		names = append(names[:4], fmt.Sprintf("and %d more", len(names)-4))
+	}
+	fmt.Fprintf(&b, "\x1b[2Kfetched %d/%d", v.done, v.total)
+	if len(names) > 0 {
+		fmt.Fprintf(&b, " · running %s", strings.Join(names, ", "))
+	}
+	b.WriteString("\n")
 	v.drawn = len(v.bars) + 1
 	io.WriteString(v.w, b.String())
 }
@@ -315,6 +345,12 @@ func (b *fetchBar) Done() {
 	}
 }
 
+func (v *fetchView) start(name string) {
+	v.mu.Lock()
+	v.running[name] = time.Now()
+	v.mu.Unlock()
+}
+
 func (v *fetchView) finish(name string, res *fetch.Result, err error) {
 	var line string
 	switch {
@@ -327,6 +363,7 @@ func (v *fetchView) finish(name string, res *fetch.Result, err error) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	delete(v.running, name)
 	v.done++
 	if v.live {
 		v.clear()
@@ -337,6 +374,20 @@ func (v *fetchView) finish(name string, res *fetch.Result, err error) {
 	if err != nil || !v.quiet {
 		fmt.Fprintln(v.w, line)
 	}
+}
+
+// Write prints p above the live area (used for log and script output).
+func (v *fetchView) Write(p []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.live {
+		v.clear()
+	}
+	n, err := v.w.Write(p)
+	if v.live {
+		v.draw()
+	}
+	return n, err
 }
 
 func (v *fetchView) close() {
