@@ -472,7 +472,8 @@ func (f *Fetcher) prepare(ctx context.Context, r *cookbook.Recipe, dir string, p
 
 // RunSourceScript runs r's source script in dir as upstream does — bash -ex
 // with the shared prescript and the script on stdin — with cook's wget and
-// curl first on PATH. It returns the files the script downloaded.
+// curl first on PATH. It returns the files the script downloaded, sorted by
+// URL and without repeats.
 func (f *Fetcher) RunSourceScript(ctx context.Context, r *cookbook.Recipe, dir string) ([]Download, error) {
 	opts := []ShimOption{ShimLogger(f.log)}
 	if f.shimExe != "" {
@@ -498,9 +499,27 @@ func (f *Fetcher) RunSourceScript(ctx context.Context, r *cookbook.Recipe, dir s
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
-		return sh.Downloads(), fmt.Errorf("source script of %s (%s) failed: %w\n%s", r.Name, r.Path, err, out.String())
+		return nil, fmt.Errorf("source script of %s (%s) failed: %w\n%s", r.Name, r.Path, err, out.String())
 	}
-	return sh.Downloads(), nil
+	return normalizeDownloads(sh.Downloads()), nil
+}
+
+// normalizeDownloads sorts downloads and drops repeats, so that a script
+// fetching in parallel or twice has one identity.
+func normalizeDownloads(d []Download) []Download {
+	sort.Slice(d, func(i, j int) bool {
+		if d[i].URL != d[j].URL {
+			return d[i].URL < d[j].URL
+		}
+		return d[i].Blake3 < d[j].Blake3
+	})
+	out := d[:0]
+	for i, x := range d {
+		if i == 0 || x != d[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // build makes a new source tree for recipe in a fresh directory under the

@@ -243,3 +243,16 @@ func TestFileMirror(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+func TestNormalizeDownloads(t *testing.T) {
+	got := normalizeDownloads([]Download{{"b", "2"}, {"a", "1"}, {"b", "2"}, {"a", "0"}})
+	want := []Download{{"a", "0"}, {"a", "1"}, {"b", "2"}}
+	if len(got) != len(want) {
+		t.Fatalf("%v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%v, want %v", got, want)
+		}
+	}
+}
