@@ -1,0 +1,79 @@
+package cache
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/workdir"
+)
+
+// Uploads run in the background, at most WithUploads at a time: builds do
+// not wait for them, Flush does.
+func TestUploadsInBackground(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes")
+	}
+	mem := &memServer{}
+	var inflight, peak atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(150 * time.Millisecond)
+		}
+		mem.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	m := newMachine(t, machineOpt{noSandbox: true, store: func(workdir.Dir) Store {
+		r, err := NewRemote(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}})
+	ac, err := NewActions(m.b.Cache.(*Actions).store, WithUploads(2), WithTempDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.b.Cache, m.ac = ac, ac
+	m.stageSources(t)
+	order, _ := m.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
+	s := &build.Scheduler{Jobs: 4, Run: m.b.Ensure}
+	var jobs []build.Job
+	for _, n := range order {
+		j := build.Job{Node: n}
+		for _, e := range m.b.Tree.Deps(n) {
+			j.Deps = append(j.Deps, e.To)
+		}
+		jobs = append(jobs, j)
+	}
+	for _, o := range s.Execute(context.Background(), jobs) {
+		if o.Status != build.Built {
+			t.Fatalf("%s: %s %v", o.Node, o.Status, o.Err)
+		}
+	}
+	if c := ac.Counts(); c.Stored == 4 {
+		t.Fatalf("every upload finished before the builds did: %+v", c)
+	}
+	if err := ac.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := ac.Counts(); c.Stored != 4 || c.FailedStores != 0 {
+		t.Fatalf("after flush: %+v", c)
+	}
+	if p := peak.Load(); p > 2 || p < 1 {
+		t.Fatalf("peak concurrent uploads %d, want 1..2", p)
+	}
+}
