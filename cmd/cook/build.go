@@ -287,8 +287,12 @@ func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []buil
 			fmt.Fprintf(a.stderr, "\nnot built because a dependency failed or the run stopped: %s\n", strings.Join(skipped, " "))
 		}
 		if !a.quiet {
-			fmt.Fprintf(a.stderr, "%d built, %d cached, %d failed, %d skipped\n",
-				count[build.Built], count[build.Cached]+count[build.RemoteCached], count[build.Failed], count[build.Skipped])
+			cached := fmt.Sprint(count[build.Cached] + count[build.RemoteCached])
+			if n := count[build.RemoteCached]; n > 0 {
+				cached += fmt.Sprintf(" (%d from the action cache)", n)
+			}
+			fmt.Fprintf(a.stderr, "%d built, %s cached, %d failed, %d skipped\n",
+				count[build.Built], cached, count[build.Failed], count[build.Skipped])
 			slow := append([]build.Outcome(nil), outcomes...)
 			sort.Slice(slow, func(i, j int) bool { return slow[i].Duration > slow[j].Duration })
 			var parts []string
