@@ -276,10 +276,24 @@ func TestGitSubmodules(t *testing.T) {
 	runGit(t, top.work, "push", "-q", "origin", "HEAD")
 	rev := runGit(t, top.work, "rev-parse", "HEAD")
 
+	rel := srv.newRepo(t, "rel")
+	rel.commit("rel", map[string]string{"rel.txt": "rel\n"})
+	runGit(t, rel.work, "submodule", "add", "-q", "../leaf.git", "leaf") // relative to the parent's URL
+	runGit(t, rel.work, "commit", "-q", "-m", "add leaf")
+	runGit(t, rel.work, "push", "-q", "origin", "HEAD")
+
 	tree := testTree(t, map[string]string{
 		"top":    "[source]\ngit = \"" + top.URL + "\"\n",
 		"toprev": "[source]\ngit = \"" + top.URL + "\"\nrev = \"" + rev + "\"\n",
+		"rel":    "[source]\ngit = \"" + rel.URL + "\"\n",
 	})
+	res, err := newTestFetcher(t, tree, "", nil).Fetch(ctx, "rel")
+	if err != nil {
+		t.Fatalf("relative submodule: %v", err)
+	}
+	if got := readFile(t, filepath.Join(res.Source, "leaf", "leaf.txt")); got != "leaf\n" {
+		t.Errorf("relative submodule file = %q", got)
+	}
 	f := newTestFetcher(t, tree, "", nil)
 	for _, name := range []string{"top", "toprev"} {
 		res, err := f.Fetch(ctx, name)
