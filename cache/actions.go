@@ -214,13 +214,23 @@ func (a *Actions) fetchTo(ctx context.Context, d Digest, f func(io.Reader) error
 	}
 	defer rc.Close()
 	v := newVerifier(rc, d)
-	if err := f(v); err != nil {
-		if verr := v.check(); verr != nil {
-			return verr
-		}
-		return err
+	err = f(v)
+	if verr := v.check(); verr != nil {
+		a.forget(CAS, d.Hash) // a damaged copy must not stay
+		return verr
 	}
-	return v.check()
+	return err
+}
+
+func (a *Actions) forget(kind Kind, hash string) {
+	if f, ok := a.store.(forgetter); ok {
+		f.Forget(kind, hash)
+	}
+}
+
+// forgetter is a store that can drop a damaged entry.
+type forgetter interface {
+	Forget(kind Kind, hash string)
 }
 
 func (a *Actions) readEntry(ctx context.Context, n cookbook.Node, t, key string) (*Entry, error) {
@@ -230,6 +240,7 @@ func (a *Actions) readEntry(ctx context.Context, n cookbook.Node, t, key string)
 	}
 	ar, err := decodeActionResult(data)
 	if err != nil {
+		a.forget(AC, key)
 		return nil, err
 	}
 	f, ok := ar.file(entryPath)
@@ -244,6 +255,7 @@ func (a *Actions) readEntry(ctx context.Context, n cookbook.Node, t, key string)
 		return nil, err
 	}
 	if d := DigestBytes(raw); d != f.Digest {
+		a.forget(CAS, f.Digest.Hash)
 		return nil, fmt.Errorf("entry blob %s is damaged (hashes to %s)", f.Digest, d)
 	}
 	var e Entry

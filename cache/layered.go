@@ -49,3 +49,6 @@ func (l *Layered) Put(ctx context.Context, kind Kind, hash string, size int64, b
 	}
 	return l.Remote.Put(ctx, kind, hash, size, body)
 }
+
+// Forget drops a damaged local copy, so that the remote is asked again.
+func (l *Layered) Forget(kind Kind, hash string) { l.Local.Forget(kind, hash) }

@@ -84,8 +84,10 @@ func (l *Local) Put(ctx context.Context, kind Kind, hash string, size int64, bod
 func (l *Local) write(kind Kind, hash string, size int64, r io.Reader) error {
 	dst := l.path(kind, hash)
 	if kind == CAS {
-		if _, err := os.Stat(dst); err == nil {
-			return nil // content-addressed: already right
+		if st, err := os.Stat(dst); err == nil && (size < 0 || st.Size() == size) {
+			// content-addressed: already there (a damaged copy of the
+			// right size is caught when read, and then removed)
+			return nil
 		}
 	}
 	tmpDir := filepath.Join(l.Dir, "tmp")
@@ -120,6 +122,13 @@ func (l *Local) write(kind Kind, hash string, size int64, r io.Reader) error {
 		return fmt.Errorf("local cache: %w", err)
 	}
 	return nil
+}
+
+// Forget removes an entry, for one found damaged.
+func (l *Local) Forget(kind Kind, hash string) {
+	if checkHash(hash) == nil {
+		os.Remove(l.path(kind, hash))
+	}
 }
 
 // Stats counts a local store's entries.

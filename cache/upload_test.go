@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,4 +79,45 @@ func TestUploadsInBackground(t *testing.T) {
 	if p := peak.Load(); p > 2 || p < 1 {
 		t.Fatalf("peak concurrent uploads %d, want 1..2", p)
 	}
+}
+
+// A damaged blob in the local copy is a miss that removes it: the next
+// restore fetches a good copy from the remote.
+func TestLocalDamageRefetches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes")
+	}
+	srv := httptest.NewServer(&memServer{})
+	defer srv.Close()
+	a := newMachine(t, machineOpt{noSandbox: true, store: remoteStore(t, srv.URL)})
+	wantAll(t, a.buildAll(t, "libhello"), build.Built)
+	var w warnings
+	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, warn: w.add, store: remoteStore(t, srv.URL)})
+	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
+	// damage every local blob of B's copy, and forget B's state
+	local := NewLocal(filepath.Join(b.b.Work.Root, "cache"))
+	files, err := local.list()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.kind == CAS {
+			os.WriteFile(f.path, []byte("damaged"), 0o644)
+		}
+	}
+	forget := func() {
+		if err := b.b.Forget(cookbook.Node{Name: "libhello"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forget()
+	wantAll(t, b.buildAll(t, "libhello"), build.Built)
+	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], "damaged") {
+		t.Fatalf("warnings %q", ws)
+	}
+	// B's build of the same key replaced nothing remote; the damaged local
+	// copies are gone or replaced, so a restore works again
+	forget()
+	os.RemoveAll(b.b.Work.Stage("libhello", string(b.b.Target), ""))
+	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
 }
