@@ -408,11 +408,15 @@ func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe) (*Result, er
 	origin := fmt.Sprintf("git %s branch=%s rev=%s shallow=%t", s.Git, s.Branch, s.Rev, shallow)
 	src := f.work.Source(r.Name)
 	fetchURL := f.dl.Mirror(s.Git)
+	// local: the existing checkout is at the commit the recipe wants, so a
+	// new tree (for changed patches or script) can be made from it without
+	// the network.
+	local, head := false, ""
 	old, _ := f.Info(r.Name)
-	if old != nil && old.Kind == "git" && old.Origin == origin && old.PatchIdentifier == patchID && isDir(filepath.Join(src, ".git")) {
-		head, herr := gitHead(src)
-		fresh := herr == nil && head == old.SourceIdentifier
-		if fresh && s.Rev == "" && f.update {
+	if old != nil && old.Kind == "git" && old.Origin == origin && isDir(filepath.Join(src, ".git")) {
+		h, herr := gitHead(src)
+		local, head = herr == nil && h == old.SourceIdentifier, h
+		if local && s.Rev == "" && f.update {
 			if f.dl.Offline() {
 				f.log.Warn("offline: not checking the remote branch for updates", "recipe", r.Name, "url", s.Git)
 			} else {
@@ -420,22 +424,31 @@ func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe) (*Result, er
 				if err != nil {
 					return nil, err
 				}
-				fresh = remote == head
-				if !fresh {
+				if remote != head {
 					f.log.Info("branch moved upstream", "recipe", r.Name, "url", s.Git, "from", head, "to", remote)
+					local = false
 				}
 			}
 		}
-		if fresh {
+		if local && old.PatchIdentifier == patchID {
 			return &Result{Recipe: r.Name, Status: Cached, Source: src, Info: old}, nil
 		}
 	}
-	if f.dl.Offline() {
+	if !local && f.dl.Offline() {
 		return nil, fmt.Errorf("git %s: offline, and there is no up-to-date checkout in %s: %w", s.Git, src, ErrOffline)
 	}
 	info := &Info{PatchIdentifier: patchID, Kind: "git", Origin: origin}
 	err = f.build(ctx, r.Name, func(dir string) error {
 		if err := os.Remove(dir); err != nil {
+			return err
+		}
+		if local {
+			if err := gitRemake(ctx, src, dir); err != nil {
+				return fmt.Errorf("git %s: remaking the checkout from %s: %w", s.Git, src, err)
+			}
+			info.SourceIdentifier = head
+			dl, err := f.prepare(ctx, r, dir, patchPaths, patchData)
+			info.Downloads = dl
 			return err
 		}
 		spec := gitSpec{URL: s.Git, FetchURL: fetchURL, Branch: s.Branch, Rev: s.Rev, Shallow: shallow, Mirror: f.dl.Mirror}

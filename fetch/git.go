@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -295,4 +299,95 @@ func (g *gitProgress) Write(p []byte) (int, error) {
 		g.buf = g.buf[len(g.buf)-1024:]
 	}
 	return len(p), nil
+}
+
+// gitRemake makes dir (which must not exist) a pristine copy of the
+// checkout in src at its HEAD, submodules included, without the network:
+// it copies the tree, resets tracked files and removes every other file
+// (untracked or ignored), undoing patches and script output.
+func gitRemake(ctx context.Context, src, dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	if err := copyTree(ctx, src, dir); err != nil {
+		return err
+	}
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		return err
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return err
+	}
+	return gitPristine(ctx, repo, dir, head.Hash())
+}
+
+func gitPristine(ctx context.Context, repo *git.Repository, root string, commit plumbing.Hash) error {
+	w, err := repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := w.Reset(&git.ResetOptions{Mode: git.HardReset, Commit: commit}); err != nil {
+		return fmt.Errorf("reset %s: %w", root, err)
+	}
+	idx, err := repo.Storer.Index()
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, e := range idx.Entries {
+		keep[e.Name] = true
+	}
+	subs, err := w.Submodules()
+	if err != nil {
+		return err
+	}
+	sub := map[string]*git.Submodule{}
+	for _, s := range subs {
+		sub[s.Config().Path] = s
+	}
+	var dirs []string
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case rel == ".":
+			return nil
+		case d.Name() == ".git" && path.Dir(rel) == ".":
+			return filepath.SkipDir
+		case sub[rel] != nil:
+			e, err := idx.Entry(rel)
+			if err != nil {
+				return err
+			}
+			sr, err := sub[rel].Repository()
+			if err != nil {
+				return fmt.Errorf("submodule %s: %w", rel, err)
+			}
+			if err := gitPristine(ctx, sr, p, e.Hash); err != nil {
+				return fmt.Errorf("submodule %s: %w", rel, err)
+			}
+			return filepath.SkipDir
+		case d.IsDir():
+			dirs = append(dirs, p)
+			return nil
+		case !keep[rel]:
+			return os.Remove(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i]) // only succeeds for the directories left empty
+	}
+	return nil
 }

@@ -323,3 +323,63 @@ func TestGitMirror(t *testing.T) {
 		t.Errorf("origin URL not restored:\n%s", cfg)
 	}
 }
+
+// Changing a git recipe's patches remakes the tree from the existing
+// checkout, without the network: the old patch's changes are gone, the new
+// patch is applied, and submodules come back pristine.
+func TestGitPatchChangeOffline(t *testing.T) {
+	srv := newGitServer(t)
+	ctx := context.Background()
+	leaf := srv.newRepo(t, "leaf")
+	leaf.commit("leaf", map[string]string{"leaf.txt": "leaf\n"})
+	lib := srv.newRepo(t, "lib")
+	c1 := lib.commit("one", map[string]string{"f": "1\n", ".gitignore": "gen.txt\n"})
+	runGit(t, lib.work, "submodule", "add", "-q", leaf.URL, "sub")
+	runGit(t, lib.work, "commit", "-q", "-m", "sub")
+	runGit(t, lib.work, "push", "-q", "origin", "HEAD")
+	c2 := runGit(t, lib.work, "rev-parse", "HEAD")
+	_ = c1
+
+	cr := newCookRoot(t)
+	recipe := "[source]\ngit = \"" + lib.URL + "\"\nrev = \"" + c2 + "\"\npatches = [\"p.patch\"]\nscript = \"echo generated > gen.txt; echo dirty >> sub/leaf.txt\"\n"
+	p1 := "--- a/f\n+++ b/f\n@@ -1 +1,2 @@\n 1\n+old patch\n--- /dev/null\n+++ b/added.txt\n@@ -0,0 +1 @@\n+added\n"
+	p2 := "--- a/f\n+++ b/f\n@@ -1 +1,2 @@\n 1\n+new patch\n"
+	f := newTestFetcher(t, cr.write(map[string]string{"g": recipe, "g/p.patch": p1}), "", nil)
+	res, err := f.Fetch(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, filepath.Join(res.Source, "added.txt")) != "added\n" || readFile(t, filepath.Join(res.Source, "sub", "leaf.txt")) != "leaf\ndirty\n" {
+		t.Fatal("first fetch: patch or script not applied")
+	}
+
+	srv.Close() // no network from here on
+	dl, err := NewDownloader(WithCacheDir(f.dl.Dir()), WithOffline(true), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cr.write(map[string]string{"g/p.patch": p2}), f.work, dl, WithFetchLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = g.Fetch(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != Fetched || res.Info.SourceIdentifier != c2 {
+		t.Errorf("%+v", res)
+	}
+	if got := readFile(t, filepath.Join(res.Source, "f")); got != "1\nnew patch\n" {
+		t.Errorf("f = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(res.Source, "added.txt")); !os.IsNotExist(err) {
+		t.Error("the old patch's new file survived")
+	}
+	if got := readFile(t, filepath.Join(res.Source, "sub", "leaf.txt")); got != "leaf\ndirty\n" {
+		t.Errorf("submodule file = %q (script ran once on a pristine copy?)", got)
+	}
+	if got := readFile(t, filepath.Join(res.Source, "gen.txt")); got != "generated\n" {
+		t.Errorf("gen.txt = %q", got)
+	}
+	assertNoTmp(t, f)
+}
