@@ -292,11 +292,17 @@ func (a *Actions) restore(ctx context.Context, b *build.Builder, n cookbook.Node
 	if err := os.MkdirAll(out.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	// what an interrupted restore of this node left behind
+	if old, _ := filepath.Glob(filepath.Join(out.Dir, ".restore-*")); len(old) > 0 {
+		for _, p := range old {
+			removeAll(p)
+		}
+	}
 	// Everything goes to temporaries beside its destination first.
 	var temps []string
 	defer func() {
 		for _, p := range temps {
-			os.RemoveAll(p)
+			removeAll(p)
 		}
 	}()
 	stageTmp := map[string]string{}
@@ -360,7 +366,7 @@ func (a *Actions) restore(ctx context.Context, b *build.Builder, n cookbook.Node
 	// All verified: put everything in place, stages first, the files in
 	// the order a build completes them.
 	for _, s := range out.Stages {
-		if err := os.RemoveAll(out.Stage(s)); err != nil {
+		if err := removeAll(out.Stage(s)); err != nil {
 			return nil, err
 		}
 		if err := os.Rename(stageTmp[s], out.Stage(s)); err != nil {

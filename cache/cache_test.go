@@ -218,3 +218,17 @@ func TestRestoreChecksOutputDigest(t *testing.T) {
 		t.Fatal("no presence checks before uploads")
 	}
 }
+
+func TestRemoveAllReadOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tree")
+	os.MkdirAll(filepath.Join(dir, "ro/sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "ro/sub/f"), nil, 0o444)
+	os.Chmod(filepath.Join(dir, "ro/sub"), 0o555)
+	os.Chmod(filepath.Join(dir, "ro"), 0o555)
+	if err := removeAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Fatalf("still there: %v", err)
+	}
+}

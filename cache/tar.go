@@ -172,3 +172,18 @@ func readTree(r io.Reader, dir string) error {
 	}
 	return nil
 }
+
+// removeAll removes a tree even when it holds read-only directories.
+func removeAll(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil {
+		return nil
+	}
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(q, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}
