@@ -78,10 +78,15 @@ func edgeKinds(names []string) (cookbook.EdgeKind, error) {
 	return k, nil
 }
 
+// edgeLabel names an edge's node, adding the entry as the recipe wrote it
+// when that differs in more than a target: prefix (a host: mapping, or a
+// .suffix naming one optional package).
 func edgeLabel(e cookbook.Edge) string {
 	s := e.To.String()
-	if d := e.Dep.String(); d != s && e.Dep.Prefix != cookbook.TargetPrefix || e.Dep.Suffix != "" {
-		s += " (" + e.Dep.String() + ")"
+	written := e.Dep.String()
+	mapped := written != s && e.Dep.Prefix != cookbook.TargetPrefix
+	if mapped || e.Dep.Suffix != "" {
+		s += " (" + written + ")"
 	}
 	return s
 }
