@@ -41,7 +41,7 @@ Everything goes under <work>/demo; run it again and nothing is rebuilt.`,
 			book := filepath.Join(base, "cookbook")
 			w := workdir.New(filepath.Join(base, "work"))
 			host := string(toolchain.Host())
-			a.target = host
+			a.target, a.triple = host, toolchain.Host()
 			fmt.Fprintf(a.stderr, "cook demo: a demonstration build for this machine (%s), under %s\n", host, base)
 
 			if err := demo.Extract(book); err != nil {
