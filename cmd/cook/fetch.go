@@ -60,7 +60,11 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 			if err != nil {
 				return err
 			}
-			f, view, err := a.newFetcher(tree, len(names), true)
+			root, err := a.workDir()
+			if err != nil {
+				return err
+			}
+			f, view, err := a.newFetcher(tree, workdir.New(root), len(names), true)
 			if err != nil {
 				return err
 			}
@@ -69,7 +73,7 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 				// Fetching waits on the network, not the CPU: default to more at a time.
 				jobs = min(4*a.jobs, 16)
 			}
-			results := runFetches(ctx, jobs, f, view, names)
+			results := runFetches(ctx, jobs, f, view, names, nil)
 			view.close()
 			return a.reportFetches(results)
 		},
@@ -113,11 +117,8 @@ func fetchNames(tree *cookbook.Tree, args []string, all, withDeps bool) ([]strin
 
 // newFetcher builds the Fetcher for the global flags; update says whether
 // branch-tracking checkouts follow their remote.
-func (a *app) newFetcher(tree *cookbook.Tree, total int, update bool) (*fetch.Fetcher, *fetchView, error) {
-	work, err := a.workDir()
-	if err != nil {
-		return nil, nil, err
-	}
+func (a *app) newFetcher(tree *cookbook.Tree, w workdir.Dir, total int, update bool) (*fetch.Fetcher, *fetchView, error) {
+	work := w.Root
 	cache, err := fetch.DefaultCacheDir()
 	if err != nil {
 		return nil, nil, usageErr(err)
@@ -148,7 +149,7 @@ func (a *app) newFetcher(tree *cookbook.Tree, total int, update bool) (*fetch.Fe
 		}
 		opts = append(opts, fetch.WithScriptOutput(w))
 	}
-	f, err := fetch.New(tree, workdir.New(work), dl, opts...)
+	f, err := fetch.New(tree, w, dl, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -185,8 +186,10 @@ type fetchOutcome struct {
 	err  error
 }
 
-// runFetches fetches names with at most jobs at a time.
-func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView, names []string) []fetchOutcome {
+// runFetches fetches names with at most jobs at a time; after, when not nil,
+// runs after each successful fetch (the build's cargo fetch step).
+func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView, names []string,
+	after func(ctx context.Context, name string, res *fetch.Result) error) []fetchOutcome {
 	out := make([]fetchOutcome, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
@@ -194,6 +197,9 @@ func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView
 		g.Go(func() error {
 			view.start(name)
 			res, err := f.Fetch(gctx, name)
+			if err == nil && after != nil {
+				err = after(gctx, name, res)
+			}
 			out[i] = fetchOutcome{name: name, res: res, err: err}
 			view.finish(name, res, err)
 			return nil // one recipe's failure does not stop the others

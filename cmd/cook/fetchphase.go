@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
@@ -16,51 +13,28 @@ import (
 )
 
 // fetchRecipes is the fetch phase of a build: it fetches and verifies the
-// named recipes' sources, -j at a time, before anything builds. It returns
+// named recipes' sources, -j at a time, before anything builds, and for cargo
+// recipes runs cargo fetch through b (builds have no network). It returns
 // each recipe's failure, naming the recipe, URL or file at fault.
-//
-// For cargo recipes the phase also runs cargo fetch through b (when b is
-// not nil), since their builds have no network.
 func (a *app) fetchRecipes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, b *build.Builder, names []string, update bool) (map[string]error, error) {
-	dl, err := fetch.NewDownloader(fetch.WithMirrors(a.mirrors), fetch.WithOffline(a.offline), fetch.WithLogger(a.logger()))
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	f, err := fetch.New(tree, w, dl, fetch.WithUpdate(update), fetch.WithFetchLogger(a.logger()))
+	f, view, err := a.newFetcher(tree, w, len(names), update)
 	if err != nil {
 		return nil, err
 	}
-	view := newLiveView(a.stderr, len(names), "fetching", a.quiet || a.json)
-	defer view.close()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(a.jobs)
-	var mu sync.Mutex
-	errs := map[string]error{}
-	for _, name := range names {
-		g.Go(func() error {
-			view.start(name)
-			res, err := f.Fetch(gctx, name)
-			if err == nil && b != nil && res.Source != "" {
-				err = b.CargoFetch(gctx, tree.Recipes[name], res.Source)
-			}
-			line := ""
-			switch {
-			case err != nil:
-				line = "FAILED  fetch " + name
-				mu.Lock()
-				errs[name] = err
-				mu.Unlock()
-			case res.Status == fetch.Fetched:
-				line = "fetched " + name
-			}
-			if a.quiet && err == nil {
-				line = ""
-			}
-			view.finish(name, line)
+	cargo := func(ctx context.Context, name string, res *fetch.Result) error {
+		if res.Source == "" {
 			return nil
-		})
+		}
+		return b.CargoFetch(ctx, tree.Recipes[name], res.Source)
 	}
-	g.Wait()
+	results := runFetches(ctx, a.jobs, f, view, names, cargo)
+	view.close()
+	errs := map[string]error{}
+	for _, r := range results {
+		if r.err != nil {
+			errs[r.name] = r.err
+		}
+	}
 	return errs, ctx.Err()
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newUnfetchCmd) }
@@ -23,7 +25,11 @@ func newUnfetchCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, _, err := a.newFetcher(tree, 0, false)
+			root, err := a.workDir()
+			if err != nil {
+				return err
+			}
+			f, _, err := a.newFetcher(tree, workdir.New(root), 0, false)
 			if err != nil {
 				return err
 			}
