@@ -203,3 +203,40 @@ func TestFaultSlowServer(t *testing.T) {
 		t.Fatalf("want one warning, got %q", ws)
 	}
 }
+
+// The server goes away while machine A is building and uploading: the
+// builds succeed, the uploads are dropped after one warning, and Flush
+// does not hang.
+func TestFaultServerStoppedDuringUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes and runs bazel-remote")
+	}
+	br := startBazelRemote(t)
+	var w warnings
+	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL, WithWarn(w.add)), noSandbox: true, warn: w.add})
+	a.stageSources(t)
+	order, _ := a.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
+	for i, n := range order {
+		st, _, err := a.b.Ensure(context.Background(), n)
+		if err != nil || st != build.Built {
+			t.Fatalf("%s: %s %v", n, st, err)
+		}
+		if i == 1 {
+			br.stop()
+		}
+	}
+	start := time.Now()
+	if err := a.ac.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("flush took %v", d)
+	}
+	c := a.ac.Counts()
+	if c.Stored+c.FailedStores != 4 || c.FailedStores < 2 {
+		t.Fatalf("counts %+v", c)
+	}
+	if ws := w.all(); len(ws) != 1 {
+		t.Fatalf("want one warning, got %q", ws)
+	}
+}
