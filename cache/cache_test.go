@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -230,5 +231,54 @@ func TestRemoveAllReadOnly(t *testing.T) {
 	}
 	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
 		t.Fatalf("still there: %v", err)
+	}
+}
+
+// A download that keeps moving may take longer than the timeout; one that
+// stalls is abandoned.
+func TestRemoteWatchdog(t *testing.T) {
+	blob := bytes.Repeat([]byte("x"), 10)
+	d := DigestBytes(blob)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(200)
+		for i := 0; i < 10; i++ {
+			if strings.HasSuffix(r.URL.Path, d.Hash) || i < 3 { // the other blob stalls after 3 bytes
+				w.Write(blob[i : i+1])
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}))
+	defer srv.Close()
+	r, err := NewRemote(srv.URL, WithTimeout(300*time.Millisecond), WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rc, _, err := r.Get(ctx, CAS, d.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, blob) {
+		t.Fatalf("steady download: %q %v", got, err)
+	}
+	rc, _, err = r.Get(ctx, CAS, DigestBytes([]byte("other")).Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = io.ReadAll(rc)
+	rc.Close()
+	if !errors.Is(err, errStalled) || time.Since(start) > 2*time.Second {
+		t.Fatalf("stalled download: %v after %v", err, time.Since(start))
 	}
 }

@@ -17,7 +17,7 @@ import (
 // Remote is a store on a server speaking bazel-remote's HTTP protocol:
 // GET, HEAD and PUT of <url>/ac/<key> and <url>/cas/<sha256>.
 //
-// A remote is never allowed to fail a build: every request has a deadline,
+// A remote is never allowed to fail a build: a request that stalls is abandoned,
 // transient failures (connection errors, 5xx, timeouts) are retried a few
 // times with backoff, and once they persist the remote is switched off for
 // the rest of the run with a one-line warning. Its errors then simply read
@@ -50,8 +50,9 @@ func WithBasicAuth(user, pass string) Option {
 	return func(r *Remote) error { r.user, r.pass = user, pass; return nil }
 }
 
-// WithTimeout sets the deadline of one small request (default 10s); large
-// blobs get extra time in proportion to their size.
+// WithTimeout sets how long a request may go without progress — no
+// answer, no bytes moving — before it is abandoned (default 10s). Large
+// blobs take as long as they need while they keep moving.
 func WithTimeout(d time.Duration) Option {
 	return func(r *Remote) error {
 		if d <= 0 {
@@ -183,19 +184,63 @@ func (r *Remote) fail(op string, err error) error {
 	return fmt.Errorf("remote cache %s: %s: %w", r, op, err)
 }
 
-// do runs one request with a deadline and retries; body, when not nil, is
+// errStalled cancels a request that stopped making progress.
+var errStalled = errors.New("no progress")
+
+// watchdog cancels a request when no bytes moved for its timeout: slow
+// but steady transfers of large blobs go on, stalled ones end.
+type watchdog struct {
+	t      *time.Timer
+	d      time.Duration
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newWatchdog(ctx context.Context, d time.Duration) *watchdog {
+	w := &watchdog{d: d}
+	w.ctx, w.cancel = context.WithCancelCause(ctx)
+	w.t = time.AfterFunc(d, func() { w.cancel(errStalled) })
+	return w
+}
+
+func (w *watchdog) kick() { w.t.Reset(w.d) }
+
+func (w *watchdog) stop() {
+	w.t.Stop()
+	w.cancel(context.Canceled)
+}
+
+// err explains a failure caused by the watchdog.
+func (w *watchdog) err(err error) error {
+	if err != nil && errors.Is(context.Cause(w.ctx), errStalled) {
+		return fmt.Errorf("%w for %v", errStalled, w.d)
+	}
+	return err
+}
+
+// progress kicks the watchdog as bytes go through.
+type progress struct {
+	r io.Reader
+	w *watchdog
+}
+
+func (p progress) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.w.kick()
+	}
+	return n, p.w.err(err)
+}
+
+// do runs one request with a watchdog and retries; body, when not nil, is
 // rewound before each attempt. The response (2xx only) is returned with a
-// cancel func to call when its body is done.
-func (r *Remote) do(ctx context.Context, method string, kind Kind, hash string, size int64, body io.ReadSeeker) (*http.Response, context.CancelFunc, error) {
+// func to call when its body is done.
+func (r *Remote) do(ctx context.Context, method string, kind Kind, hash string, size int64, body io.ReadSeeker) (*http.Response, func(), error) {
 	if r.down.Load() {
 		return nil, nil, errUnavailable
 	}
 	if err := checkHash(hash); err != nil {
 		return nil, nil, err
-	}
-	timeout := r.timeout
-	if size > 0 {
-		timeout += time.Duration(size/(1<<20)) * time.Second // at least 1 MiB/s
 	}
 	var err error
 	for attempt := 0; attempt <= r.retries; attempt++ {
@@ -206,13 +251,14 @@ func (r *Remote) do(ctx context.Context, method string, kind Kind, hash string, 
 				return nil, nil, ctx.Err()
 			}
 		}
-		actx, cancel := context.WithTimeout(ctx, timeout)
+		wd := newWatchdog(ctx, r.timeout)
 		var resp *http.Response
-		resp, err = r.attempt(actx, method, kind, hash, size, body)
+		resp, err = r.attempt(wd, method, kind, hash, size, body)
 		if err == nil {
-			return resp, cancel, nil
+			resp.Body = progressBody{progress{resp.Body, wd}, resp.Body}
+			return resp, wd.stop, nil
 		}
-		cancel()
+		wd.stop()
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
@@ -223,15 +269,20 @@ func (r *Remote) do(ctx context.Context, method string, kind Kind, hash string, 
 	return nil, nil, r.fail(strings.ToLower(method)+" "+string(kind), err)
 }
 
-func (r *Remote) attempt(ctx context.Context, method string, kind Kind, hash string, size int64, body io.ReadSeeker) (*http.Response, error) {
+type progressBody struct {
+	io.Reader
+	io.Closer
+}
+
+func (r *Remote) attempt(wd *watchdog, method string, kind Kind, hash string, size int64, body io.ReadSeeker) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return nil, err
 		}
-		rd = io.NopCloser(body) // the transport must not close our file
+		rd = progress{body, wd} // not a Closer: the transport must not close our file
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.url(kind, hash), rd)
+	req, err := http.NewRequestWithContext(wd.ctx, method, r.url(kind, hash), rd)
 	if err != nil {
 		return nil, redact(err)
 	}
@@ -247,7 +298,7 @@ func (r *Remote) attempt(ctx context.Context, method string, kind Kind, hash str
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return nil, redact(err)
+		return nil, wd.err(redact(err))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -262,7 +313,7 @@ func (r *Remote) attempt(ctx context.Context, method string, kind Kind, hash str
 
 type cancelBody struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	cancel func()
 }
 
 func (b cancelBody) Close() error {
