@@ -112,10 +112,13 @@ see docs/cache.md).`,
 	})
 	var maxSize string
 	trim := &cobra.Command{
-		Use:   "trim [--max-size SIZE]",
+		Use:   "trim --max-size SIZE",
 		Short: "Remove the least recently used entries until the cache fits SIZE",
 		Args:  rangeArgs(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("max-size") {
+				return usageErr(fmt.Errorf("cook cache trim needs --max-size SIZE (0 empties the cache)"))
+			}
 			limit, err := parseCacheSize(maxSize)
 			if err != nil {
 				return usageErr(fmt.Errorf("--max-size: %w", err))
@@ -135,7 +138,7 @@ see docs/cache.md).`,
 			return nil
 		},
 	}
-	trim.Flags().StringVar(&maxSize, "max-size", "0", "size to trim to: bytes or with K, M, G (0 empties the cache)")
+	trim.Flags().StringVar(&maxSize, "max-size", "", "size to trim to: bytes or with K, M, G (0 empties the cache)")
 	cmd.AddCommand(trim)
 	var fix bool
 	verify := &cobra.Command{

@@ -120,3 +120,21 @@ func TestBuildRemoteCache(t *testing.T) {
 		t.Fatalf("cache stats after trim: %d %s", code, out)
 	}
 }
+
+func TestCacheCommands(t *testing.T) {
+	work := t.TempDir()
+	if _, _, code := cook(t, "--work", work, "cache", "trim"); code == 0 {
+		t.Fatal("trim without --max-size emptied the cache")
+	}
+	if out, _, code := cook(t, "--work", work, "cache", "stats"); code != 0 || !strings.Contains(out, "0 action entries") {
+		t.Fatalf("stats of an empty cache: %d %s", code, out)
+	}
+	for size, want := range map[string]int64{"0": 0, "512": 512, "2K": 2048, "3MiB": 3 << 20, "1g": 1 << 30} {
+		if got, err := parseCacheSize(size); err != nil || got != want {
+			t.Errorf("parseCacheSize(%q) = %d, %v; want %d", size, got, err, want)
+		}
+	}
+	if _, err := parseCacheSize("lots"); err == nil {
+		t.Error("parsed lots")
+	}
+}
