@@ -44,6 +44,10 @@ type Toolchain struct {
 	// Missing explains each missing tool and how to get it.
 	Missing []string
 
+	// Clang reports a Linux cross prefix whose tools are clang --target and
+	// LLVM's binutils rather than Debian's cross gcc.
+	Clang bool
+
 	identity func() string
 }
 
@@ -55,13 +59,27 @@ var toolVars = []struct{ name, tool string }{
 	{"READELF", "readelf"}, {"STRIP", "strip"},
 }
 
+// Option adjusts Find.
+type Option func(*findOptions)
+
+type findOptions struct{ clang bool }
+
+// WithClang makes a Linux cross target use clang --target and LLVM's tools
+// even when Debian's cross gcc is installed (without gcc, clang is used
+// anyway when present).
+func WithClang() Option { return func(o *findOptions) { o.clang = true } }
+
 // PrefixDir is where cook keeps the prefix of target under a work directory.
 func PrefixDir(work string, t Triple) string { return filepath.Join(work, "prefix", string(t)) }
 
 // Find locates the toolchain for target. work is cook's work directory,
 // where prefixes live. For a Linux cross target whose Debian cross compiler
 // is installed, Find assembles the prefix on first use (see EnsureLinuxPrefix).
-func Find(ctx context.Context, target Triple, work string) (*Toolchain, error) {
+func Find(ctx context.Context, target Triple, work string, opts ...Option) (*Toolchain, error) {
+	var o findOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	tc := &Toolchain{Target: target, Tools: map[string]string{}}
 	tc.identity = sync.OnceValue(tc.computeIdentity)
 	switch {
@@ -87,14 +105,25 @@ func Find(ctx context.Context, target Triple, work string) (*Toolchain, error) {
 		tc.Path = []string{filepath.Join(tc.HostSysroot, "bin")}
 		gnu := target.GNU()
 		tc.Hide = []string{filepath.Join("/usr", gnu, "include"), filepath.Join("/usr", gnu, "lib")}
-		if _, err := exec.LookPath(gnu + "-gcc"); err != nil {
-			tc.Missing = append(tc.Missing, fmt.Sprintf("%s-gcc: not found on PATH; install Debian's gcc-%s and libc6-dev-%s-cross",
-				gnu, debArch(target), debArch(target)))
+		_, gccErr := exec.LookPath(gnu + "-gcc")
+		_, clangErr := exec.LookPath("clang")
+		_, lldErr := exec.LookPath("ld.lld")
+		haveClang := clangErr == nil && lldErr == nil
+		useClang := o.clang || gccErr != nil && haveClang
+		switch {
+		case useClang && !haveClang:
+			tc.Missing = append(tc.Missing, "clang and ld.lld: not found on PATH; install Debian's clang and lld")
+		case !useClang && gccErr != nil:
+			tc.Missing = append(tc.Missing, fmt.Sprintf("%s-gcc: not found on PATH; install Debian's gcc-%s and libc6-dev-%s-cross (or clang and lld with libc6-dev-%s-cross)",
+				gnu, debArch(target), debArch(target), debArch(target)))
+		}
+		if len(tc.Missing) > 0 {
 			break
 		}
-		if err := EnsureLinuxPrefix(ctx, target, tc.Prefix); err != nil {
+		if err := EnsureLinuxPrefix(ctx, target, tc.Prefix, useClang); err != nil {
 			return nil, err
 		}
+		tc.Clang = useClang
 		for _, v := range toolVars {
 			if v.name == "PKG_CONFIG" {
 				tc.Tools[v.name] = gnu + "-pkg-config"
@@ -240,12 +269,15 @@ func lookPathIn(cmd, pathEnv string) string {
 // rewritten to sysroot-relative paths, and sysroot/bin holds <gnu>-gcc,
 // -g++ and -cpp wrappers passing --sysroot, so that nothing from the host's
 // /usr/<gnu> is used. It is done once; a tag file marks a complete prefix.
-func EnsureLinuxPrefix(ctx context.Context, t Triple, prefix string) error {
+func EnsureLinuxPrefix(ctx context.Context, t Triple, prefix string, clang bool) error {
 	sysroot := filepath.Join(prefix, "sysroot")
 	tag := filepath.Join(sysroot, ".cook-prefix")
 	gnu := t.GNU()
 	src := filepath.Join("/usr", gnu)
 	want := prefixTag(src)
+	if clang {
+		want += "clang\n"
+	}
 	if b, err := os.ReadFile(tag); err == nil && string(b) == want {
 		return nil
 	}
@@ -277,16 +309,12 @@ func EnsureLinuxPrefix(ctx context.Context, t Triple, prefix string) error {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return err
 	}
-	for _, tool := range []string{"gcc", "g++", "cpp", "c++", "cc"} {
-		real := "/usr/bin/" + gnu + "-" + tool
-		if tool == "cc" || tool == "c++" {
-			real = "/usr/bin/" + gnu + "-" + map[string]string{"cc": "gcc", "c++": "g++"}[tool]
-		}
-		if _, err := os.Stat(real); err != nil {
-			continue
-		}
-		script := fmt.Sprintf("#!/bin/sh\n# cook: %s with the prefix sysroot\nexec %s --sysroot=\"$(dirname \"$0\")/..\" \"$@\"\n", tool, real)
-		if err := os.WriteFile(filepath.Join(bin, gnu+"-"+tool), []byte(script), 0o755); err != nil {
+	wrappers := gccWrappers(gnu)
+	if clang {
+		wrappers = clangWrappers(gnu)
+	}
+	for name, script := range wrappers {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
 			return err
 		}
 	}
@@ -297,6 +325,46 @@ func EnsureLinuxPrefix(ctx context.Context, t Triple, prefix string) error {
 		return err
 	}
 	return os.Rename(tmp, sysroot)
+}
+
+// gccWrappers are the prefix's compiler commands over Debian's cross gcc,
+// with the prefix's sysroot.
+func gccWrappers(gnu string) map[string]string {
+	out := map[string]string{}
+	for _, tool := range []string{"gcc", "g++", "cpp", "c++", "cc"} {
+		real := "/usr/bin/" + gnu + "-" + tool
+		if tool == "cc" || tool == "c++" {
+			real = "/usr/bin/" + gnu + "-" + map[string]string{"cc": "gcc", "c++": "g++"}[tool]
+		}
+		if _, err := os.Stat(real); err != nil {
+			continue
+		}
+		out[gnu+"-"+tool] = fmt.Sprintf("#!/bin/sh\n# cook: %s with the prefix sysroot\nexec %s --sysroot=\"$(dirname \"$0\")/..\" \"$@\"\n", tool, real)
+	}
+	return out
+}
+
+// clangWrappers are the prefix's tools as clang --target=<gnu> with the
+// prefix's sysroot and lld, and LLVM's binutils, under the GNU names build
+// scripts call.
+func clangWrappers(gnu string) map[string]string {
+	cc := func(driver, extra string) string {
+		return fmt.Sprintf("#!/bin/sh\n# cook: %s --target=%s with the prefix sysroot\nexec %s --target=%s --sysroot=\"$(dirname \"$0\")/..\" -fuse-ld=lld%s \"$@\"\n",
+			driver, gnu, driver, gnu, extra)
+	}
+	tool := func(real string) string { return fmt.Sprintf("#!/bin/sh\nexec %s \"$@\"\n", real) }
+	return map[string]string{
+		gnu + "-gcc": cc("clang", ""), gnu + "-cc": cc("clang", ""),
+		gnu + "-g++": cc("clang++", ""), gnu + "-c++": cc("clang++", ""),
+		gnu + "-cpp": cc("clang", " -E"),
+		gnu + "-as":  cc("clang", " -c -x assembler"),
+		gnu + "-ld":  tool("ld.lld"),
+		gnu + "-ar":  tool("llvm-ar"), gnu + "-gcc-ar": tool("llvm-ar"),
+		gnu + "-nm": tool("llvm-nm"), gnu + "-gcc-nm": tool("llvm-nm"),
+		gnu + "-ranlib": tool("llvm-ranlib"), gnu + "-gcc-ranlib": tool("llvm-ranlib"),
+		gnu + "-objcopy": tool("llvm-objcopy"), gnu + "-objdump": tool("llvm-objdump"),
+		gnu + "-readelf": tool("llvm-readelf"), gnu + "-strip": tool("llvm-strip"),
+	}
 }
 
 // prefixTag identifies the Debian cross libc a prefix was made from.

@@ -97,3 +97,39 @@ func TestLinuxCross(t *testing.T) {
 		t.Error("identity not stable")
 	}
 }
+
+// TestLinuxCrossClang builds for aarch64 through clang --target and lld
+// instead of Debian's cross gcc, and runs the result under qemu-aarch64.
+func TestLinuxCrossClang(t *testing.T) {
+	for _, c := range []string{"clang", "ld.lld", "qemu-aarch64"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("%s not installed", c)
+		}
+	}
+	if _, err := os.Stat("/usr/aarch64-linux-gnu/include/stdio.h"); err != nil {
+		t.Skip("Debian's libc6-dev-arm64-cross is not installed")
+	}
+	work := t.TempDir()
+	tc, err := Find(context.Background(), "aarch64-unknown-linux-gnu", work, WithClang())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tc.Ready() || !tc.Clang {
+		t.Fatalf("clang toolchain not ready (clang=%v): %v", tc.Clang, tc.Missing)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.c"), []byte("#include <stdio.h>\nint main(void){puts(\"hello clang aarch64\");return 0;}\n"), 0o644)
+	cc := exec.Command(filepath.Join(tc.Path[0], "aarch64-linux-gnu-gcc"), "-o", "hello", "hello.c")
+	cc.Dir = dir
+	if out, err := cc.CombinedOutput(); err != nil {
+		t.Fatalf("compile: %v\n%s", err, out)
+	}
+	ar := exec.Command(filepath.Join(tc.Path[0], "aarch64-linux-gnu-gcc-ar"), "--version")
+	if out, err := ar.CombinedOutput(); err != nil || !strings.Contains(string(out), "LLVM") {
+		t.Errorf("ar wrapper: %v %s", err, out)
+	}
+	out, err := exec.Command("qemu-aarch64", "-L", tc.HostSysroot, filepath.Join(dir, "hello")).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "hello clang aarch64" {
+		t.Fatalf("run: %v: %q", err, out)
+	}
+}
