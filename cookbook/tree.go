@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -37,6 +38,9 @@ func skipDir(name string) bool {
 	return len(name) > 0 && name[0] == '.'
 }
 
+// loadGCPercent is the GC target Load runs with.
+const loadGCPercent = 400
+
 // Load discovers and parses every recipe under root/recipes, in parallel. Its
 // error is for I/O failures only; recipe problems are Diagnostics.
 func Load(ctx context.Context, root string) (*Tree, error) {
@@ -51,6 +55,14 @@ func Load(ctx context.Context, root string) (*Tree, error) {
 		return nil, fmt.Errorf("load recipes: %s is not a directory", recipesDir)
 	}
 
+	// Parsing thousands of small files makes many short-lived maps; a
+	// higher GC target while loading saves a third of the time, for a few
+	// tens of MiB. A GOGC already above it (or off) is left alone.
+	if old := debug.SetGCPercent(loadGCPercent); old < 0 || old > loadGCPercent {
+		debug.SetGCPercent(old)
+	} else {
+		defer debug.SetGCPercent(old)
+	}
 	recipes, err := walk(ctx, root, recipesDir)
 	if err != nil {
 		return nil, err
