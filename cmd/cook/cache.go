@@ -26,7 +26,7 @@ type cacheFlags struct {
 }
 
 func addCacheFlags(fl *pflag.FlagSet, c *cacheFlags) {
-	fl.StringVar(&c.remote, "remote-cache", "", "share build results through a bazel-remote HTTP cache at URL (env COOK_REMOTE_CACHE; cook.toml [cache] remote; credentials from user:pass@ in the URL or COOK_CACHE_TOKEN)")
+	fl.StringVar(&c.remote, "remote-cache", "", "share build results through a bazel-remote HTTP cache at URL, or a shared directory as file:///DIR (env COOK_REMOTE_CACHE; cook.toml [cache] remote; credentials from user:pass@ in the URL or COOK_CACHE_TOKEN)")
 	fl.BoolVar(&c.readOnly, "remote-cache-read-only", false, "only read from the remote cache, never upload (cook.toml [cache] read_only)")
 	fl.BoolVar(&c.noCache, "no-remote-cache", false, "do not use the remote cache, whatever cook.toml says")
 }
@@ -49,9 +49,23 @@ func (a *app) attachCache(b *build.Builder, c cacheFlags) (*cache.Actions, error
 	} else if u := os.Getenv("COOK_CACHE_USER"); u != "" {
 		opts = append(opts, cache.WithBasicAuth(u, os.Getenv("COOK_CACHE_PASSWORD")))
 	}
-	remote, err := cache.NewRemote(url, opts...)
-	if err != nil {
-		return nil, usageErr(err)
+	var remote cache.Store
+	if dir, ok := strings.CutPrefix(url, "file://"); ok {
+		// a directory shared by the team (NFS, a mounted volume): the same
+		// layout as the work directory's own copy
+		if !filepath.IsAbs(dir) {
+			return nil, usageErr(fmt.Errorf("--remote-cache %s: a file:// cache needs an absolute path", url))
+		}
+		remote = cache.NewLocal(dir)
+		if c.readOnly || a.settings.Cache.ReadOnly {
+			remote = cache.ReadOnly(remote)
+		}
+	} else {
+		r, err := cache.NewRemote(url, opts...)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		remote = r
 	}
 	tmp := b.Work.Tmp()
 	if err := os.MkdirAll(tmp, 0o755); err != nil {

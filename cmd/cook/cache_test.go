@@ -138,3 +138,53 @@ func TestCacheCommands(t *testing.T) {
 		t.Error("parsed lots")
 	}
 }
+
+// --remote-cache file:///DIR: a directory shared by the team.
+func TestBuildSharedDirCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes")
+	}
+	shared := t.TempDir()
+	cookbook, _ := filepath.Abs("../../cache/testdata/cookbook")
+	host := string(toolchain.Host())
+	statuses := func(work string, extra ...string) map[string]string {
+		t.Helper()
+		args := append([]string{"--cookbook", cookbook, "--work", work, "--target", host, "--json", "build", "--no-sandbox",
+			"--remote-cache", "file://" + shared}, extra...)
+		out, errOut, code := cook(t, append(args, "libhello", "split")...)
+		if code != 0 {
+			t.Fatalf("cook build: exit %d\n%s\n%s", code, out, errOut)
+		}
+		var res struct {
+			Results []struct{ Recipe, Status string }
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		got := map[string]string{}
+		for _, r := range res.Results {
+			got[r.Recipe] = r.Status
+		}
+		return got
+	}
+	copyKeys := func(from, to string) {
+		if out, err := exec.Command("cp", "-a", filepath.Join(from, "keys"), filepath.Join(to, "keys")).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	// a read-only machine writes nothing to the shared directory
+	ro := t.TempDir()
+	if got := statuses(ro, "--remote-cache-read-only"); got["libhello"] != "built" {
+		t.Fatalf("read-only: %v", got)
+	}
+	a := t.TempDir()
+	copyKeys(ro, a)
+	if got := statuses(a); got["libhello"] != "built" || got["split"] != "built" {
+		t.Fatalf("A: %v (did the read-only machine write?)", got)
+	}
+	b := t.TempDir()
+	copyKeys(a, b)
+	if got := statuses(b); got["libhello"] != "remote-cached" || got["split"] != "remote-cached" {
+		t.Fatalf("B: %v", got)
+	}
+}
