@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -99,7 +98,7 @@ func Install(ctx context.Context, target Triple, work string, dl *fetch.Download
 		if err := fetch.Extract(ctx, blob.Path, dir); err != nil {
 			return nil, fmt.Errorf("toolchain install %s: %s: %w", target, file, err)
 		}
-		if err := mergeTree(ctx, dir, sysroot); err != nil {
+		if err := linkTree(ctx, dir, sysroot); err != nil {
 			return nil, fmt.Errorf("toolchain install %s: %s: %w", target, file, err)
 		}
 	}
@@ -163,38 +162,4 @@ func sha256File(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// mergeTree links src's files into dst (later archives replace earlier
-// ones' files), copying where linking is impossible.
-func mergeTree(ctx context.Context, src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		if _, err := os.Lstat(target); err == nil {
-			if err := os.Remove(target); err != nil {
-				return err
-			}
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(l, target)
-		}
-		if err := os.Link(p, target); err == nil {
-			return nil
-		}
-		return copyFile(p, target)
-	})
 }

@@ -378,7 +378,8 @@ func prefixTag(src string) string {
 	return "debian-cross " + src + "\n" + strings.Join(parts, "\n") + "\n"
 }
 
-// linkTree mirrors src into dst with hard links, copying where linking fails.
+// linkTree mirrors src into dst with hard links, copying where linking
+// fails. Files already in dst are replaced (later archives of a prefix win).
 func linkTree(ctx context.Context, src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -389,21 +390,25 @@ func linkTree(ctx context.Context, src, dst string) error {
 		}
 		rel, _ := filepath.Rel(src, p)
 		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
+		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
+		}
+		if _, err := os.Lstat(target); err == nil {
+			if err := os.Remove(target); err != nil {
+				return err
+			}
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
 			l, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
 			return os.Symlink(l, target)
-		default:
-			if err := os.Link(p, target); err == nil {
-				return nil
-			}
-			return copyFile(p, target)
 		}
+		if err := os.Link(p, target); err == nil {
+			return nil
+		}
+		return copyFile(p, target)
 	})
 }
 
