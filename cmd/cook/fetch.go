@@ -10,13 +10,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/term"
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
@@ -240,21 +238,15 @@ func (a *app) reportFetches(results []fetchOutcome) error {
 	return nil
 }
 
-// fetchView shows progress on stderr: on a terminal, one line per running
-// transfer (a byte bar for downloads, an object bar for git) under an
-// overall count; elsewhere, a plain line per recipe.
+// fetchView shows fetches: a byte (or git object) bar per transfer and a
+// count with the running recipes on a terminal; plain lines otherwise.
 type fetchView struct {
-	w       io.Writer
-	live    bool
+	liveArea
 	quiet   bool
 	total   int
-	mu      sync.Mutex
 	done    int
 	running map[string]time.Time
 	bars    []*fetchBar
-	drawn   int
-	stop    chan struct{}
-	exited  chan struct{}
 }
 
 type fetchBar struct {
@@ -263,62 +255,26 @@ type fetchBar struct {
 }
 
 func newFetchView(w io.Writer, total int, quiet bool) *fetchView {
-	v := &fetchView{w: w, total: total, quiet: quiet, running: map[string]time.Time{}}
-	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
-		v.live = true
-		v.stop, v.exited = make(chan struct{}), make(chan struct{})
-		go v.loop()
-	}
+	v := &fetchView{total: total, quiet: quiet, running: map[string]time.Time{}}
+	v.liveArea.start(w, quiet, 150*time.Millisecond, v.lines)
 	return v
 }
 
-func (v *fetchView) loop() {
-	defer close(v.exited)
-	t := time.NewTicker(150 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-v.stop:
-			return
-		case <-t.C:
-			v.mu.Lock()
-			v.draw()
-			v.mu.Unlock()
-		}
-	}
-}
-
-func (v *fetchView) clear() {
-	if v.drawn > 0 {
-		fmt.Fprintf(v.w, "\x1b[%dF\x1b[J", v.drawn)
-		v.drawn = 0
-	}
-}
-
-func (v *fetchView) draw() {
-	v.clear()
-	var b strings.Builder
+// lines renders the bars and the summary line (mu held).
+func (v *fetchView) lines() []string {
+	var out []string
 	for _, fb := range v.bars {
-		fmt.Fprintf(&b, "\x1b[2K  %s\n", fb.bar.String())
+		out = append(out, "  "+fb.bar.String())
 	}
-	names := make([]string, 0, len(v.running))
-	for n := range v.running {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool { return v.running[names[i]].Before(v.running[names[j]]) })
-	for i, n := range names {
-		names[i] = fmt.Sprintf("%s (%s)", n, time.Since(v.running[n]).Truncate(time.Second))
-	}
+	names := runningLines(v.running)
 	if len(names) > 4 {
 		names = append(names[:4], fmt.Sprintf("and %d more", len(names)-4))
 	}
-	fmt.Fprintf(&b, "\x1b[2Kfetched %d/%d", v.done, v.total)
+	summary := fmt.Sprintf("fetched %d/%d", v.done, v.total)
 	if len(names) > 0 {
-		fmt.Fprintf(&b, " · running %s", strings.Join(names, ", "))
+		summary += " · running " + strings.Join(names, ", ")
 	}
-	b.WriteString("\n")
-	v.drawn = len(v.bars) + 1
-	io.WriteString(v.w, b.String())
+	return append(out, summary)
 }
 
 // counter makes the progress counter of one transfer.
@@ -371,38 +327,7 @@ func (v *fetchView) finish(name string, res *fetch.Result, err error) {
 	defer v.mu.Unlock()
 	delete(v.running, name)
 	v.done++
-	if v.live {
-		v.clear()
-		fmt.Fprintln(v.w, line)
-		v.draw()
-		return
+	if v.live || err != nil || !v.quiet {
+		v.above([]byte(line + "\n"))
 	}
-	if err != nil || !v.quiet {
-		fmt.Fprintln(v.w, line)
-	}
-}
-
-// Write prints p above the live area (used for log and script output).
-func (v *fetchView) Write(p []byte) (int, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.live {
-		v.clear()
-	}
-	n, err := v.w.Write(p)
-	if v.live {
-		v.draw()
-	}
-	return n, err
-}
-
-func (v *fetchView) close() {
-	if !v.live {
-		return
-	}
-	close(v.stop)
-	<-v.exited
-	v.mu.Lock()
-	v.clear()
-	v.mu.Unlock()
 }

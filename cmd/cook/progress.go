@@ -19,82 +19,138 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// liveView draws one line per running job under an overall progress bar on
-// a terminal, redrawn in place a few times a second. Off a terminal it
-// prints a plain timestamped line per event instead.
+// liveArea is the bottom of a terminal that a long command redraws in place
+// a few times a second — progress bars and one line per running job — with
+// messages printed above it. Off a terminal (or quiet) nothing is drawn.
+type liveArea struct {
+	w      io.Writer
+	live   bool
+	mu     sync.Mutex // guards drawn and the owner's state read by render
+	render func() []string
+	drawn  int
+	stop   chan struct{}
+	exited chan struct{}
+}
+
+// start begins redrawing render's lines every period when w is a terminal.
+func (l *liveArea) start(w io.Writer, quiet bool, period time.Duration, render func() []string) {
+	l.w, l.render = w, render
+	if !isTerminal(w) || quiet {
+		return
+	}
+	l.live = true
+	l.stop, l.exited = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(l.exited)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				l.mu.Lock()
+				l.draw()
+				l.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// clear erases what was drawn (mu held).
+func (l *liveArea) clear() {
+	if l.drawn > 0 {
+		fmt.Fprintf(l.w, "\x1b[%dF\x1b[J", l.drawn)
+		l.drawn = 0
+	}
+}
+
+// draw repaints the area (mu held).
+func (l *liveArea) draw() {
+	l.clear()
+	lines := l.render()
+	var b strings.Builder
+	for _, line := range lines {
+		fmt.Fprintf(&b, "\x1b[2K%s\n", strings.Trim(line, "\r"))
+	}
+	l.drawn = len(lines)
+	io.WriteString(l.w, b.String())
+}
+
+// above writes p above the area (mu held).
+func (l *liveArea) above(p []byte) (int, error) {
+	if !l.live {
+		return l.w.Write(p)
+	}
+	l.clear()
+	n, err := l.w.Write(p)
+	l.draw()
+	return n, err
+}
+
+// Write prints p above the area (log lines, script output).
+func (l *liveArea) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.above(p)
+}
+
+// close stops redrawing and erases the area.
+func (l *liveArea) close() {
+	if !l.live {
+		return
+	}
+	close(l.stop)
+	<-l.exited
+	l.mu.Lock()
+	l.clear()
+	l.mu.Unlock()
+}
+
+// runningLines renders jobs with their running time, oldest first.
+func runningLines(running map[string]time.Time) []string {
+	names := make([]string, 0, len(running))
+	for n := range running {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return running[names[i]].Before(running[names[j]]) })
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%s (%s)", n, time.Since(running[n]).Truncate(time.Second))
+	}
+	return names
+}
+
+// liveView shows a build: one line per running job under an overall bar on
+// a terminal; off a terminal, a plain timestamped line per finished job.
 type liveView struct {
-	w       io.Writer
-	live    bool
+	liveArea
 	verb    string
-	mu      sync.Mutex
 	running map[string]time.Time
 	bar     *progressbar.ProgressBar
-	drawn   int // lines drawn last time
-	stop    chan struct{}
-	done    chan struct{}
 }
 
 func newLiveView(w io.Writer, total int, verb string, quiet bool) *liveView {
-	v := &liveView{w: w, live: isTerminal(w) && !quiet, verb: verb, running: map[string]time.Time{}}
-	if v.live {
-		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(30),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionSetDescription(verb))
-		v.stop, v.done = make(chan struct{}), make(chan struct{})
-		go v.loop()
-	}
+	v := &liveView{verb: verb, running: map[string]time.Time{}}
+	v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionSetDescription(verb))
+	v.bar.RenderBlank()
+	v.liveArea.start(w, quiet, 200*time.Millisecond, func() []string {
+		lines := runningLines(v.running)
+		for i, l := range lines {
+			lines[i] = "  " + v.verb + " " + l
+		}
+		return append(lines, v.bar.String())
+	})
 	return v
 }
 
-func (v *liveView) loop() {
-	defer close(v.done)
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-v.stop:
-			return
-		case <-t.C:
-			v.mu.Lock()
-			v.draw()
-			v.mu.Unlock()
-		}
-	}
-}
-
-// draw repaints the running jobs and the bar (mu held).
-func (v *liveView) draw() {
-	var b strings.Builder
-	if v.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dF", v.drawn) // to the start of the first line drawn
-	}
-	names := make([]string, 0, len(v.running))
-	for n := range v.running {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool { return v.running[names[i]].Before(v.running[names[j]]) })
-	for _, n := range names {
-		fmt.Fprintf(&b, "\x1b[2K  %s %s (%s)\n", v.verb, n, time.Since(v.running[n]).Truncate(time.Second))
-	}
-	fmt.Fprintf(&b, "\x1b[2K%s\n\x1b[J", v.bar.String())
-	v.drawn = len(names) + 1
-	io.WriteString(v.w, b.String())
-}
-
-// printf writes a message line above the live area (or plainly).
+// printf writes a message line above the live area (or plainly, timestamped).
 func (v *liveView) printf(format string, args ...any) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.live {
-		if v.drawn > 0 {
-			fmt.Fprintf(v.w, "\x1b[%dF\x1b[J", v.drawn)
-			v.drawn = 0
-		}
-		fmt.Fprintf(v.w, format, args...)
-		v.draw()
-		return
+	msg := fmt.Sprintf(format, args...)
+	if !v.live {
+		msg = time.Now().UTC().Format("15:04:05") + " " + msg
 	}
-	fmt.Fprintf(v.w, "%s ", time.Now().UTC().Format("15:04:05"))
-	fmt.Fprintf(v.w, format, args...)
+	v.Write([]byte(msg))
 }
 
 func (v *liveView) start(name string) {
@@ -106,26 +162,9 @@ func (v *liveView) start(name string) {
 func (v *liveView) finish(name, line string) {
 	v.mu.Lock()
 	delete(v.running, name)
-	if v.bar != nil {
-		v.bar.Add(1)
-	}
+	v.bar.Add(1)
 	v.mu.Unlock()
 	if line != "" {
 		v.printf("%s\n", line)
-	}
-}
-
-// close removes the live area.
-func (v *liveView) close() {
-	if !v.live {
-		return
-	}
-	close(v.stop)
-	<-v.done
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.drawn > 0 {
-		fmt.Fprintf(v.w, "\x1b[%dF\x1b[J", v.drawn)
-		v.drawn = 0
 	}
 }
