@@ -51,6 +51,11 @@ func Assemble(ctx context.Context, dir string, inputs []Input) (changed bool, er
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return false, fmt.Errorf("sysroot: %w", err)
 	}
+	if stale, _ := filepath.Glob(filepath.Join(parent, filepath.Base(dir)+".tmp-*.old")); len(stale) > 0 {
+		for _, p := range stale {
+			os.RemoveAll(p)
+		}
+	}
 	tmp, err := os.MkdirTemp(parent, filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return false, fmt.Errorf("sysroot: %w", err)
@@ -79,9 +84,9 @@ func Assemble(ctx context.Context, dir string, inputs []Input) (changed bool, er
 		return false, fmt.Errorf("sysroot %s: %w", dir, err)
 	}
 	if trash != "" {
-		if err := os.RemoveAll(trash); err != nil {
-			return false, fmt.Errorf("sysroot %s: remove the previous tree: %w", dir, err)
-		}
+		// The build can start while the previous tree goes away; a tree
+		// left behind by an exit in between is removed by the next Assemble.
+		go os.RemoveAll(trash)
 	}
 	return true, nil
 }
