@@ -75,6 +75,7 @@ type Builder struct {
 	outputs    map[cookbook.Node]string
 	states     map[string]*stateFile
 	closures   map[cookbook.Node][]Dep
+	keyHex     string
 }
 
 // ScriptShims starts the download commands of one build script: Start

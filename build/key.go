@@ -124,9 +124,13 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 		deps   []Dep
 	}{{"dep:", deps}, {"tool:", tools}} {
 		for _, d := range group.deps {
-			out, err := b.OutputOf(ctx, d.Node)
-			if err != nil {
-				return nil, err
+			b.mu.Lock()
+			out, ok := b.outputs[d.Node]
+			b.mu.Unlock()
+			if !ok {
+				if out, err = b.OutputOf(ctx, d.Node); err != nil {
+					return nil, err
+				}
 			}
 			in[group.prefix+d.Name()] = out
 		}
@@ -148,9 +152,19 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 		in["cargo-registry"] = b.CargoRegistry
 	}
 	if b.Key != nil {
-		in["signing-key"] = b.Key.Public().String()
+		in["signing-key"] = b.keyID()
 	}
 	return in, nil
+}
+
+// keyID is the signing key's public half in hex, computed once.
+func (b *Builder) keyID() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.keyHex == "" {
+		b.keyHex = b.Key.Public().String()
+	}
+	return b.keyHex
 }
 
 // recipeDigest hashes the files of a recipe directory — recipe.toml (whose

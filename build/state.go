@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 )
@@ -183,6 +185,10 @@ const (
 // recorded one and its outputs are still in place. It returns the inputs and
 // the record either way (the record is nil when there is none).
 func (b *Builder) Check(ctx context.Context, n cookbook.Node) (upToDate bool, in Inputs, rec *Record, err error) {
+	return b.check(ctx, n, b.outputsPresent)
+}
+
+func (b *Builder) check(ctx context.Context, n cookbook.Node, present func(cookbook.Node) bool) (upToDate bool, in Inputs, rec *Record, err error) {
 	in, err = b.Inputs(ctx, n)
 	if err != nil {
 		return false, nil, nil, err
@@ -194,7 +200,7 @@ func (b *Builder) Check(ctx context.Context, n cookbook.Node) (upToDate bool, in
 	if rec.Key != in.Key() {
 		return false, in, rec, nil
 	}
-	return b.outputsPresent(n), in, rec, nil
+	return present(n), in, rec, nil
 }
 
 func (b *Builder) outputsPresent(n cookbook.Node) bool {
@@ -203,11 +209,13 @@ func (b *Builder) outputsPresent(n cookbook.Node) bool {
 		return false
 	}
 	t := string(b.TargetOf(n))
-	// stage.toml is written last, after the archive, temp-then-rename: its
-	// presence says packaging finished
-	paths := []string{b.Work.Stage(n.Name, t, ""), b.Work.StageToml(n.Name, t, "")}
+	// A record is saved only after a build finished, and stage.toml is the
+	// last file a build writes (after the stage and the archive), so its
+	// presence says the outputs are in place; this catches a target
+	// directory removed behind cook's back with one stat per package.
+	paths := []string{b.Work.StageToml(n.Name, t, "")}
 	for _, o := range r.OptionalPackages {
-		paths = append(paths, b.Work.Stage(n.Name, t, o.Name), b.Work.StageToml(n.Name, t, o.Name))
+		paths = append(paths, b.Work.StageToml(n.Name, t, o.Name))
 	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
@@ -215,6 +223,69 @@ func (b *Builder) outputsPresent(n cookbook.Node) bool {
 		}
 	}
 	return true
+}
+
+// Settled returns the nodes of order (dependencies first) that are already
+// up to date, as Cached results, without starting any job. A node is settled
+// when its action key matches its record, its outputs are in place and every
+// one of its dependencies (deps) is settled. A no-op build is this alone;
+// the scheduler gets only the rest.
+//
+// The checks are independent — a node's inputs use its dependencies'
+// recorded output digests — so they run in parallel; whether a dependency is
+// settled is decided afterwards, in order.
+func (b *Builder) Settled(ctx context.Context, order []cookbook.Node, deps func(cookbook.Node) []cookbook.Node) map[cookbook.Node]*Result {
+	type check struct {
+		ok  bool
+		rec *Record
+	}
+	checks := make([]check, len(order))
+	parallel := func(f func(i int)) {
+		g, _ := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for i := range order {
+			g.Go(func() error { f(i); return nil })
+		}
+		g.Wait()
+	}
+	// Outputs in place (a stat each; latency-bound) and recorded digests.
+	present := make([]bool, len(order))
+	parallel(func(i int) {
+		n := order[i]
+		if rec, _ := b.Record(n); rec != nil && b.outputsPresent(n) {
+			present[i] = true
+			b.SetOutput(n, rec.Output)
+		}
+	})
+	parallel(func(i int) {
+		if !present[i] {
+			return
+		}
+		ok, _, rec, err := b.check(ctx, order[i], func(cookbook.Node) bool { return true })
+		checks[i] = check{ok: err == nil && ok, rec: rec}
+	})
+
+	settled := map[cookbook.Node]*Result{}
+	for i, n := range order {
+		if ctx.Err() != nil || !checks[i].ok {
+			continue
+		}
+		ready := true
+		for _, d := range deps(n) {
+			if settled[d] == nil {
+				ready = false
+				break
+			}
+		}
+		if !ready {
+			continue
+		}
+		rec := checks[i].rec
+		t := b.TargetOf(n)
+		settled[n] = &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""), Package: b.packagePath(n),
+			Log: b.Work.Log(n.Name, string(t)), Output: rec.Output, Hermetic: rec.Hermetic, Key: rec.Key}
+	}
+	return settled
 }
 
 // Ensure brings n up to date: nothing happens when its action key matches

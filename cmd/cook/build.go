@@ -190,12 +190,34 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 		return joinFetchErrors(fetchErrs)
 	}
 
-	jobs := make([]build.Job, 0, len(order))
-	for _, n := range order {
-		j := build.Job{Node: n}
+	depsOf := func(n cookbook.Node) []cookbook.Node {
+		var deps []cookbook.Node
 		for _, e := range g.Edges(n) {
 			if e.Kind != cookbook.PackageEdge || f.withPackageDeps {
-				j.Deps = append(j.Deps, e.To)
+				deps = append(deps, e.To)
+			}
+		}
+		return deps
+	}
+	// What is already up to date is found in one pass; only the rest is scheduled.
+	var pending []cookbook.Node
+	for _, n := range order {
+		if fetchErrs[n.Name] == nil {
+			pending = append(pending, n)
+		}
+	}
+	settled := b.Settled(ctx, pending, depsOf)
+	var outcomes []build.Outcome
+	jobs := make([]build.Job, 0, len(order))
+	for _, n := range order {
+		if r := settled[n]; r != nil {
+			outcomes = append(outcomes, build.Outcome{Node: n, Status: build.Cached, Result: r})
+			continue
+		}
+		j := build.Job{Node: n}
+		for _, d := range depsOf(n) {
+			if settled[d] == nil {
+				j.Deps = append(j.Deps, d)
 			}
 		}
 		if rec, _ := b.Record(n); rec != nil {
@@ -235,7 +257,7 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 			view.finish(o.Node.String(), line)
 		},
 	}
-	outcomes := s.Execute(ctx, jobs)
+	outcomes = append(outcomes, s.Execute(ctx, jobs)...)
 	view.close()
 	if err := b.Flush(); err != nil {
 		return failed(fmt.Errorf("saving build state: %w", err))

@@ -131,9 +131,11 @@ type liveView struct {
 
 func newLiveView(w io.Writer, total int, verb string, quiet bool) *liveView {
 	v := &liveView{verb: verb, running: map[string]time.Time{}}
-	v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(30),
-		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionSetDescription(verb))
-	v.bar.RenderBlank()
+	if isTerminal(w) && !quiet {
+		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionSetDescription(verb))
+		v.bar.RenderBlank()
+	}
 	v.liveArea.start(w, quiet, 200*time.Millisecond, func() []string {
 		lines := runningLines(v.running)
 		for i, l := range lines {
@@ -162,7 +164,9 @@ func (v *liveView) start(name string) {
 func (v *liveView) finish(name, line string) {
 	v.mu.Lock()
 	delete(v.running, name)
-	v.bar.Add(1)
+	if v.bar != nil {
+		v.bar.Add(1)
+	}
 	v.mu.Unlock()
 	if line != "" {
 		v.printf("%s\n", line)
