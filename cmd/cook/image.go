@@ -14,6 +14,7 @@ import (
 
 	"github.com/redox-cook/cook/image"
 	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/repo"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -161,6 +162,17 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 	}
 	if f.bios != "" {
 		opts = append(opts, image.WithBootloaderBIOS(f.bios))
+	}
+	// Publish what is built of the config's packages first, as upstream's
+	// repo cook does after building: the image then takes current packages.
+	if names := cfg.PackageNames(); len(names) > 0 {
+		if _, err := os.Stat(filepath.Join(w.Keys(), pkgar.PublicKeyFile)); err == nil {
+			if pub, err := repo.Publish(ctx, w, a.target, names); err == nil && len(pub.Published) > 0 {
+				a.log.Info("published packages", "repo", pub.Dir, "packages", strings.Join(pub.Published, " "))
+			} else if err != nil && !strings.Contains(err.Error(), "nothing to publish") {
+				return failed(fmt.Errorf("publish: %w", err))
+			}
+		}
 	}
 	keyFile := filepath.Join(w.Keys(), pkgar.PublicKeyFile)
 	if _, err := os.Stat(keyFile); err == nil {
