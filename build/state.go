@@ -280,10 +280,7 @@ func (b *Builder) Settled(ctx context.Context, order []cookbook.Node, deps func(
 		if !ready {
 			continue
 		}
-		rec := checks[i].rec
-		t := b.TargetOf(n)
-		settled[n] = &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""), Package: b.packagePath(n),
-			Log: b.Work.Log(n.Name, string(t)), Output: rec.Output, Hermetic: rec.Hermetic, Key: rec.Key}
+		settled[n] = b.cachedResult(n, checks[i].rec)
 	}
 	return settled
 }
@@ -300,8 +297,7 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 	t := b.TargetOf(n)
 	if ok {
 		b.SetOutput(n, rec.Output)
-		return Cached, &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""),
-			Package: b.packagePath(n), Log: b.Work.Log(n.Name, string(t)), Output: rec.Output, Hermetic: rec.Hermetic, Key: rec.Key}, nil
+		return Cached, b.cachedResult(n, rec), nil
 	}
 	if rec != nil {
 		// the stale record must not survive a failed rebuild
@@ -337,6 +333,13 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 	}
 	b.offer(ctx, n, res)
 	return Built, res, nil
+}
+
+// cachedResult describes n as found up to date, from its record.
+func (b *Builder) cachedResult(n cookbook.Node, rec *Record) *Result {
+	t := b.TargetOf(n)
+	return &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""), Package: b.packagePath(n),
+		Log: b.Work.Log(n.Name, string(t)), Output: rec.Output, Hermetic: rec.Hermetic, Key: rec.Key}
 }
 
 func (b *Builder) packagePath(n cookbook.Node) string {

@@ -249,6 +249,20 @@ func (a *app) loadTree(ctx context.Context) (*cookbook.Tree, error) {
 	return tree, nil
 }
 
+// loadNodes loads the tree and parses recipe arguments against it, the
+// prelude of every command that takes recipe names.
+func (a *app) loadNodes(ctx context.Context, args []string) (*cookbook.Tree, []cookbook.Node, error) {
+	tree, err := a.loadTree(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := nodes(tree, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tree, ns, nil
+}
+
 // nodes parses recipe arguments ("name" or "host:name") and checks that each names a recipe.
 func nodes(tree *cookbook.Tree, args []string) ([]cookbook.Node, error) {
 	out := make([]cookbook.Node, 0, len(args))

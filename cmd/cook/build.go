@@ -128,11 +128,7 @@ func buildGraph(tree *cookbook.Tree, roots []cookbook.Node, withPackageDeps bool
 }
 
 func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
-	tree, err := a.loadTree(ctx)
-	if err != nil {
-		return err
-	}
-	roots, err := nodes(tree, args)
+	tree, roots, err := a.loadNodes(ctx, args)
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,7 @@ func newDepsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tree, err := a.loadTree(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ns, err := nodes(tree, args)
+			tree, ns, err := a.loadNodes(cmd.Context(), args)
 			if err != nil {
 				return err
 			}

@@ -30,11 +30,7 @@ whatever is staged for it.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			tree, err := a.loadTree(ctx)
-			if err != nil {
-				return err
-			}
-			ns, err := nodes(tree, args)
+			tree, ns, err := a.loadNodes(ctx, args)
 			if err != nil {
 				return err
 			}

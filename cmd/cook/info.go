@@ -36,11 +36,7 @@ func newInfoCmd(a *app) *cobra.Command {
 		Short: "Show the resolved recipe and where its state lives",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tree, err := a.loadTree(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ns, err := nodes(tree, args)
+			tree, ns, err := a.loadNodes(cmd.Context(), args)
 			if err != nil {
 				return err
 			}

@@ -19,11 +19,7 @@ recipe's template (or its custom script) and the postscript — the same assembl
 upstream's cookbook feeds to bash.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tree, err := a.loadTree(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ns, err := nodes(tree, args)
+			tree, ns, err := a.loadNodes(cmd.Context(), args)
 			if err != nil {
 				return err
 			}

@@ -35,11 +35,7 @@ shown is marked (*) and not expanded again.`,
 			if err != nil {
 				return err
 			}
-			tree, err := a.loadTree(cmd.Context())
-			if err != nil {
-				return err
-			}
-			roots, err := nodes(tree, args)
+			tree, roots, err := a.loadNodes(cmd.Context(), args)
 			if err != nil {
 				return err
 			}

@@ -17,11 +17,7 @@ func newUnfetchCmd(a *app) *cobra.Command {
 		Short: "Remove recipes' fetched sources and source identity (the download cache is kept)",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tree, err := a.loadTree(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ns, err := nodes(tree, args)
+			tree, ns, err := a.loadNodes(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
