@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -30,7 +29,6 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
-	"github.com/redox-cook/cook/sandbox"
 	"github.com/redox-cook/cook/script"
 	"github.com/redox-cook/cook/sysroot"
 	"github.com/redox-cook/cook/toolchain"
@@ -79,10 +77,20 @@ type Builder struct {
 }
 
 // ScriptShims starts the download commands of one build script: Start
-// returns a directory to put first on PATH, extra environment, and a stop
-// function to call when the script is done.
+// returns them; Stop them when the script is done.
 type ScriptShims interface {
-	Start(ctx context.Context, recipe string) (dir string, env []string, stop func() error, err error)
+	Start(ctx context.Context, recipe string) (*Shim, error)
+}
+
+// Shim is a running set of download commands for one script.
+type Shim struct {
+	// Root is a host directory holding everything the commands need
+	// (shown to a sandboxed script); Bin, below it, goes first on PATH.
+	Root, Bin string
+	// Env is extra environment; host paths below Root in it are mapped to
+	// where the script sees Root.
+	Env  []string
+	Stop func() error
 }
 
 // Result describes one finished build.
@@ -380,50 +388,66 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 
 	// Directories the script writes.
 	target := w.Target(n.Name, t)
-	buildDir := w.Build(n.Name, t)
-	home := filepath.Join(target, "home")
-	tmpDir := filepath.Join(target, "tmp")
-	for _, d := range []string{stageTmp, tmpDir} {
-		if err := os.RemoveAll(d); err != nil {
+	d := scriptDirs{
+		recipe: r.Dir, source: sourceDir, build: w.Build(n.Name, t), stage: stageTmp,
+		sysroot: sysrootDir, toolchain: toolDir, prefix: tc.Prefix, cargo: b.CargoHome,
+		home: filepath.Join(target, "home"), tmp: filepath.Join(target, "tmp"), target: target,
+		script: filepath.Join(target, "script"),
+	}
+	for _, dir := range []string{stageTmp, d.tmp} {
+		if err := os.RemoveAll(dir); err != nil {
 			return fail(err)
 		}
 	}
-	for _, d := range []string{buildDir, stageTmp, home, tmpDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, dir := range []string{d.build, stageTmp, d.home, d.tmp, d.script} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fail(err)
 		}
 	}
-	toolsBin, err := b.writeTools(tc)
-	if err != nil {
+	if d.tools, err = b.writeTools(tc); err != nil {
 		return fail(err)
 	}
 	if err := b.prepareCargoHome(); err != nil {
 		return fail(err)
 	}
-	scriptPath := filepath.Join(target, "build.sh")
+	scriptPath := filepath.Join(d.script, "build.sh")
 	if err := os.WriteFile(scriptPath, []byte(script.Build(r)), 0o644); err != nil {
 		return fail(err)
 	}
 
-	env := b.environment(r, n, tc, envPaths{
-		build: buildDir, stage: stageTmp, source: sourceDir, sysroot: sysrootDir, toolchain: toolDir,
-		home: home, tmp: tmpDir, tools: toolsBin,
-	}, info)
-
+	iso := isolation{sandboxed: !b.NoSandbox, network: b.AllowNetwork[r.Name], hostTools: rustInstallation()}
+	for _, h := range tc.Hide {
+		if _, err := os.Stat(h); err == nil {
+			iso.hide = append(iso.hide, h)
+		}
+	}
+	var shimBin string
+	var shimEnv []string
 	if b.Shims != nil && !b.AllowNetwork[r.Name] {
-		dir, extra, stop, err := b.Shims.Start(ctx, r.Name)
+		sh, err := b.Shims.Start(ctx, r.Name)
 		if err != nil {
 			return fail(fmt.Errorf("download shims: %w", err))
 		}
-		defer stop()
+		defer sh.Stop()
+		d.shim, shimBin, shimEnv = sh.Root, sh.Bin, sh.Env
+	}
+	v := newView(d, iso.sandboxed)
+	env := b.environment(r, n, tc, v, d, info)
+	if d.shim != "" {
 		for i, kv := range env {
 			if strings.HasPrefix(kv, "PATH=") {
-				env[i] = "PATH=" + dir + ":" + strings.TrimPrefix(kv, "PATH=")
+				env[i] = "PATH=" + v.path(shimBin) + ":" + strings.TrimPrefix(kv, "PATH=")
 			}
 		}
-		env = append(env, extra...)
+		for _, kv := range shimEnv {
+			k, val, _ := strings.Cut(kv, "=")
+			env = append(env, k+"="+v.path(val))
+		}
 	}
-	cmd, cleanup, err := b.command(ctx, n, r, tc, scriptPath, buildDir, sourceDir, sysrootDir, toolDir, env)
+	if !iso.sandboxed {
+		fmt.Fprintf(out, "cook: WARNING: --no-sandbox: this script runs as you on the host, with your network, home directory and cook's signing key in reach\n")
+	}
+	cmd, cleanup, err := iso.command(ctx, d, v, scriptPath, env)
 	if err != nil {
 		return fail(err)
 	}
@@ -565,8 +589,8 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	cargo, extra := cargoFor(tc)
-	for name, content := range script.Tools(string(tc.Target), tc.Target.GNU(), cargo, extra) {
+	// cargo is looked up on PATH, where a prefix's own comes first
+	for name, content := range script.Tools(string(tc.Target), tc.Target.GNU(), "cargo", nil) {
 		p := filepath.Join(dir, name)
 		if old, err := os.ReadFile(p); err == nil && string(old) == content {
 			continue
@@ -576,18 +600,6 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 		}
 	}
 	return dir, nil
-}
-
-// cargoFor picks the cargo command for a target: the prefix's own for Redox
-// targets with a prebuilt Rust; otherwise the host's cargo.
-func cargoFor(tc *toolchain.Toolchain) (string, []string) {
-	if tc.Prefix != "" {
-		p := filepath.Join(tc.HostSysroot, "bin", "cargo")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "cargo", nil
 }
 
 // prepareCargoHome writes the cargo home's config: crates.io replaced by
@@ -616,26 +628,23 @@ func (b *Builder) prepareCargoHome() error {
 	return pkgar.WriteFileAtomic(p, []byte(cfg.String()), 0o644)
 }
 
-type envPaths struct {
-	build, stage, source, sysroot, toolchain, home, tmp, tools string
-}
-
-// environment is the complete, scrubbed environment of a build script.
-func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain.Toolchain, p envPaths, info repo.SourceInfo) []string {
+// environment is the complete, scrubbed environment of a build script,
+// with every path as the script sees it (v).
+func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain.Toolchain, v *view, d scriptDirs, info repo.SourceInfo) []string {
 	env := map[string]string{}
 	path := append([]string{}, tc.Path...)
-	path = append(path, p.tools)
+	path = append(path, d.tools)
 	path = append(path, rustPath()...)
 	path = append(path, "/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
-	env["PATH"] = strings.Join(dedupe(path), ":")
-	env["HOME"] = p.home
-	env["TMPDIR"] = p.tmp
+	env["PATH"] = v.list(strings.Join(dedupe(path), ":"))
+	env["HOME"] = v.path(d.home)
+	env["TMPDIR"] = v.path(d.tmp)
 	env["LANG"] = "C.UTF-8"
 	env["TZ"] = "UTC"
 	env["TERM"] = "dumb"
 	env["SOURCE_DATE_EPOCH"] = "1"
-	for k, v := range tc.Env() {
-		env[k] = v
+	for k, val := range tc.Env() {
+		env[k] = val
 	}
 	if tc.Target.IsRedox() && tc.Target.Arch() == "aarch64" {
 		env["CPPFLAGS"] = "-mno-outline-atomics"
@@ -646,25 +655,27 @@ func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain
 	if home := rustupHome(); home != "" {
 		env["RUSTUP_HOME"] = home
 	}
-	if b.CargoHome != "" {
-		env["CARGO_HOME"] = b.CargoHome
+	if d.cargo != "" {
+		env["CARGO_HOME"] = v.path(d.cargo)
 	}
 	if !b.AllowNetwork[r.Name] {
 		env["CARGO_NET_OFFLINE"] = "true"
 	}
-	root := b.Tree.Root
-	env["COOKBOOK_REDOXER"] = filepath.Join(p.tools, "cookbook_redoxer")
-	env["COOKBOOK_BUILD"] = p.build
+	env["COOKBOOK_REDOXER"] = v.path(filepath.Join(d.tools, "cookbook_redoxer"))
+	env["COOKBOOK_BUILD"] = v.path(d.build)
 	env["COOKBOOK_NAME"] = r.Name
 	env["COOKBOOK_HOST_TARGET"] = string(toolchain.Host())
-	env["COOKBOOK_HOST_SYSROOT"] = tc.HostSysroot
-	env["COOKBOOK_RECIPE"] = r.Dir
-	env["COOKBOOK_ROOT"] = root
-	env["COOKBOOK_STAGE"] = p.stage
-	env["COOKBOOK_SOURCE"] = p.source
-	env["COOKBOOK_SYSROOT"] = p.sysroot
-	if p.toolchain != "" {
-		env["COOKBOOK_TOOLCHAIN"] = p.toolchain
+	env["COOKBOOK_HOST_SYSROOT"] = v.path(tc.HostSysroot)
+	env["COOKBOOK_RECIPE"] = v.path(d.recipe)
+	env["COOKBOOK_ROOT"] = b.Tree.Root
+	if v.path(d.recipe) != d.recipe {
+		env["COOKBOOK_ROOT"] = inCookbook
+	}
+	env["COOKBOOK_STAGE"] = v.path(d.stage)
+	env["COOKBOOK_SOURCE"] = v.path(d.source)
+	env["COOKBOOK_SYSROOT"] = v.path(d.sysroot)
+	if d.toolchain != "" {
+		env["COOKBOOK_TOOLCHAIN"] = v.path(d.toolchain)
 	}
 	jobs := b.Jobs
 	if jobs < 1 {
@@ -693,51 +704,18 @@ func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain
 	return out
 }
 
-// command returns the command that runs the build script: in the sandbox
-// unless disabled, with its cleanup.
-func (b *Builder) command(ctx context.Context, n cookbook.Node, r *cookbook.Recipe, tc *toolchain.Toolchain,
-	scriptPath, buildDir, sourceDir, sysrootDir, toolDir string, env []string) (*exec.Cmd, func(), error) {
-	args := []string{"-ex", scriptPath}
-	if b.NoSandbox {
-		cmd := exec.CommandContext(ctx, "bash", args...)
-		cmd.Dir, cmd.Env = buildDir, env
-		// the script and everything it starts form one process group, killed
-		// as a whole on cancellation
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = 5 * time.Second
-		return cmd, func() {}, nil
-	}
-	if err := sandbox.Available(); err != nil {
-		return nil, nil, err
-	}
-	overlay := filepath.Join(b.Work.Target(n.Name, string(tc.Target)), "overlay")
-	if err := os.RemoveAll(overlay); err != nil {
-		return nil, nil, err
-	}
-	upper, work := filepath.Join(overlay, "upper"), filepath.Join(overlay, "work")
-	for _, d := range []string{upper, work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, nil, err
+// rustInstallation lists where a rustup installation lives when the
+// host's cargo or rustc comes from one: shown read-only to sandboxed builds
+// (Debian's live in /usr, which every sandbox shows).
+func rustInstallation() []string {
+	var out []string
+	for _, p := range append(rustPath(), rustupHome()) {
+		if p == "" || p == "/usr" || strings.HasPrefix(p, "/usr/") || p == "/bin" {
+			continue
 		}
+		out = append(out, p)
 	}
-	mounts := []sandbox.Mount{
-		{Kind: sandbox.Overlay, Target: sourceDir, Upper: upper, Work: work},
-		{Kind: sandbox.ReadOnly, Target: r.Dir},
-		{Kind: sandbox.ReadOnly, Target: sysrootDir},
-	}
-	if toolDir != "" && toolDir != sysrootDir {
-		mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Target: toolDir})
-	}
-	for _, h := range tc.Hide {
-		if _, err := os.Stat(h); err == nil {
-			mounts = append(mounts, sandbox.Mount{Kind: sandbox.Hide, Target: h})
-		}
-	}
-	spec := sandbox.Spec{Dir: buildDir, Env: env, Mounts: mounts, Network: b.AllowNetwork[r.Name]}
-	cmd := sandbox.Command(ctx, spec, "bash", args...)
-	cmd.WaitDelay = 5 * time.Second
-	return cmd, func() { os.RemoveAll(overlay) }, nil
+	return dedupe(out)
 }
 
 // rustPath returns the directory of the host's cargo and rustc, so that

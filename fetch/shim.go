@@ -31,6 +31,7 @@ var ShimNames = []string{"wget", "curl"}
 // Downloader is offline); in cache-only mode (builds) it is answered from the
 // cache or refused. Every file served is recorded (Downloads).
 type Shims struct {
+	Root   string // a private directory holding Dir and Socket, removed by Close
 	Dir    string // holds the wget and curl links; prepend it to PATH
 	Socket string
 
@@ -40,7 +41,6 @@ type Shims struct {
 	hint      string
 	log       *slog.Logger
 	ln        net.Listener
-	tmp       string
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -91,7 +91,7 @@ func StartShims(ctx context.Context, dl *Downloader, recipe string, opts ...Shim
 	if err != nil {
 		return nil, fmt.Errorf("shims for %s: %w", recipe, err)
 	}
-	s.tmp = tmp
+	s.Root = tmp
 	s.Dir = filepath.Join(tmp, "bin")
 	s.Socket = filepath.Join(tmp, "sock")
 	if err := os.Mkdir(s.Dir, 0o755); err != nil {
@@ -159,7 +159,7 @@ func (s *Shims) Close() error {
 	s.cancel()
 	err := s.ln.Close()
 	s.wg.Wait()
-	os.RemoveAll(s.tmp)
+	os.RemoveAll(s.Root)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,37 +19,56 @@ func skipIfUnavailable(t *testing.T) {
 
 func env() []string { return []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"} }
 
+// run runs a bash script in a sandbox built from mounts and returns its
+// output.
+func run(t *testing.T, spec Spec, script string) string {
+	t.Helper()
+	if spec.Root == "" {
+		spec.Root = t.TempDir()
+	}
+	if spec.Dir == "" {
+		spec.Dir = "/"
+	}
+	if spec.Env == nil {
+		spec.Env = env()
+	}
+	out, err := Command(context.Background(), spec, "bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return string(out)
+}
+
 func TestIsolation(t *testing.T) {
 	skipIfUnavailable(t)
 	base := t.TempDir()
 	ro := filepath.Join(base, "ro")
 	src := filepath.Join(base, "src")
-	hidden := filepath.Join(base, "hidden")
-	for _, d := range []string{ro, src, hidden, filepath.Join(base, "up"), filepath.Join(base, "wk")} {
+	rw := filepath.Join(base, "rw")
+	for _, d := range []string{ro, src, rw, filepath.Join(src, "hidden"), filepath.Join(base, "up"), filepath.Join(base, "wk")} {
 		os.MkdirAll(d, 0o755)
 	}
 	os.WriteFile(filepath.Join(src, "file"), []byte("pristine"), 0o644)
-	os.WriteFile(filepath.Join(hidden, "secret.h"), []byte("x"), 0o644)
-	spec := Spec{Dir: base, Env: env(), Mounts: []Mount{
-		{Kind: ReadOnly, Target: ro},
-		{Kind: Overlay, Target: src, Upper: filepath.Join(base, "up"), Work: filepath.Join(base, "wk")},
-		{Kind: Hide, Target: hidden},
+	os.WriteFile(filepath.Join(src, "hidden", "secret.h"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(ro, "data"), []byte("data"), 0o644)
+	spec := Spec{Dir: "/w", Mounts: []Mount{
+		{Kind: ReadOnly, Source: ro, Target: "/ro"},
+		{Kind: Overlay, Source: src, Target: "/src", Upper: filepath.Join(base, "up"), Work: filepath.Join(base, "wk")},
+		{Kind: Hide, Target: "/src/hidden"},
+		{Kind: Bind, Source: rw, Target: "/w"},
 	}}
-	script := `
+	out := run(t, spec, `
 set -u
 echo "pid=$$"
-if touch ro/x 2>/dev/null; then echo "ro=writable"; else echo "ro=readonly"; fi
-echo changed > src/file && echo "src=$(cat src/file)"
-if [ -e hidden/secret.h ]; then echo hidden=visible; else echo hidden=hidden; fi
-`
-	out, err := Command(context.Background(), spec, "/bin/bash", "-c", script).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	s := string(out)
-	for _, want := range []string{"pid=1", "ro=readonly", "src=changed", "hidden=hidden"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("missing %q in:\n%s", want, s)
+echo "ro=$(cat /ro/data)"
+if touch /ro/x 2>/dev/null; then echo "ro=writable"; else echo "ro=readonly"; fi
+echo changed > /src/file && echo "src=$(cat /src/file)"
+if [ -e /src/hidden/secret.h ]; then echo hidden=visible; else echo hidden=hidden; fi
+echo out > made && echo "cwd=$(pwd)"
+`)
+	for _, want := range []string{"pid=1", "ro=data", "ro=readonly", "src=changed", "hidden=hidden", "cwd=/w"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
 		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(src, "file")); string(b) != "pristine" {
@@ -57,16 +77,79 @@ if [ -e hidden/secret.h ]; then echo hidden=visible; else echo hidden=hidden; fi
 	if b, _ := os.ReadFile(filepath.Join(base, "up", "file")); string(b) != "changed\n" {
 		t.Errorf("upper layer = %q", b)
 	}
+	if b, _ := os.ReadFile(filepath.Join(rw, "made")); string(b) != "out\n" {
+		t.Errorf("writable bind: %q", b)
+	}
+}
+
+// TestHostHidden: the sandbox shows the host's tool directories and
+// nothing else: not a file next to the sandbox's own directories, not the
+// user's home, not /etc beyond the listed files; and nothing outside the
+// writable mounts can be written.
+func TestHostHidden(t *testing.T) {
+	skipIfUnavailable(t)
+	base := t.TempDir()
+	secret := filepath.Join(base, "keys", "id_ed25519.toml")
+	os.MkdirAll(filepath.Dir(secret), 0o700)
+	os.WriteFile(secret, []byte("secret"), 0o600)
+	work := filepath.Join(base, "work")
+	os.MkdirAll(work, 0o755)
+	home, _ := os.UserHomeDir()
+	spec := Spec{Dir: "/work", Mounts: []Mount{{Kind: Bind, Source: work, Target: "/work"}}}
+	out := run(t, spec, `
+for p in `+secret+` `+base+` `+home+` /etc/shadow /etc/hostname /root /home /var /opt /srv /run /sys /boot; do
+  if [ -e "$p" ]; then echo "visible $p"; fi
+done
+for p in /etc/x /usr/x /x /bin/x /work/../x; do
+  if ( echo x > "$p" ) 2>/dev/null; then echo "wrote $p"; fi
+done
+# with the capabilities of the namespace's root, the mounts could be undone
+mount -o remount,rw,bind /usr 2>/dev/null && echo "remounted /usr"
+umount -l /usr 2>/dev/null && echo "unmounted /usr"
+mount -t tmpfs x /tmp 2>/dev/null && echo "mounted"
+unshare -Urm sh -c 'mount -o remount,rw,bind /usr && echo x > /usr/cook-sandbox-escape' 2>/dev/null && echo "wrote through a nested namespace"
+grep -q '^CapEff:\s*0*$' /proc/self/status && echo caps=none
+[ -x /usr/bin/env ] && echo tools=ok
+[ -e /etc/passwd ] && echo passwd=ok
+[ -c /dev/null ] && echo devnull=ok
+echo t > /tmp/t && echo tmp=ok
+ls / | tr '\n' ' '
+`)
+	for _, bad := range []string{"visible", "wrote", "mounted", "remounted"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("sandbox leaks the host:\n%s", out)
+		}
+	}
+	if _, err := os.Stat("/usr/cook-sandbox-escape"); err == nil {
+		os.Remove("/usr/cook-sandbox-escape")
+		t.Error("a script wrote the host's /usr")
+	}
+	for _, want := range []string{"tools=ok", "passwd=ok", "devnull=ok", "tmp=ok", "caps=none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
 }
 
 func TestNoNetwork(t *testing.T) {
 	skipIfUnavailable(t)
-	out, err := Command(context.Background(), Spec{Dir: "/", Env: env()}, "/bin/sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '").CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if strings.TrimSpace(string(out)) != "lo" {
+	out := run(t, Spec{}, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")
+	if strings.TrimSpace(out) != "lo" {
 		t.Errorf("network devices in the sandbox: %q", out)
+	}
+}
+
+func TestBadSpec(t *testing.T) {
+	for _, spec := range []Spec{
+		{Root: "relative", Dir: "/"},
+		{Root: "/r", Dir: "/", Mounts: []Mount{{Kind: ReadOnly, Source: "/x", Target: "/"}}},
+		{Root: "/r", Dir: "/", Mounts: []Mount{{Kind: ReadOnly, Source: "x/../y", Target: "/y"}}},
+		{Root: "/r", Dir: "/", Mounts: []Mount{{Kind: Overlay, Source: "/s", Target: "/t"}}},
+	} {
+		err := Command(context.Background(), spec, "true").Run()
+		if !errors.Is(err, ErrSpec) {
+			t.Errorf("%+v: got %v, want ErrSpec", spec, err)
+		}
 	}
 }
 
@@ -77,8 +160,8 @@ func TestKillsEverything(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "alive")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := Command(ctx, Spec{Dir: dir, Env: env()}, "/bin/sh", "-c",
-		"(while true; do date > "+marker+"; sleep 0.1; done) & sleep 100")
+	spec := Spec{Root: t.TempDir(), Dir: "/d", Env: env(), Mounts: []Mount{{Kind: Bind, Source: dir, Target: "/d"}}}
+	cmd := Command(ctx, spec, "/bin/sh", "-c", "(while true; do date > alive; sleep 0.1; done) & sleep 100")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -104,12 +104,12 @@ type buildShims struct {
 	log *slog.Logger
 }
 
-func (s buildShims) Start(ctx context.Context, recipe string) (string, []string, func() error, error) {
+func (s buildShims) Start(ctx context.Context, recipe string) (*build.Shim, error) {
 	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimLogger(s.log))
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	return sh.Dir, sh.Env(), sh.Close, nil
+	return &build.Shim{Root: sh.Root, Bin: sh.Dir, Env: sh.Env(), Stop: sh.Close}, nil
 }
 
 // buildGraph is the set of nodes a build of roots touches, with the edges
