@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redox-cook/cook/sandbox"
+	"github.com/redox-cook/cook/workdir"
 )
 
 // Where a sandboxed build's directories appear to its script. They are the
@@ -143,7 +143,7 @@ func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptP
 	overlay := filepath.Join(d.target, "overlay")
 	root := filepath.Join(d.target, "root")
 	cleanup := func() {
-		removeAll(overlay)
+		workdir.RemoveAll(overlay)
 		os.Remove(root)
 	}
 	cleanup()
@@ -231,23 +231,4 @@ func linkTargets(dir string) ([]string, error) {
 	})
 	sort.Strings(out)
 	return out, err
-}
-
-// removeAll removes a tree, making read-only directories in it writable
-// first (overlayfs leaves its work directory without permissions).
-func removeAll(p string) error {
-	err := os.RemoveAll(p)
-	if err == nil {
-		return nil
-	}
-	filepath.Walk(p, func(q string, info os.FileInfo, err error) error {
-		if err == nil && info.IsDir() {
-			os.Chmod(q, 0o755)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(p); err != nil {
-		return fmt.Errorf("removing %s: %w", p, err)
-	}
-	return nil
 }

@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/redox-cook/cook/workdir"
 )
 
 // Config is a filesystem config in upstream's installer format
@@ -278,6 +281,15 @@ func parseConfig(file string, src []byte) (*Config, error) {
 			fmt.Sscanf(m[1], "%d", &ce.Line)
 		}
 		return nil, ce
+	}
+	if len(c.Packages) > 0 {
+		lines := packageLines(src)
+		for name := range c.Packages {
+			// a package name becomes a file name in the repository
+			if err := workdir.CheckName(name); err != nil || strings.HasPrefix(name, ".") {
+				return nil, &ConfigError{File: file, Line: lines[name], Err: fmt.Errorf("[packages] %s: not a package name", strconv.Quote(name))}
+			}
+		}
 	}
 	for i, f := range c.Files {
 		if f.Path == "" {

@@ -167,6 +167,7 @@ func TestConfigErrors(t *testing.T) {
 		{"syntax", "[general]\nfilesystem_size = = 3\n", "x.toml:2:", 2},
 		{"type", "[general]\n\nfilesystem_size = \"big\"\n", "x.toml:3:", 3},
 		{"rule", "[packages]\nfoo = {}\nbar = \"recipe\"\n", `x.toml:3: [packages] bar: invalid package rule "recipe"`, 3},
+		{"traversal", "[packages]\nion = {}\n\"../../keys/id_ed25519\" = {}\n", `x.toml:3: [packages] "../../keys/id_ed25519": not a package name`, 3},
 		{"nopath", "[[files]]\ndata = \"x\"\n\n[[files]]\npath = \"/a\"\n", "x.toml:1: [[files]] entry 1 has no path", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
+	"github.com/redox-cook/cook/workdir"
 )
 
 // Packages is where an image's packages come from.
@@ -80,6 +81,9 @@ func OpenRepo(dir, keyFile string) (*RepoDir, error) {
 
 // Package implements Packages.
 func (r *RepoDir) Package(name string) (*repo.Package, error) {
+	if err := workdir.CheckName(name); err != nil {
+		return nil, fmt.Errorf("package %w", err)
+	}
 	p, err := repo.ReadPackage(filepath.Join(r.Dir, name+".toml"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &MissingPackageError{Name: name, Repo: r.Dir}
@@ -92,6 +96,9 @@ func (r *RepoDir) Package(name string) (*repo.Package, error) {
 
 // Open implements Packages.
 func (r *RepoDir) Open(name string) (*pkgar.File, error) {
+	if err := workdir.CheckName(name); err != nil {
+		return nil, fmt.Errorf("package %w", err)
+	}
 	p := filepath.Join(r.Dir, name+".pkgar")
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil, &MissingPackageError{Name: name, Repo: r.Dir}

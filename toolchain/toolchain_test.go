@@ -31,6 +31,18 @@ func TestTriples(t *testing.T) {
 	if _, err := Parse("sparc-sun-solaris"); err == nil || !strings.Contains(err.Error(), "aarch64-unknown-linux-gnu") {
 		t.Errorf("Parse(sparc) = %v", err)
 	}
+	// A triple names directories of the work directory: nothing that could
+	// be a path, or a field no Linux target has, passes.
+	for _, bad := range []string{
+		"x-x-linux-x/../../../../..", "x86_64-unknown-linux-gnu/..", "../x86_64-unknown-linux-gnu",
+		"x86_64-unknown-linux-gnu/../../etc", "x86_64-../..-linux-gnu", "x86_64-unknown-linux-", "x86_64--linux-gnu",
+		"x86_64-unknown-linux-gnu\n", "X86_64-unknown-linux-gnu", "sparc-unknown-linux-gnu", "x86_64-unknown-linux-evil",
+		"", ".", "..",
+	} {
+		if tr, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) = %q, want an error", bad, tr)
+		}
+	}
 }
 
 func TestRedoxEnvMissingPrefix(t *testing.T) {

@@ -7,6 +7,7 @@ package toolchain
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -28,15 +29,25 @@ func Host() Triple {
 	return Triple(arch + "-unknown-" + runtime.GOOS + "-gnu")
 }
 
+// linuxArches and linuxEnvs are the fields a Linux triple may have.
+var (
+	linuxArches = []string{"x86_64", "aarch64", "i586", "i686", "riscv64gc", "riscv64", "arm", "armv7", "powerpc64le",
+		"powerpc64", "s390x", "mips64el", "loongarch64"}
+	linuxEnvs = []string{"gnu", "gnueabi", "gnueabihf", "gnux32", "gnuabi64", "musl", "musleabi", "musleabihf"}
+)
+
 // Parse checks that s is a triple cook can build for: a Redox target, the
-// host, or a Linux triple (arch-vendor-linux-env).
+// host, or a Linux triple (arch-vendor-linux-env) of a known architecture
+// and environment. A triple names directories in the work directory, so
+// nothing else is accepted.
 func Parse(s string) (Triple, error) {
 	t := Triple(s)
 	if t.IsRedox() || t == Host() {
 		return t, nil
 	}
 	parts := strings.Split(s, "-")
-	if len(parts) == 4 && parts[2] == "linux" && parts[0] != "" {
+	if len(parts) == 4 && parts[2] == "linux" && slices.Contains(linuxArches, parts[0]) &&
+		isWord(parts[1]) && slices.Contains(linuxEnvs, parts[3]) {
 		return t, nil
 	}
 	var known []string
@@ -45,6 +56,19 @@ func Parse(s string) (Triple, error) {
 	}
 	return "", fmt.Errorf("unknown target %q: want one of %s, the host %s, or a Linux triple such as aarch64-unknown-linux-gnu",
 		s, strings.Join(known, ", "), Host())
+}
+
+// isWord reports a non-empty run of lower-case letters and digits.
+func isWord(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Arch is the first field: x86_64, aarch64, i586, riscv64gc, ...

@@ -18,7 +18,77 @@
 // <T> is the target triple the recipe was built for (the host triple for host: recipes).
 package workdir
 
-import "path/filepath"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ErrOutside is wrapped by errors for paths that would leave their root.
+var ErrOutside = errors.New("outside its root")
+
+// ErrBadName is wrapped by errors for names that cannot name a directory.
+var ErrBadName = errors.New("not a valid name")
+
+// CheckName reports whether s can be used as one path element under a
+// root: not empty, ".", ".." or longer than 255 bytes, and without '/',
+// '\\', NUL or other control characters. Recipe, package and target names
+// all become directory names in the work directory.
+func CheckName(s string) error {
+	if s == "" || s == "." || s == ".." || len(s) > 255 {
+		return fmt.Errorf("%w: %s", ErrBadName, strconv.Quote(s))
+	}
+	for _, c := range s {
+		if c == '/' || c == '\\' || c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w: %s", ErrBadName, strconv.Quote(s))
+		}
+	}
+	return nil
+}
+
+// Within checks that p stays inside root: lexically, and after resolving
+// the symlinks of every part of p that exists.
+func Within(root, p string) error {
+	outside := fmt.Errorf("%s: %w %s", p, ErrOutside, root)
+	root, p = filepath.Clean(root), filepath.Clean(p)
+	if !inside(root, p) {
+		return outside
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return fmt.Errorf("%s: %w", root, err)
+	}
+	// the longest existing prefix of p, with its symlinks resolved
+	probe, rest := p, ""
+	for {
+		real, err := filepath.EvalSymlinks(probe)
+		if err == nil {
+			if !inside(realRoot, filepath.Join(real, rest)) {
+				return outside
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", probe, err)
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			return outside
+		}
+		rest = filepath.Join(filepath.Base(probe), rest)
+		probe = parent
+	}
+}
+
+// inside reports whether p is root or below it (both clean).
+func inside(root, p string) bool {
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
+}
 
 // Dir is a work directory.
 type Dir struct {
@@ -95,6 +165,44 @@ func (d Dir) Images() string { return filepath.Join(d.Root, "images") }
 
 // Tmp is scratch space on the work directory's filesystem.
 func (d Dir) Tmp() string { return filepath.Join(d.Root, "tmp") }
+
+// Check reports whether p is a path cook may create or remove in the work
+// directory: strictly below the root, also after resolving symlinks.
+func (d Dir) Check(p string) error {
+	if filepath.Clean(p) == filepath.Clean(d.Root) {
+		return fmt.Errorf("%s: the work directory itself: %w", p, ErrOutside)
+	}
+	return Within(d.Root, p)
+}
+
+// RemoveAll removes the tree at p after checking it is inside the work
+// directory; read-only directories in it (overlayfs work dirs, Go module
+// caches) are made writable first.
+func (d Dir) RemoveAll(p string) error {
+	if err := d.Check(p); err != nil {
+		return fmt.Errorf("refusing to remove: %w", err)
+	}
+	return RemoveAll(p)
+}
+
+// RemoveAll removes the tree at p like os.RemoveAll, making read-only
+// directories in it writable first when that is what stops it.
+func RemoveAll(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil {
+		return nil
+	}
+	filepath.WalkDir(p, func(q string, e fs.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			os.Chmod(q, 0o755)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("removing %s: %w", p, err)
+	}
+	return nil
+}
 
 func withOpt(base, opt string) string {
 	if opt == "" {

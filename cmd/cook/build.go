@@ -61,7 +61,7 @@ log under <work>/logs/<target>/, and ends as signed packages.`,
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.keepGoing, "keep-going", "k", false, "after a failure, keep building everything that does not depend on it")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would be built and why, and build nothing")
-	fl.BoolVar(&f.noSandbox, "no-sandbox", false, "run build scripts directly on the host (no namespaces, network allowed)")
+	fl.BoolVar(&f.noSandbox, "no-sandbox", false, "run build scripts directly on the host: they see your home, cook's signing key, other recipes' outputs and the network (not hermetic)")
 	fl.BoolVar(&f.withPackageDeps, "with-package-deps", false, "also build the runtime (package) dependencies")
 	fl.BoolVar(&f.update, "update", false, "bring branch-tracking git sources up to date before building")
 	fl.StringArrayVar(&f.allowNetwork, "allow-network", nil, "let RECIPE use the network while it builds (reported as not hermetic; repeatable)")
@@ -165,6 +165,9 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 	b, err := a.newBuilder(ctx, tree, w, f.noSandbox, f.allowNetwork)
 	if err != nil {
 		return err
+	}
+	if f.noSandbox && !f.dryRun {
+		fmt.Fprintln(a.stderr, "warning: --no-sandbox: build scripts run as you, on the host: they can read your home directory and cook's signing key, change other recipes' outputs and use the network; nothing built this way is hermetic")
 	}
 	if !f.dryRun {
 		ac, err := a.attachCache(b, f.cache)

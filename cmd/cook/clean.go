@@ -53,7 +53,7 @@ download cache stay (see cook unfetch).`,
 				for _, t := range cleanTargets(a, n) {
 					for _, p := range []string{w.Target(n.Name, t), w.Log(n.Name, t)} {
 						if _, err := os.Lstat(p); err == nil {
-							if err := os.RemoveAll(p); err != nil {
+							if err := w.RemoveAll(p); err != nil {
 								return failed(fmt.Errorf("clean %s: %w", n, err))
 							}
 							removed++

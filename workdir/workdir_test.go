@@ -1,0 +1,61 @@
+package workdir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestCheckName(t *testing.T) {
+	for _, ok := range []string{"ion", "gcc13", "llvm21.dev", "x86_64-unknown-redox", "lib++"} {
+		if err := CheckName(ok); err != nil {
+			t.Errorf("CheckName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "../x", "x\x00", "x\n", "a\\b", string(make([]byte, 256))} {
+		if err := CheckName(bad); !errors.Is(err, ErrBadName) {
+			t.Errorf("CheckName(%q) = %v, want ErrBadName", bad, err)
+		}
+	}
+}
+
+func TestWithinAndRemove(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "work")
+	outside := filepath.Join(base, "outside")
+	os.MkdirAll(filepath.Join(root, "recipes", "a"), 0o755)
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644)
+	// a symlink inside the work directory pointing out of it
+	os.Symlink(outside, filepath.Join(root, "recipes", "evil"))
+	d := New(root)
+	for _, p := range []string{
+		base, root, filepath.Join(root, ".."), filepath.Join(root, "recipes", "..", ".."),
+		filepath.Join(root, "recipes", "evil", "keep"), filepath.Join(root, "recipes", "evil", "new", "x"),
+		"/", outside,
+	} {
+		if err := d.Check(p); !errors.Is(err, ErrOutside) {
+			t.Errorf("Check(%s) = %v, want ErrOutside", p, err)
+		}
+		if err := d.RemoveAll(p); err == nil {
+			t.Errorf("RemoveAll(%s) succeeded", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Fatalf("a file outside the work directory was removed: %v", err)
+	}
+	for _, p := range []string{filepath.Join(root, "recipes", "a"), filepath.Join(root, "recipes", "new", "x")} {
+		if err := d.Check(p); err != nil {
+			t.Errorf("Check(%s) = %v", p, err)
+		}
+	}
+	// a tree with a directory nobody may write is still removed
+	ro := filepath.Join(root, "recipes", "a", "ro")
+	os.MkdirAll(filepath.Join(ro, "sub"), 0o755)
+	os.WriteFile(filepath.Join(ro, "sub", "f"), nil, 0o644)
+	os.Chmod(filepath.Join(ro, "sub"), 0o000)
+	if err := d.RemoveAll(filepath.Join(root, "recipes", "a")); err != nil {
+		t.Fatal(err)
+	}
+}
