@@ -328,7 +328,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	if b.Output != nil {
 		out = io.MultiWriter(out, b.Output)
 	}
-	stageTmp := filepath.Join(w.Target(n.Name, t), "stage.tmp")
+	stageTmp := w.StageTmp(n.Name, t)
 	fail := func(err error) (*Result, error) {
 		os.RemoveAll(stageTmp) // never leave a half-written stage behind
 		fmt.Fprintf(logf, "\ncook: build failed: %v\n", err)
@@ -387,12 +387,11 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	}
 
 	// Directories the script writes.
-	target := w.Target(n.Name, t)
 	d := scriptDirs{
 		recipe: r.Dir, source: sourceDir, build: w.Build(n.Name, t), stage: stageTmp,
 		sysroot: sysrootDir, toolchain: toolDir, prefix: tc.Prefix, cargo: b.CargoHome,
-		home: filepath.Join(target, "home"), tmp: filepath.Join(target, "tmp"), target: target,
-		script: filepath.Join(target, "script"),
+		home: w.Home(n.Name, t), tmp: w.BuildTmp(n.Name, t), script: w.Script(n.Name, t),
+		overlay: w.Overlay(n.Name, t), root: w.SandboxRoot(n.Name, t),
 	}
 	for _, dir := range []string{stageTmp, d.tmp} {
 		if err := os.RemoveAll(dir); err != nil {

@@ -79,9 +79,8 @@ type scriptDirs struct {
 	recipe, source, build, stage, sysroot, toolchain, tools, prefix, cargo, home, tmp string
 	// script holds build.sh, the script itself.
 	script string
-	// target is the node's target directory, holding the overlay's layers
-	// and the new root's mount point.
-	target string
+	// overlay holds the sandbox's overlay layers; root is its mount point.
+	overlay, root string
 	// shim is the download shims' directory ("" without shims): its
 	// symlinks' targets are shown at their own paths.
 	shim string
@@ -140,8 +139,7 @@ func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptP
 	if err := sandbox.Available(); err != nil {
 		return nil, nil, err
 	}
-	overlay := filepath.Join(d.target, "overlay")
-	root := filepath.Join(d.target, "root")
+	overlay, root := d.overlay, d.root
 	cleanup := func() {
 		workdir.RemoveAll(overlay)
 		os.Remove(root)

@@ -36,6 +36,7 @@ type Shims struct {
 	Socket string
 
 	recipe    string
+	parent    string
 	dl        *Downloader
 	cacheOnly bool
 	hint      string
@@ -66,6 +67,14 @@ func ShimExecutable(path string) ShimOption {
 	return func(s *Shims) error { s.Dir = path; return nil }
 }
 
+// ShimParent makes the shim directory a new directory in parent (a work
+// directory's tmp, where leftovers of a killed run are cleared) when the
+// socket's path fits there; otherwise the system's temporary directory is
+// used.
+func ShimParent(parent string) ShimOption {
+	return func(s *Shims) error { s.parent = parent; return nil }
+}
+
 // ShimLogger sets the logger for the downloads served.
 func ShimLogger(l *slog.Logger) ShimOption {
 	return func(s *Shims) error { s.log = l; return nil }
@@ -87,7 +96,13 @@ func StartShims(ctx context.Context, dl *Downloader, recipe string, opts ...Shim
 		}
 	}
 	// A short directory: unix socket paths are limited to ~108 bytes.
-	tmp, err := os.MkdirTemp("", "cook-shim-")
+	parent, prefix := "", "cook-shim-"
+	if s.parent != "" && len(s.parent)+len("/shim-0123456789/sock") < 100 {
+		if err := os.MkdirAll(s.parent, 0o755); err == nil {
+			parent, prefix = s.parent, "shim-"
+		}
+	}
+	tmp, err := os.MkdirTemp(parent, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("shims for %s: %w", recipe, err)
 	}

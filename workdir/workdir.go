@@ -8,12 +8,17 @@
 //	<work>/recipes/<name>/target/<T>/sysroot/     dependencies' stages ($COOKBOOK_SYSROOT)
 //	<work>/recipes/<name>/target/<T>/toolchain/   host: dependencies' stages ($COOKBOOK_TOOLCHAIN)
 //	<work>/recipes/<name>/target/<T>/stage.pkgar  stage.toml, stage.<opt>.pkgar, stage.<opt>.toml, auto_deps.toml
+//	<work>/recipes/<name>/target/<T>/stage.tmp/   the stage while the script writes it
+//	<work>/recipes/<name>/target/<T>/script/      build.sh, the generated script
+//	<work>/recipes/<name>/target/<T>/home/        $HOME of the script; tmp/ its $TMPDIR
+//	<work>/recipes/<name>/target/<T>/overlay/     the sandbox's overlay layers; root/ its mount point
 //	<work>/repo/<T>/                              published repository (<pkg>.pkgar, <pkg>.toml, repo.toml)
 //	<work>/keys/id_ed25519.toml                   signing key (and id_ed25519.pub.toml)
 //	<work>/logs/<T>/<name>.log                    per-recipe build log
 //	<work>/state/                                 action-key → output state
 //	<work>/images/                                disk images
 //	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
+//	<work>/lock, <work>/lock.running              the writer lock (see Lock)
 //
 // <T> is the target triple the recipe was built for (the host triple for host: recipes).
 package workdir
@@ -134,6 +139,33 @@ func (d Dir) StageToml(name, triple, opt string) string {
 // AutoDeps is the computed runtime dependency list of a recipe.
 func (d Dir) AutoDeps(name, triple string) string {
 	return filepath.Join(d.Target(name, triple), "auto_deps.toml")
+}
+
+// StageTmp is where the script writes the stage, renamed to Stage when
+// the build succeeds.
+func (d Dir) StageTmp(name, triple string) string {
+	return filepath.Join(d.Target(name, triple), "stage.tmp")
+}
+
+// Script is the directory holding a build's generated build.sh.
+func (d Dir) Script(name, triple string) string {
+	return filepath.Join(d.Target(name, triple), "script")
+}
+
+// Home is the build script's $HOME.
+func (d Dir) Home(name, triple string) string { return filepath.Join(d.Target(name, triple), "home") }
+
+// BuildTmp is the build script's $TMPDIR (its /tmp in the sandbox).
+func (d Dir) BuildTmp(name, triple string) string { return filepath.Join(d.Target(name, triple), "tmp") }
+
+// Overlay holds the sandbox's overlay layers for a build.
+func (d Dir) Overlay(name, triple string) string {
+	return filepath.Join(d.Target(name, triple), "overlay")
+}
+
+// SandboxRoot is the empty directory a build's sandbox mounts its new root on.
+func (d Dir) SandboxRoot(name, triple string) string {
+	return filepath.Join(d.Target(name, triple), "root")
 }
 
 // Sysroot is the sysroot assembled from a recipe's target dependencies.

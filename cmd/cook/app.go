@@ -21,6 +21,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/settings"
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/workdir"
 )
 
 // app holds the global flags and what they resolve to; commands read it.
@@ -36,6 +37,7 @@ type app struct {
 	jobs         int
 	mirrorFlags  []string
 	offline      bool
+	noWait       bool
 	json         bool
 	verbose      bool
 	quiet        bool
@@ -61,6 +63,7 @@ func (a *app) addGlobalFlags(root *cobra.Command) {
 	f.StringVar(&a.configFlag, "config", "", "cook settings file (env COOK_CONFIG; default: cook.toml at the cookbook root; cook image uses --config for the filesystem config, so set COOK_CONFIG there)")
 	f.StringArrayVar(&a.mirrorFlags, "mirror", nil, "FROM=TO: fetch any source URL starting with FROM from TO instead (repeatable)")
 	f.BoolVar(&a.offline, "offline", false, "no network at all (env COOK_OFFLINE=1)")
+	f.BoolVar(&a.noWait, "no-wait", false, "fail at once when another cook is writing to the work directory, instead of waiting for it")
 	f.BoolVar(&a.json, "json", false, "machine-readable output on stdout")
 	f.BoolVarP(&a.verbose, "verbose", "v", false, "more detail")
 	f.BoolVarP(&a.quiet, "quiet", "q", false, "less detail")
@@ -185,6 +188,40 @@ func (a *app) workDir() (string, error) {
 	}
 	sum := sha256.Sum256([]byte(root))
 	return filepath.Join(cache, "cook", filepath.Base(root)+"-"+hex.EncodeToString(sum[:4])), nil
+}
+
+// lockWork takes w's writer lock for a command that changes the work
+// directory: a second writer waits, saying for whom, or with --no-wait fails.
+// The returned function releases it.
+func (a *app) lockWork(ctx context.Context, w workdir.Dir) (func(), error) {
+	opts := []workdir.LockOption{workdir.OnWait(func(e *workdir.LockedError) {
+		fmt.Fprintf(a.stderr, "cook: waiting: %v (--no-wait fails instead)\n", e)
+	})}
+	if a.noWait {
+		opts = append(opts, workdir.NoWait())
+	}
+	l, err := w.Lock(ctx, opts...)
+	if err != nil {
+		return nil, failed(err)
+	}
+	if l.Unclean {
+		a.logger().Debug("cleared what an interrupted cook left", "work", w.Root)
+	}
+	return func() { l.Unlock() }, nil
+}
+
+// writeWork resolves the work directory and takes its writer lock.
+func (a *app) writeWork(ctx context.Context) (workdir.Dir, func(), error) {
+	root, err := a.workDir()
+	if err != nil {
+		return workdir.Dir{}, nil, err
+	}
+	w := workdir.New(root)
+	unlock, err := a.lockWork(ctx, w)
+	if err != nil {
+		return workdir.Dir{}, nil, err
+	}
+	return w, unlock, nil
 }
 
 // writable reports whether cook may put its work directory in dir: it must

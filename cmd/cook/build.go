@@ -94,7 +94,7 @@ func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 	if err != nil {
 		return nil, err
 	}
-	b.Shims = buildShims{dl: dl, log: a.logger()}
+	b.Shims = buildShims{dl: dl, log: a.logger(), tmp: w.Tmp()}
 	return b, nil
 }
 
@@ -102,10 +102,11 @@ func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 type buildShims struct {
 	dl  *fetch.Downloader
 	log *slog.Logger
+	tmp string
 }
 
 func (s buildShims) Start(ctx context.Context, recipe string) (*build.Shim, error) {
-	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimLogger(s.log))
+	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimLogger(s.log), fetch.ShimParent(s.tmp))
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +133,21 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 	if err != nil {
 		return err
 	}
-	root, err := a.workDir()
-	if err != nil {
-		return err
+	var w workdir.Dir
+	if f.dryRun {
+		root, err := a.workDir()
+		if err != nil {
+			return err
+		}
+		w = workdir.New(root)
+	} else {
+		var unlock func()
+		if w, unlock, err = a.writeWork(ctx); err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	return a.buildNodes(ctx, tree, workdir.New(root), roots, f)
+	return a.buildNodes(ctx, tree, w, roots, f)
 }
 
 // buildNodes is cook build after argument parsing: fetch what is missing,

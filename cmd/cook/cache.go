@@ -137,6 +137,11 @@ see docs/cache.md).`,
 			if err != nil {
 				return usageErr(fmt.Errorf("--max-size: %w", err))
 			}
+			_, unlock, err := a.writeWork(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			l, err := a.localCache()
 			if err != nil {
 				return err
@@ -160,6 +165,13 @@ see docs/cache.md).`,
 		Short: "Rehash every blob and check every action entry; exit 1 if anything is wrong",
 		Args:  rangeArgs(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fix {
+				_, unlock, err := a.writeWork(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer unlock()
+			}
 			l, err := a.localCache()
 			if err != nil {
 				return err

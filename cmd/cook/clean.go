@@ -10,7 +10,6 @@ import (
 	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/toolchain"
-	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newCleanCmd) }
@@ -24,11 +23,12 @@ sysroots, packages, logs and the recorded state, so the next build runs again.
 With recipe names only theirs; without, every recipe's. Fetched sources and the
 download cache stay (see cook unfetch).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := a.workDir()
+			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
 			}
-			w := workdir.New(root)
+			defer unlock()
+			root := w.Root
 			var names []cookbook.Node
 			if len(args) > 0 {
 				tree, err := a.loadTree(cmd.Context())

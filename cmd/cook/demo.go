@@ -40,6 +40,11 @@ Everything goes under <work>/demo; run it again and nothing is rebuilt.`,
 			base := filepath.Join(root, "demo")
 			book := filepath.Join(base, "cookbook")
 			w := workdir.New(filepath.Join(base, "work"))
+			unlock, err := a.lockWork(ctx, w)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			host := string(toolchain.Host())
 			a.target, a.triple = host, toolchain.Host()
 			fmt.Fprintf(a.stderr, "cook demo: a demonstration build for this machine (%s), under %s\n", host, base)

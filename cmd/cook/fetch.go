@@ -58,11 +58,12 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 			if err != nil {
 				return err
 			}
-			root, err := a.workDir()
+			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
 			}
-			f, view, err := a.newFetcher(tree, workdir.New(root), len(names), true)
+			defer unlock()
+			f, view, err := a.newFetcher(tree, w, len(names), true)
 			if err != nil {
 				return err
 			}

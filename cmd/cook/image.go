@@ -15,7 +15,6 @@ import (
 	"github.com/redox-cook/cook/image"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
-	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newImageCmd) }
@@ -141,11 +140,11 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 	if err != nil {
 		return usageErr(fmt.Errorf("--config: %w", err))
 	}
-	root, err := a.workDir()
+	w, unlock, err := a.writeWork(ctx)
 	if err != nil {
 		return err
 	}
-	w := workdir.New(root)
+	defer unlock()
 	out := f.output
 	if out == "" {
 		out = filepath.Join(w.Images(), "harddrive.img")
@@ -183,7 +182,7 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 		opts = append(opts, image.WithPackages(r))
 	} else if errors.Is(err, fs.ErrNotExist) && len(cfg.PackageNames()) > 0 {
 		return failed(fmt.Errorf("no packages built in %s yet (no signing key in %s): build the config's packages first, for example `cook build %s`",
-			root, w.Keys(), strings.Join(cfg.PackageNames(), " ")))
+			w.Root, w.Keys(), strings.Join(cfg.PackageNames(), " ")))
 	}
 	if live := isTerminalFile(a.stderr) && !a.quiet && !a.json; live {
 		opts = append(opts, image.WithProgress(func(p image.Progress) {

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redox-cook/cook/repo"
-	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newRepoCmd) }
@@ -38,11 +37,11 @@ package built for --target is published. Dependencies that are not built are
 recorded as outdated in repo.toml and reported, without failing.`,
 		Args: minArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := a.workDir()
+			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
 			}
-			w := workdir.New(root)
+			defer unlock()
 			for _, n := range args {
 				if _, _, _, err := repo.PackageName(n); err != nil {
 					return usageErr(err)
@@ -52,10 +51,10 @@ recorded as outdated in repo.toml and reported, without failing.`,
 			if len(names) == 0 {
 				names, err = repo.Built(w, a.target)
 				if err != nil {
-					return failed(fmt.Errorf("listing built packages in %s: %w", root, err))
+					return failed(fmt.Errorf("listing built packages in %s: %w", w.Root, err))
 				}
 				if len(names) == 0 {
-					return failed(fmt.Errorf("no packages built for %s in %s", a.target, root))
+					return failed(fmt.Errorf("no packages built for %s in %s", a.target, w.Root))
 				}
 			}
 			var opts []repo.PublishOption

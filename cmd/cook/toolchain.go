@@ -91,10 +91,12 @@ install: cook assembles their prefix from Debian's cross compiler.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t := a.triple
-			root, err := a.workDir()
+			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer unlock()
+			root := w.Root
 			dl, err := fetch.NewDownloader(fetch.WithMirrors(a.mirrors), fetch.WithOffline(a.offline), fetch.WithLogger(a.logger()))
 			if err != nil {
 				return usageErr(err)

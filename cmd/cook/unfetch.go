@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newUnfetchCmd) }
@@ -21,11 +19,12 @@ func newUnfetchCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			root, err := a.workDir()
+			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
 			}
-			f, _, err := a.newFetcher(tree, workdir.New(root), 0, false)
+			defer unlock()
+			f, _, err := a.newFetcher(tree, w, 0, false)
 			if err != nil {
 				return err
 			}
