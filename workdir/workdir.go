@@ -156,7 +156,9 @@ func (d Dir) Script(name, triple string) string {
 func (d Dir) Home(name, triple string) string { return filepath.Join(d.Target(name, triple), "home") }
 
 // BuildTmp is the build script's $TMPDIR (its /tmp in the sandbox).
-func (d Dir) BuildTmp(name, triple string) string { return filepath.Join(d.Target(name, triple), "tmp") }
+func (d Dir) BuildTmp(name, triple string) string {
+	return filepath.Join(d.Target(name, triple), "tmp")
+}
 
 // Overlay holds the sandbox's overlay layers for a build.
 func (d Dir) Overlay(name, triple string) string {
