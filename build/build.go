@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +23,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zeebo/blake3"
 
+	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
@@ -65,8 +64,8 @@ type Builder struct {
 	Output io.Writer
 	Log    *slog.Logger
 	// Cache, when set, is tried before a node is built and offered every
-	// finished build (see package cache).
-	Cache ActionCache
+	// finished build.
+	Cache *ActionCache
 
 	mu         sync.Mutex
 	toolchains map[toolchain.Triple]*toolchain.Toolchain
@@ -101,7 +100,7 @@ type Result struct {
 	Package  string // main package archive ("" for a meta package)
 	Log      string
 	Output   string // digest of the staged trees
-	Key      string // the action key it was built (or found cached) for
+	Key      cache.ActionKey // the action key it was built (or found cached) for
 	Hermetic bool   // built in the sandbox without network
 	Duration time.Duration
 }
@@ -184,27 +183,10 @@ func (b *Builder) OutputOf(ctx context.Context, n cookbook.Node) (string, error)
 	return d, nil
 }
 
+// stageDigest is n's output digest: its stage trees in the work directory.
 func (b *Builder) stageDigest(ctx context.Context, n cookbook.Node) (string, error) {
-	r, err := b.Tree.Lookup(n.Name)
-	if err != nil {
-		return "", err
-	}
 	t := string(b.TargetOf(n))
-	main, err := TreeDigest(ctx, b.Work.Stage(n.Name, t, ""))
-	if err != nil || len(r.OptionalPackages) == 0 {
-		return main, err
-	}
-	// with optional packages: one digest over every package's tree
-	h := blake3.New()
-	fmt.Fprintf(h, "=%s\n", main)
-	for _, opt := range optionalNames(r) {
-		d, err := TreeDigest(ctx, b.Work.Stage(n.Name, t, opt))
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s=%s\n", opt, d)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return b.stagesDigest(ctx, n, func(opt string) string { return b.Work.Stage(n.Name, t, opt) })
 }
 
 func optionalNames(r *cookbook.Recipe) []string {

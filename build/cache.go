@@ -19,22 +19,6 @@ import (
 // directories, machines or CI.
 const RemoteCached Status = "remote-cached"
 
-// ActionCache shares build results by action key. Restore materialises n's
-// outputs for key exactly as a build would have written them, or reports a
-// miss (a cache that is wrong, slow or unreachable is a miss, never an
-// error); Store offers a finished build, and may upload in the background.
-type ActionCache interface {
-	Restore(ctx context.Context, b *Builder, n cookbook.Node, key string) (Restored, bool)
-	Store(ctx context.Context, b *Builder, n cookbook.Node, key string, res *Result)
-}
-
-// Restored is what Restore reports of the build it brought back.
-type Restored struct {
-	Output   string  // the output digest, as Result.Output
-	Hermetic bool    // whether the original build was hermetic
-	Seconds  float64 // how long the original build took
-}
-
 // Outputs names what a build of n writes.
 type Outputs struct {
 	Dir string // the target directory, holding everything below but the log
@@ -73,9 +57,9 @@ func (b *Builder) OutputsOf(n cookbook.Node) (Outputs, error) {
 	return o, nil
 }
 
-// StagesDigest is the output digest (Result.Output) of stage trees laid out
-// anywhere: dir gives each package's tree. It must agree with stageDigest.
-func (b *Builder) StagesDigest(ctx context.Context, n cookbook.Node, dir func(opt string) string) (string, error) {
+// stagesDigest is the output digest (Result.Output) of n's stage trees
+// laid out anywhere: dir gives each package's tree.
+func (b *Builder) stagesDigest(ctx context.Context, n cookbook.Node, dir func(opt string) string) (string, error) {
 	r, err := b.Tree.Lookup(n.Name)
 	if err != nil {
 		return "", err
@@ -103,14 +87,14 @@ func (b *Builder) restore(ctx context.Context, n cookbook.Node, in Inputs) (*Res
 		return nil, false, nil
 	}
 	key := in.Key()
-	got, ok := b.Cache.Restore(ctx, b, n, key)
+	got, ok := b.Cache.restore(ctx, b, n, key)
 	if !ok {
 		return nil, false, nil
 	}
 	t := b.TargetOf(n)
-	b.SetOutput(n, got.Output)
+	b.SetOutput(n, got.output)
 	res := &Result{Node: n, Target: t, Stage: b.Work.Stage(n.Name, string(t), ""), Package: b.packagePath(n),
-		Log: b.Work.Log(n.Name, string(t)), Output: got.Output, Key: key, Hermetic: got.Hermetic}
+		Log: b.Work.Log(n.Name, string(t)), Output: got.output, Key: key, Hermetic: got.hermetic}
 	raw, err := json.MarshalIndent(in, "", "  ")
 	if err != nil {
 		return nil, false, err
@@ -118,8 +102,8 @@ func (b *Builder) restore(ctx context.Context, n cookbook.Node, in Inputs) (*Res
 	if err := pkgar.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
 		return nil, false, fmt.Errorf("%s: recording inputs: %w", n, err)
 	}
-	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: key, Output: got.Output,
-		Built: time.Now().UTC(), Seconds: got.Seconds, Hermetic: got.Hermetic})
+	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: key, Output: got.output,
+		Built: time.Now().UTC(), Seconds: got.seconds, Hermetic: got.hermetic})
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: recording restore: %w", n, err)
 	}
@@ -128,7 +112,7 @@ func (b *Builder) restore(ctx context.Context, n cookbook.Node, in Inputs) (*Res
 
 // offer gives a finished build to the action cache.
 func (b *Builder) offer(ctx context.Context, n cookbook.Node, res *Result) {
-	if b.Cache != nil && res.Key != "" {
-		b.Cache.Store(ctx, b, n, res.Key, res)
+	if b.Cache != nil && !res.Key.IsZero() {
+		b.Cache.store(b, n, res)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/repo"
 	"github.com/redox-cook/cook/script"
@@ -28,7 +29,7 @@ import (
 type Inputs map[string]string
 
 // Key is the action key: a hash of the sorted inputs.
-func (in Inputs) Key() string {
+func (in Inputs) Key() cache.ActionKey {
 	keys := make([]string, 0, len(in))
 	for k := range in {
 		keys = append(keys, k)
@@ -41,8 +42,7 @@ func (in Inputs) Key() string {
 		b.WriteString(in[k])
 		b.WriteByte('\n')
 	}
-	sum := sha256.Sum256([]byte(b.String()))
-	return hex.EncodeToString(sum[:])
+	return cache.NewActionKey([]byte(b.String()))
 }
 
 // Diff lists the inputs that differ between old and in, as

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 )
@@ -36,7 +37,7 @@ func (b *Builder) inputsPath(n cookbook.Node) string {
 type Record struct {
 	Node   string `json:"node"`
 	Target string `json:"target"`
-	Key    string `json:"key"`
+	Key    cache.ActionKey `json:"key"`
 	// inputs is where the inputs the key was computed from are kept: a
 	// file of their own, read only by Inputs, since a no-op build needs just
 	// the keys.

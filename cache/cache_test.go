@@ -1,100 +1,35 @@
 package cache
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/redox-cook/cook/build"
-	"github.com/redox-cook/cook/workdir"
 )
 
 func TestActionResultRoundTrip(t *testing.T) {
 	d1 := DigestBytes([]byte("one"))
 	d2 := DigestBytes([]byte(""))
-	ar := &actionResult{Files: []outputFile{{Path: entryPath, Digest: d1}, {Path: "stage.pkgar", Digest: d2, Executable: true}}, Stdout: &d1}
-	got, err := decodeActionResult(ar.encode())
+	ar := &ActionResult{Files: []OutputFile{{Path: "cook/entry.json", Digest: d1}, {Path: "stage.pkgar", Digest: d2, Executable: true}}, Stdout: &d1}
+	got, err := UnmarshalActionResult(ar.Marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ar, got, cmp.AllowUnexported(actionResult{})); diff != "" {
+	if diff := cmp.Diff(ar, got, cmp.AllowUnexported(ActionResult{})); diff != "" {
 		t.Fatal(diff)
 	}
 	for _, bad := range [][]byte{{0x12}, {0x12, 0x05, 0x0a}, {0x12, 0x02, 0x0a, 0x00, 0x12, 0x01}} {
-		if _, err := decodeActionResult(bad); err == nil {
+		if _, err := UnmarshalActionResult(bad); err == nil {
 			t.Errorf("decoded %x", bad)
-		}
-	}
-}
-
-func TestTreeRoundTrip(t *testing.T) {
-	src := t.TempDir()
-	os.MkdirAll(filepath.Join(src, "usr/bin"), 0o755)
-	os.MkdirAll(filepath.Join(src, "ro"), 0o755)
-	os.WriteFile(filepath.Join(src, "usr/bin/tool"), []byte("#!/bin/sh\n"), 0o755)
-	os.WriteFile(filepath.Join(src, "ro/file"), []byte("x"), 0o444)
-	os.Chmod(filepath.Join(src, "ro"), 0o555)
-	defer os.Chmod(filepath.Join(src, "ro"), 0o755)
-	os.Symlink("bin/tool", filepath.Join(src, "usr/link"))
-	os.Symlink("/nonexistent/abs", filepath.Join(src, "dangling"))
-	var buf bytes.Buffer
-	if err := writeTree(context.Background(), &buf, src); err != nil {
-		t.Fatal(err)
-	}
-	var again bytes.Buffer
-	writeTree(context.Background(), &again, src)
-	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
-		t.Fatal("the same tree gave different archives")
-	}
-	dst := filepath.Join(t.TempDir(), "out")
-	os.Mkdir(dst, 0o700)
-	if err := readTree(bytes.NewReader(buf.Bytes()), dst); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chmod(filepath.Join(dst, "ro"), 0o755)
-	ctx := context.Background()
-	want, _ := build.TreeDigest(ctx, src)
-	got, _ := build.TreeDigest(ctx, dst)
-	if want != got {
-		t.Fatal("restored tree differs")
-	}
-	st, _ := os.Stat(filepath.Join(dst, "usr/bin/tool"))
-	st0, _ := os.Stat(filepath.Join(src, "usr/bin/tool"))
-	if !st.ModTime().Equal(st0.ModTime()) {
-		t.Errorf("mtime %v, want %v", st.ModTime(), st0.ModTime())
-	}
-}
-
-func TestTreeRefusesEscapes(t *testing.T) {
-	for name, entries := range map[string][]tar.Header{
-		"dotdot":  {{Name: "../evil", Typeflag: tar.TypeReg}},
-		"abs":     {{Name: "/etc/evil", Typeflag: tar.TypeReg}},
-		"symlink": {{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/tmp"}, {Name: "l/evil", Typeflag: tar.TypeReg}},
-		"device":  {{Name: "dev", Typeflag: tar.TypeChar}},
-		"dup":     {{Name: "a", Typeflag: tar.TypeReg}, {Name: "a", Typeflag: tar.TypeReg}},
-	} {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		for _, h := range entries {
-			h.Mode = 0o644
-			tw.WriteHeader(&h)
-		}
-		tw.Close()
-		dst := t.TempDir()
-		if err := readTree(&buf, dst); err == nil {
-			t.Errorf("%s: extracted", name)
 		}
 	}
 }
@@ -113,7 +48,7 @@ func TestLocalStore(t *testing.T) {
 	if err := l.Put(ctx, CAS, d.Hash, d.Size, bytes.NewReader(blob)); err != nil {
 		t.Fatal(err)
 	}
-	ar := (&actionResult{Files: []outputFile{{Path: entryPath, Digest: d}}}).encode()
+	ar := (&ActionResult{Files: []OutputFile{{Path: "cook/entry.json", Digest: d}}}).Marshal()
 	key := DigestBytes([]byte("key")).Hash
 	if err := l.Put(ctx, AC, key, int64(len(ar)), bytes.NewReader(ar)); err != nil {
 		t.Fatal(err)
@@ -177,63 +112,6 @@ func TestRemoteAuth(t *testing.T) {
 	}
 }
 
-// An entry whose blobs all hash right but whose trees do not give the
-// recorded output digest is a miss, and nothing is put in place.
-func TestRestoreChecksOutputDigest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds recipes")
-	}
-	mem := &memServer{}
-	srv := httptest.NewServer(mem)
-	defer srv.Close()
-	store := func(w workdir.Dir) Store {
-		r, _ := NewRemote(srv.URL)
-		return r
-	}
-	a := newMachine(t, machineOpt{store: store, noSandbox: true})
-	wantAll(t, a.buildAll(t, "split"), build.Built)
-	// forge: a consistent entry claiming another output digest
-	mem.mu.Lock()
-	for k, v := range mem.blobs {
-		var e Entry
-		if !strings.HasPrefix(k, "cas/") || json.Unmarshal(v, &e) != nil || e.Node != "split" {
-			continue
-		}
-		e.Output = strings.Repeat("0", 64)
-		raw, _ := json.Marshal(e)
-		d := DigestBytes(raw)
-		mem.blobs["cas/"+d.Hash] = raw
-		ar := &actionResult{Files: []outputFile{{Path: entryPath, Digest: d}}}
-		mem.blobs["ac/"+e.Key] = ar.encode()
-	}
-	mem.mu.Unlock()
-	var w warnings
-	b := newMachine(t, machineOpt{keysFrom: a.b, store: store, noSandbox: true, warn: w.add})
-	wantAll(t, b.buildAll(t, "split"), build.Built)
-	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], "the entry says") {
-		t.Fatalf("warnings %q", ws)
-	}
-	// uploads skip blobs the server has: B's identical build uploaded only
-	// its entry and action result... and any blob that differs
-	if mem.heads.Load() == 0 {
-		t.Fatal("no presence checks before uploads")
-	}
-}
-
-func TestRemoveAllReadOnly(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "tree")
-	os.MkdirAll(filepath.Join(dir, "ro/sub"), 0o755)
-	os.WriteFile(filepath.Join(dir, "ro/sub/f"), nil, 0o444)
-	os.Chmod(filepath.Join(dir, "ro/sub"), 0o555)
-	os.Chmod(filepath.Join(dir, "ro"), 0o555)
-	if err := removeAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
-		t.Fatalf("still there: %v", err)
-	}
-}
-
 // A download that keeps moving may take longer than the timeout; one that
 // stalls is abandoned.
 func TestRemoteWatchdog(t *testing.T) {
@@ -280,5 +158,52 @@ func TestRemoteWatchdog(t *testing.T) {
 	rc.Close()
 	if !errors.Is(err, errStalled) || time.Since(start) > 2*time.Second {
 		t.Fatalf("stalled download: %v after %v", err, time.Since(start))
+	}
+}
+
+// Cache.Blob verifies as it streams: a damaged local copy is reported as
+// ErrDamaged and dropped, so that the next read asks again.
+func TestCacheBlobVerifies(t *testing.T) {
+	ctx := context.Background()
+	l := NewLocal(t.TempDir())
+	c := New(l)
+	d, err := c.PutBytes(ctx, []byte("stage bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.SmallBlob(ctx, d, 100)
+	if err != nil || string(got) != "stage bytes" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := c.SmallBlob(ctx, d, 3); err == nil {
+		t.Error("a blob over the limit was read")
+	}
+	os.WriteFile(l.path(CAS, d.Hash), []byte("stage bytez"), 0o644)
+	if _, err := c.SmallBlob(ctx, d, 100); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("damaged blob: %v", err)
+	}
+	if ok, _ := l.Has(ctx, CAS, d.Hash); ok {
+		t.Error("the damaged blob was kept")
+	}
+	if _, err := c.SmallBlob(ctx, d, 100); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after dropping: %v", err)
+	}
+	// action results round-trip under typed keys
+	key := NewActionKey([]byte("inputs"))
+	ar := &ActionResult{Files: []OutputFile{{Path: "x", Digest: d}}}
+	if err := c.SetAction(ctx, key, ar); err != nil {
+		t.Fatal(err)
+	}
+	back, err := c.Action(ctx, key)
+	if err != nil || len(back.Files) != 1 || back.Files[0].Digest != d {
+		t.Fatalf("%+v %v", back, err)
+	}
+	text, _ := key.MarshalText()
+	var k2 ActionKey
+	if err := k2.UnmarshalText(text); err != nil || k2 != key {
+		t.Fatalf("key text round trip: %v", err)
+	}
+	if _, err := ParseActionKey("../../etc"); err == nil {
+		t.Error("a path parsed as a key")
 	}
 }

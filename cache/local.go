@@ -24,6 +24,15 @@ import (
 // least recently used entries first.
 type Local struct {
 	Dir string
+	// Name says what the store is in messages (default "local cache").
+	Name string
+}
+
+func (l *Local) name() string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return "local cache"
 }
 
 // NewLocal returns the store in dir.
@@ -44,12 +53,12 @@ func (l *Local) Get(ctx context.Context, kind Kind, hash string) (io.ReadCloser,
 		return nil, 0, ErrNotFound
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("local cache: %w", err)
+		return nil, 0, fmt.Errorf("%s: %w", l.name(), err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, fmt.Errorf("local cache: %w", err)
+		return nil, 0, fmt.Errorf("%s: %w", l.name(), err)
 	}
 	now := time.Now()
 	os.Chtimes(p, now, now) // for Trim's LRU order; best effort
@@ -92,11 +101,11 @@ func (l *Local) write(kind Kind, hash string, size int64, r io.Reader) error {
 	}
 	tmpDir := filepath.Join(l.Dir, "tmp")
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
-		return fmt.Errorf("local cache: %w", err)
+		return fmt.Errorf("%s: %w", l.name(), err)
 	}
 	f, err := os.CreateTemp(tmpDir, "put-*")
 	if err != nil {
-		return fmt.Errorf("local cache: %w", err)
+		return fmt.Errorf("%s: %w", l.name(), err)
 	}
 	defer os.Remove(f.Name())
 	h := sha256.New()
@@ -105,21 +114,21 @@ func (l *Local) write(kind Kind, hash string, size int64, r io.Reader) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("local cache: write %s/%s: %w", kind, hash, err)
+		return fmt.Errorf("%s: write %s/%s: %w", l.name(), kind, hash, err)
 	}
 	if size >= 0 && n != size {
-		return fmt.Errorf("local cache: %s/%s: got %d bytes, want %d", kind, hash, n, size)
+		return fmt.Errorf("%s: %s/%s: got %d bytes, want %d", l.name(), kind, hash, n, size)
 	}
 	if kind == CAS {
 		if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-			return fmt.Errorf("local cache: blob %s hashes to %s", hash, got)
+			return fmt.Errorf("%s: blob %s hashes to %s", l.name(), hash, got)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("local cache: %w", err)
+		return fmt.Errorf("%s: %w", l.name(), err)
 	}
 	if err := os.Rename(f.Name(), dst); err != nil {
-		return fmt.Errorf("local cache: %w", err)
+		return fmt.Errorf("%s: %w", l.name(), err)
 	}
 	return nil
 }
@@ -169,7 +178,7 @@ func (l *Local) list() ([]entryFile, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("local cache: %w", err)
+			return nil, fmt.Errorf("%s: %w", l.name(), err)
 		}
 	}
 	return out, nil
@@ -214,7 +223,7 @@ func (l *Local) Trim(maxBytes int64) (removed int, freed int64, err error) {
 			break
 		}
 		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return removed, freed, fmt.Errorf("local cache: %w", err)
+			return removed, freed, fmt.Errorf("%s: %w", l.name(), err)
 		}
 		total -= f.size
 		freed += f.size
@@ -242,7 +251,7 @@ func (l *Local) Verify(ctx context.Context, fix bool) ([]Problem, error) {
 		probs = append(probs, Problem{Kind: f.kind, Hash: f.hash, What: what})
 		if fix {
 			if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("local cache: %w", err)
+				return fmt.Errorf("%s: %w", l.name(), err)
 			}
 		}
 		return nil
@@ -256,12 +265,12 @@ func (l *Local) Verify(ctx context.Context, fix bool) ([]Problem, error) {
 		}
 		fh, err := os.Open(f.path)
 		if err != nil {
-			return probs, fmt.Errorf("local cache: %w", err)
+			return probs, fmt.Errorf("%s: %w", l.name(), err)
 		}
 		d, err := DigestOf(fh)
 		fh.Close()
 		if err != nil {
-			return probs, fmt.Errorf("local cache: read %s: %w", f.path, err)
+			return probs, fmt.Errorf("%s: read %s: %w", l.name(), f.path, err)
 		}
 		if d.Hash != f.hash {
 			if err := bad(f, "content hashes to "+d.Hash); err != nil {
@@ -275,16 +284,16 @@ func (l *Local) Verify(ctx context.Context, fix bool) ([]Problem, error) {
 		}
 		data, err := os.ReadFile(f.path)
 		if err != nil {
-			return probs, fmt.Errorf("local cache: %w", err)
+			return probs, fmt.Errorf("%s: %w", l.name(), err)
 		}
-		ar, err := decodeActionResult(data)
+		ar, err := UnmarshalActionResult(data)
 		if err != nil {
 			if err := bad(f, "undecodable entry: "+err.Error()); err != nil {
 				return probs, err
 			}
 			continue
 		}
-		for _, d := range ar.blobs() {
+		for _, d := range ar.Blobs() {
 			if ok, _ := l.Has(ctx, CAS, d.Hash); !ok {
 				if err := bad(f, "blob "+d.Hash+" is missing"); err != nil {
 					return probs, err

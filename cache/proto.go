@@ -15,19 +15,22 @@ import (
 //	OutputFile   { string path = 1; Digest digest = 2; bool is_executable = 4; }
 //	Digest       { string hash = 1; int64 size_bytes = 2; }
 
-type outputFile struct {
+// OutputFile is one output of an action, kept as a CAS blob.
+type OutputFile struct {
 	Path       string
 	Digest     Digest
 	Executable bool
 }
 
-type actionResult struct {
-	Files  []outputFile
+// ActionResult is what the action cache keeps for an action key: its
+// output files and its log (stdout), all CAS blobs.
+type ActionResult struct {
+	Files  []OutputFile
 	Stdout *Digest
 }
 
-// blobs is every blob the result names.
-func (ar *actionResult) blobs() []Digest {
+// Blobs is every blob the result names.
+func (ar *ActionResult) Blobs() []Digest {
 	var out []Digest
 	for _, f := range ar.Files {
 		out = append(out, f.Digest)
@@ -38,13 +41,14 @@ func (ar *actionResult) blobs() []Digest {
 	return out
 }
 
-func (ar *actionResult) file(path string) (outputFile, bool) {
+// File returns the output at path.
+func (ar *ActionResult) File(path string) (OutputFile, bool) {
 	for _, f := range ar.Files {
 		if f.Path == path {
 			return f, true
 		}
 	}
-	return outputFile{}, false
+	return OutputFile{}, false
 }
 
 func appendVarint(b []byte, v uint64) []byte {
@@ -72,7 +76,8 @@ func encodeDigest(d Digest) []byte {
 	return b
 }
 
-func (ar *actionResult) encode() []byte {
+// Marshal encodes ar as the REAPI ActionResult message.
+func (ar *ActionResult) Marshal() []byte {
 	var b []byte
 	for _, f := range ar.Files {
 		m := appendBytes(nil, 1, []byte(f.Path))
@@ -165,12 +170,13 @@ func decodeDigest(b []byte) (Digest, error) {
 	return d, err
 }
 
-func decodeActionResult(b []byte) (*actionResult, error) {
-	ar := &actionResult{}
+// UnmarshalActionResult decodes an ActionResult message.
+func UnmarshalActionResult(b []byte) (*ActionResult, error) {
+	ar := &ActionResult{}
 	err := fields(b, func(field, wire int, val []byte, num uint64) error {
 		switch {
 		case field == 2 && wire == 2:
-			var f outputFile
+			var f OutputFile
 			err := fields(val, func(field, wire int, val []byte, num uint64) error {
 				var err error
 				switch {

@@ -145,8 +145,8 @@ func (r *Remote) ReadOnly() bool { return r.readOnly }
 // Down reports whether the remote was switched off after persistent failures.
 func (r *Remote) Down() bool { return r.down.Load() }
 
-// errUnavailable is returned once the remote is switched off.
-var errUnavailable = errors.New("remote cache unavailable")
+// ErrUnavailable is returned once the remote is switched off (after one warning).
+var ErrUnavailable = errors.New("remote cache unavailable")
 
 func (r *Remote) url(kind Kind, hash string) string {
 	return r.base.String() + "/" + string(kind) + "/" + hash
@@ -179,7 +179,7 @@ func (r *Remote) fail(op string, err error) error {
 		})
 	}
 	if r.down.Load() {
-		return fmt.Errorf("%w: %s: %w", errUnavailable, op, err) // already warned
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err) // already warned
 	}
 	return fmt.Errorf("remote cache %s: %s: %w", r, op, err)
 }
@@ -237,7 +237,7 @@ func (p progress) Read(b []byte) (int, error) {
 // func to call when its body is done.
 func (r *Remote) do(ctx context.Context, method string, kind Kind, hash string, size int64, body io.ReadSeeker) (*http.Response, func(), error) {
 	if r.down.Load() {
-		return nil, nil, errUnavailable
+		return nil, nil, ErrUnavailable
 	}
 	if err := checkHash(hash); err != nil {
 		return nil, nil, err

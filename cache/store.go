@@ -1,14 +1,13 @@
-// Package cache shares build results between work directories, machines and
-// CI through an action cache: for every action key (build.Inputs.Key) an
-// entry naming the output digest, the package files, the stage trees and the
-// log, each kept as a content-addressed blob.
+// Package cache is an action cache: action keys to results, and the verified blobs they name, in local and remote stores.
 //
 // Stores speak two namespaces, the action cache (AC, keyed by action key)
 // and the content-addressed store (CAS, keyed by the SHA-256 of the
 // content), exactly as bazel-remote's HTTP API does (/ac/<sha256>,
 // /cas/<sha256>). Local is the work directory's own store, Remote talks to a
 // bazel-remote (or any server of that protocol), and Layered composes them as
-// local-then-remote. Actions turns a store into a build.ActionCache.
+// local-then-remote. Cache is the typed interface over a store: ActionKey →
+// ActionResult, Digest → blob. What an action and its outputs mean is its
+// users' business (the build package's ActionCache).
 package cache
 
 import (

@@ -285,7 +285,7 @@ func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []buil
 		r := buildResultJSON{Recipe: o.Node.String(), Target: t, Status: string(o.Status), Seconds: o.Duration.Seconds(),
 			Log: b.Work.Log(o.Node.Name, t)}
 		if o.Result != nil {
-			r.Stage, r.Package, r.Output, r.Hermetic, r.Key = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic, o.Result.Key
+			r.Stage, r.Package, r.Output, r.Hermetic, r.Key = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic, o.Result.Key.String()
 			if o.Status == build.Cached {
 				r.Seconds = 0
 			}

@@ -37,7 +37,7 @@ func localCacheDir(w workdir.Dir) string { return filepath.Join(w.Root, "cache")
 // attachCache gives b the action cache the flags and settings ask for: the
 // work directory's store, then the remote one. It returns nil (and leaves b
 // alone) when no remote is configured.
-func (a *app) attachCache(b *build.Builder, c cacheFlags) (*cache.Actions, error) {
+func (a *app) attachCache(b *build.Builder, c cacheFlags) (*build.ActionCache, error) {
 	url := firstNonEmpty(c.remote, os.Getenv("COOK_REMOTE_CACHE"), a.settings.Cache.Remote)
 	if url == "" || c.noCache || a.offline {
 		return nil, nil
@@ -56,7 +56,10 @@ func (a *app) attachCache(b *build.Builder, c cacheFlags) (*cache.Actions, error
 		if !filepath.IsAbs(dir) {
 			return nil, usageErr(fmt.Errorf("--remote-cache %s: a file:// cache needs an absolute path", url))
 		}
-		remote = cache.NewLocal(dir)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, usageErr(fmt.Errorf("--remote-cache %s: no such directory (create it, or check the path)", url))
+		}
+		remote = &cache.Local{Dir: dir, Name: "remote cache " + url}
 		if c.readOnly || a.settings.Cache.ReadOnly {
 			remote = cache.ReadOnly(remote)
 		}
@@ -71,8 +74,8 @@ func (a *app) attachCache(b *build.Builder, c cacheFlags) (*cache.Actions, error
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, err
 	}
-	ac, err := cache.NewActions(&cache.Layered{Local: cache.NewLocal(localCacheDir(b.Work)), Remote: remote},
-		cache.WithWarnings(warn), cache.WithTempDir(tmp), cache.WithUploads(4))
+	ac, err := build.NewActionCache(&cache.Layered{Local: cache.NewLocal(localCacheDir(b.Work)), Remote: remote},
+		build.WithWarnings(warn), build.WithTempDir(tmp), build.WithUploads(4))
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +84,7 @@ func (a *app) attachCache(b *build.Builder, c cacheFlags) (*cache.Actions, error
 }
 
 // flushCache waits (a bounded time) for background uploads before cook exits.
-func (a *app) flushCache(ac *cache.Actions) {
+func (a *app) flushCache(ac *build.ActionCache) {
 	if ac == nil {
 		return
 	}

@@ -54,7 +54,7 @@ func TestBuildRemoteCache(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	t.Setenv("COOK_CACHE_TOKEN", "team-token")
-	cookbook, _ := filepath.Abs("../../cache/testdata/cookbook")
+	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
 	workA, workB := t.TempDir(), t.TempDir()
 	host := string(toolchain.Host())
 	buildJSON := func(work string) map[string]string {
@@ -145,7 +145,7 @@ func TestBuildSharedDirCache(t *testing.T) {
 		t.Skip("builds recipes")
 	}
 	shared := t.TempDir()
-	cookbook, _ := filepath.Abs("../../cache/testdata/cookbook")
+	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
 	host := string(toolchain.Host())
 	statuses := func(work string, extra ...string) map[string]string {
 		t.Helper()
@@ -186,5 +186,16 @@ func TestBuildSharedDirCache(t *testing.T) {
 	copyKeys(a, b)
 	if got := statuses(b); got["libhello"] != "remote-cached" || got["split"] != "remote-cached" {
 		t.Fatalf("B: %v", got)
+	}
+}
+
+// A file:// remote cache that does not exist is a usage error, not a
+// silent empty cache.
+func TestSharedDirCacheMissing(t *testing.T) {
+	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	_, stderr, code := cook(t, "--cookbook", cookbook, "--work", t.TempDir(), "build", "--remote-cache", "file://"+missing, "libhello")
+	if code != exitUsage || !strings.Contains(stderr, "no such directory") {
+		t.Errorf("exit %d: %s", code, stderr)
 	}
 }

@@ -47,12 +47,12 @@ whatever is staged for it.`,
 			if err != nil {
 				return failed(err)
 			}
-			rep := explainJSON{Recipe: n.String(), UpToDate: ok, Key: in.Key(), Changes: []string{}, Inputs: in}
+			rep := explainJSON{Recipe: n.String(), UpToDate: ok, Key: in.Key().String(), Changes: []string{}, Inputs: in}
 			switch {
 			case rec == nil:
 				rep.Changes = append(rep.Changes, "never built")
 			default:
-				rep.Recorded = rec.Key
+				rep.Recorded = rec.Key.String()
 				rep.Changes = append(rep.Changes, in.Diff(rec.Inputs())...)
 				if !ok && len(rep.Changes) == 0 {
 					rep.Changes = append(rep.Changes, "outputs missing from the work directory")

@@ -1,4 +1,4 @@
-package cache
+package build
 
 import (
 	"archive/tar"
@@ -15,6 +15,8 @@ import (
 )
 
 const keepMode = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// Stage trees travel through the action cache as tar streams.
 
 // writeTree writes dir as a tar stream: directories, regular files and
 // symlinks with their modes and modification times, in lexical order and
@@ -171,19 +173,4 @@ func readTree(r io.Reader, dir string) error {
 		}
 	}
 	return nil
-}
-
-// removeAll removes a tree even when it holds read-only directories.
-func removeAll(p string) error {
-	err := os.RemoveAll(p)
-	if err == nil {
-		return nil
-	}
-	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(q, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(p)
 }

@@ -1,4 +1,4 @@
-package cache
+package build_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -39,14 +40,14 @@ func TestUploadsInBackground(t *testing.T) {
 		mem.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	m := newMachine(t, machineOpt{noSandbox: true, store: func(workdir.Dir) Store {
-		r, err := NewRemote(srv.URL)
+	m := newMachine(t, machineOpt{noSandbox: true, store: func(workdir.Dir) cache.Store {
+		r, err := cache.NewRemote(srv.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}})
-	ac, err := NewActions(m.b.Cache.(*Actions).store, WithUploads(2), WithTempDir(t.TempDir()))
+	ac, err := build.NewActionCache(m.store, build.WithUploads(2), build.WithTempDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,15 +96,12 @@ func TestLocalDamageRefetches(t *testing.T) {
 	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, warn: w.add, store: remoteStore(t, srv.URL)})
 	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
 	// damage every local blob of B's copy, and forget B's state
-	local := NewLocal(filepath.Join(b.b.Work.Root, "cache"))
-	files, err := local.list()
-	if err != nil {
-		t.Fatal(err)
+	blobs, err := filepath.Glob(filepath.Join(b.b.Work.Root, "cache", "cas", "*", "*"))
+	if err != nil || len(blobs) == 0 {
+		t.Fatalf("no local blobs: %v", err)
 	}
-	for _, f := range files {
-		if f.kind == CAS {
-			os.WriteFile(f.path, []byte("damaged"), 0o644)
-		}
+	for _, p := range blobs {
+		os.WriteFile(p, []byte("damaged"), 0o644)
 	}
 	forget := func() {
 		if err := b.b.Forget(cookbook.Node{Name: "libhello"}); err != nil {

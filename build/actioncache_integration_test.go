@@ -1,4 +1,4 @@
-package cache
+package build_test
 
 import (
 	"context"
@@ -11,16 +11,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/workdir"
 )
 
-func remoteStore(t testing.TB, url string, opts ...Option) func(workdir.Dir) Store {
-	return func(w workdir.Dir) Store {
-		r, err := NewRemote(url, append([]Option{WithWarn(func(s string) { t.Log(s) })}, opts...)...)
+func remoteStore(t testing.TB, url string, opts ...cache.Option) func(workdir.Dir) cache.Store {
+	return func(w workdir.Dir) cache.Store {
+		r, err := cache.NewRemote(url, append([]cache.Option{cache.WithWarn(func(s string) { t.Log(s) })}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &Layered{Local: NewLocal(filepath.Join(w.Root, "cache")), Remote: r}
+		return &cache.Layered{Local: cache.NewLocal(filepath.Join(w.Root, "cache")), Remote: r}
 	}
 }
 
@@ -81,7 +82,7 @@ func TestBazelRemoteShare(t *testing.T) {
 	}
 
 	// the work directory's own copy passes verify
-	l := NewLocal(filepath.Join(b.b.Work.Root, "cache"))
+	l := cache.NewLocal(filepath.Join(b.b.Work.Root, "cache"))
 	probs, err := l.Verify(context.Background(), false)
 	if err != nil || len(probs) > 0 {
 		t.Fatalf("verify: %v %v", probs, err)
@@ -94,13 +95,13 @@ func TestBazelRemoteReadOnly(t *testing.T) {
 		t.Skip("builds recipes and runs bazel-remote")
 	}
 	br := startBazelRemote(t)
-	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL, WithReadOnly(true)), noSandbox: true})
+	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL, cache.WithReadOnly(true)), noSandbox: true})
 	a.buildAll(t, "libhello")
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL), noSandbox: true})
 	if got := b.buildAll(t, "libhello"); got["libhello"] != build.Built {
 		t.Fatalf("read-only A uploaded: B says %v", got)
 	}
-	c := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL, WithReadOnly(true)), noSandbox: true})
+	c := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL, cache.WithReadOnly(true)), noSandbox: true})
 	if got := c.buildAll(t, "libhello"); got["libhello"] != build.RemoteCached {
 		t.Fatalf("read-only C did not read: %v", got)
 	}
@@ -121,30 +122,30 @@ func TestBazelRemoteBasicAuth(t *testing.T) {
 	br := startBazelRemote(t, "--htpasswd_file", htpasswd)
 	ctx := context.Background()
 	blob := []byte("hello")
-	d := DigestBytes(blob)
+	d := cache.DigestBytes(blob)
 
 	var mu sync.Mutex
 	var warnings []string
 	warn := func(s string) { mu.Lock(); warnings = append(warnings, s); mu.Unlock() }
-	bad, err := NewRemote(strings.Replace(br.URL, "http://", "http://cook:wrong-pass@", 1), WithWarn(warn))
+	bad, err := cache.NewRemote(strings.Replace(br.URL, "http://", "http://cook:wrong-pass@", 1), cache.WithWarn(warn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = bad.Put(ctx, CAS, d.Hash, d.Size, strings.NewReader(string(blob)))
+	err = bad.Put(ctx, cache.CAS, d.Hash, d.Size, strings.NewReader(string(blob)))
 	if err == nil {
 		t.Fatal("a wrong password was accepted")
 	}
 	if strings.Contains(err.Error(), "wrong-pass") || strings.Contains(bad.String(), "wrong-pass") {
 		t.Fatalf("the password leaked: %v / %s", err, bad)
 	}
-	good, err := NewRemote(strings.Replace(br.URL, "http://", "http://cook:s3cret@", 1), WithWarn(warn))
+	good, err := cache.NewRemote(strings.Replace(br.URL, "http://", "http://cook:s3cret@", 1), cache.WithWarn(warn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := good.Put(ctx, CAS, d.Hash, d.Size, strings.NewReader(string(blob))); err != nil {
+	if err := good.Put(ctx, cache.CAS, d.Hash, d.Size, strings.NewReader(string(blob))); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := good.Has(ctx, CAS, d.Hash); !ok || err != nil {
+	if ok, err := good.Has(ctx, cache.CAS, d.Hash); !ok || err != nil {
 		t.Fatalf("has: %v %v", ok, err)
 	}
 	for _, w := range warnings {

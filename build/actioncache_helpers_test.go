@@ -1,4 +1,4 @@
-package cache
+package build_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/toolchain"
@@ -116,16 +117,17 @@ func (br *bazelRemote) stop() {
 }
 
 // machine is one work directory with its builder, loading testdata/cookbook
-// (or root) for the host.
+// (testdata/shared-cookbook, or root) for the host.
 type machine struct {
-	b  *build.Builder
-	ac *Actions
+	b     *build.Builder
+	ac    *build.ActionCache
+	store cache.Store
 }
 
 type machineOpt struct {
 	root      string         // recipe tree (default testdata/cookbook)
 	keysFrom  *build.Builder // share the signing key (it is an input of the action key)
-	store     func(w workdir.Dir) Store
+	store     func(w workdir.Dir) cache.Store
 	noSandbox bool
 	warn      func(string)
 	tree      *cookbook.Tree
@@ -134,7 +136,7 @@ type machineOpt struct {
 func newMachine(t testing.TB, o machineOpt) *machine {
 	t.Helper()
 	if o.root == "" {
-		o.root = "testdata/cookbook"
+		o.root = "testdata/shared-cookbook"
 	}
 	tree := o.tree
 	if tree == nil {
@@ -163,7 +165,8 @@ func newMachine(t testing.TB, o machineOpt) *machine {
 			warn = func(s string) { t.Log(s) }
 		}
 		os.MkdirAll(work.Tmp(), 0o755)
-		m.ac, err = NewActions(o.store(work), WithWarnings(warn), WithTempDir(work.Tmp()))
+		m.store = o.store(work)
+		m.ac, err = build.NewActionCache(m.store, build.WithWarnings(warn), build.WithTempDir(work.Tmp()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +260,7 @@ func (m *machine) outputs(t testing.TB) map[string]string {
 			if err != nil {
 				return err
 			}
-			got[rel] = fmt.Sprintf("file %v %x", info.Mode(), DigestBytes(data).Hash)
+			got[rel] = fmt.Sprintf("file %v %x", info.Mode(), cache.DigestBytes(data).Hash)
 		}
 		return nil
 	})

@@ -1,4 +1,4 @@
-package cache
+package build_test
 
 import (
 	"context"
