@@ -53,4 +53,3 @@ func TestRestoreChecksOutputDigest(t *testing.T) {
 		t.Fatal("no presence checks before uploads")
 	}
 }
-

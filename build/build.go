@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
@@ -99,9 +98,9 @@ type Result struct {
 	Stage    string // main staged tree
 	Package  string // main package archive ("" for a meta package)
 	Log      string
-	Output   string // digest of the staged trees
+	Output   string          // digest of the staged trees
 	Key      cache.ActionKey // the action key it was built (or found cached) for
-	Hermetic bool   // built in the sandbox without network
+	Hermetic bool            // built in the sandbox without network
 	Duration time.Duration
 }
 

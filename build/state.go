@@ -35,8 +35,8 @@ func (b *Builder) inputsPath(n cookbook.Node) string {
 // its action key and the inputs it was computed from, and the digest of what
 // it produced.
 type Record struct {
-	Node   string `json:"node"`
-	Target string `json:"target"`
+	Node   string          `json:"node"`
+	Target string          `json:"target"`
 	Key    cache.ActionKey `json:"key"`
 	// inputs is where the inputs the key was computed from are kept: a
 	// file of their own, read only by Inputs, since a no-op build needs just

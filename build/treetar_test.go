@@ -68,4 +68,3 @@ func TestTreeRefusesEscapes(t *testing.T) {
 		}
 	}
 }
-
