@@ -364,3 +364,13 @@ func shaBase64(s string) string {
 	h := sha1.Sum([]byte(s))
 	return base64.StdEncoding.EncodeToString(h[:])
 }
+
+// key is the action key of name's build on m now.
+func (m *machine) key(t testing.TB, name string) cache.ActionKey {
+	t.Helper()
+	in, err := m.b.Inputs(context.Background(), cookbook.Node{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in.Key()
+}

@@ -1,13 +1,16 @@
 package build_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cache"
+	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -51,5 +54,47 @@ func TestRestoreChecksOutputDigest(t *testing.T) {
 	// its entry and action result... and any blob that differs
 	if mem.heads.Load() == 0 {
 		t.Fatal("no presence checks before uploads")
+	}
+}
+
+// A source whose script downloaded different bytes (gnu-config's
+// config.sub from a moving URL) has another identity: its action key
+// changes, so neither the local state nor the shared cache hands back the
+// build of the old bytes.
+func TestScriptDownloadChangesActionKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes")
+	}
+	srv := httptest.NewServer(&memServer{})
+	defer srv.Close()
+	info := func(m *machine, blake3 string) {
+		t.Helper()
+		text := "source_identifier = \"tree\"\n\n[[downloads]]\nurl = \"https://example.invalid/config.sub\"\nblake3 = \"" + blake3 + "\"\n"
+		if err := os.WriteFile(m.b.Work.SourceInfo("libhello"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newMachine(t, machineOpt{noSandbox: true, store: remoteStore(t, srv.URL)})
+	a.stageSources(t)
+	info(a, strings.Repeat("a", 64))
+	wantAll(t, a.buildAll(t, "libhello"), build.Built)
+	keyA := a.key(t, "libhello")
+
+	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, store: remoteStore(t, srv.URL)})
+	b.stageSources(t)
+	info(b, strings.Repeat("a", 64))
+	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
+
+	c := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, store: remoteStore(t, srv.URL)})
+	c.stageSources(t)
+	info(c, strings.Repeat("b", 64))
+	if c.key(t, "libhello") == keyA {
+		t.Fatal("a different script download left the action key unchanged")
+	}
+	wantAll(t, c.buildAll(t, "libhello"), build.Built)
+	// and in one work directory, the changed download makes the build stale
+	info(a, strings.Repeat("b", 64))
+	if ok, _, _, err := a.b.Check(context.Background(), cookbook.Node{Name: "libhello"}); err != nil || ok {
+		t.Fatalf("after the download changed: up to date %v (%v)", ok, err)
 	}
 }

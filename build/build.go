@@ -25,6 +25,7 @@ import (
 
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
 	"github.com/redox-cook/cook/script"
@@ -317,9 +318,12 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	}
 	fmt.Fprintf(out, "cook: building %s for %s\n", n, t)
 
-	info, err := repo.ReadSourceInfo(w.SourceInfo(n.Name))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	info, err := fetch.ReadInfo(w.SourceInfo(n.Name))
+	if err != nil {
 		return fail(err)
+	}
+	if info == nil {
+		info = &fetch.Info{}
 	}
 	sourceDir, err := b.sourceDir(r)
 	if err != nil {
@@ -610,7 +614,7 @@ func (b *Builder) prepareCargoHome() error {
 
 // environment is the complete, scrubbed environment of a build script,
 // with every path as the script sees it (v).
-func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain.Toolchain, v *view, d scriptDirs, info repo.SourceInfo) []string {
+func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain.Toolchain, v *view, d scriptDirs, info *fetch.Info) []string {
 	env := map[string]string{}
 	path := append([]string{}, tc.Path...)
 	path = append(path, d.tools)

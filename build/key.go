@@ -16,7 +16,7 @@ import (
 
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/repo"
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/script"
 )
 
@@ -108,11 +108,14 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 	}
 	in["recipe"] = rd
 	if r.Source != nil {
-		info, err := repo.ReadSourceInfo(b.Work.SourceInfo(n.Name))
-		if err == nil {
-			in["source"] = strings.Trim(info.SourceIdentifier+" "+info.PatchIdentifier, " ")
-		} else if !os.IsNotExist(err) {
+		// the fetched tree's identity: source, patches and what its
+		// script downloaded
+		info, err := fetch.ReadInfo(b.Work.SourceInfo(n.Name))
+		if err != nil {
 			return nil, err
+		}
+		if info != nil {
+			in["source"] = info.Key()
 		}
 	}
 	if r.Build.Template == cookbook.TemplateNone {

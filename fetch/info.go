@@ -22,13 +22,14 @@ const (
 )
 
 // Info is a recipe's source identity, stored as source_info.toml in its work
-// directory. The first four fields are upstream's (§4.4); the rest are cook's
-// own additions, which upstream readers ignore.
+// directory. The first four fields are upstream's (§4.4), empty ones left
+// out as upstream does; the rest are cook's own additions, which upstream
+// readers ignore. Key is what a build's action key uses.
 type Info struct {
-	SourceIdentifier string `toml:"source_identifier"` // git commit, tar BLAKE3, tree hash of a path source, local_source
-	PatchIdentifier  string `toml:"patch_identifier"`  // combined hash of the patches and the script; "" when neither
-	CommitIdentifier string `toml:"commit_identifier"` // the cookbook tree's own git HEAD, when it is a git checkout
-	TimeIdentifier   string `toml:"time_identifier"`   // UTC time of the fetch
+	SourceIdentifier string `toml:"source_identifier,omitempty"` // git commit, tar BLAKE3, tree hash of a path source, local_source
+	PatchIdentifier  string `toml:"patch_identifier,omitempty"`  // combined hash of the patches and the script; "" when neither
+	CommitIdentifier string `toml:"commit_identifier,omitempty"` // the cookbook tree's own git HEAD, when it is a git checkout
+	TimeIdentifier   string `toml:"time_identifier,omitempty"`   // UTC time of the fetch
 
 	Kind      string     `toml:"kind,omitempty"`      // git, tar, path, same_as, none
 	Origin    string     `toml:"origin,omitempty"`    // what was asked for: URL, branch, rev, pinned hash, path
@@ -58,6 +59,13 @@ func (i *Info) Key() string {
 		fmt.Fprintf(h, "download\x00%s\x00%s\x00", d.URL, d.Blake3)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Upstream is the four fields upstream's source_info.toml has, as
+// package metadata and repo.toml record them.
+func (i *Info) Upstream() Info {
+	return Info{SourceIdentifier: i.SourceIdentifier, PatchIdentifier: i.PatchIdentifier,
+		CommitIdentifier: i.CommitIdentifier, TimeIdentifier: i.TimeIdentifier}
 }
 
 // ReadInfo reads a source_info.toml. A missing file is (nil, nil).

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -34,8 +35,8 @@ type Build struct {
 	// Meta marks a recipe without a build (template none): it gets only a
 	// stage.toml listing Depends, no archive and no auto_deps.toml.
 	Meta bool
-	// Source is the recipe's source identity (see ReadSourceInfo).
-	Source SourceInfo
+	// Source is the recipe's source identity (nil when it has none).
+	Source *fetch.Info
 	// Key signs the packages (see pkgar.EnsureKeys).
 	Key *pkgar.SecretKey
 	// Compress writes LZMA2 packages (upstream's COOKBOOK_COMPRESSED).
@@ -77,7 +78,7 @@ func PackageRecipe(ctx context.Context, b Build) (*Result, error) {
 	res := &Result{}
 	if b.Meta {
 		p := &Package{Name: name, Target: T, Depends: dedupe(b.Depends)}
-		b.Source.fill(p)
+		fillSource(p, b.Source)
 		if err := WritePackage(w.StageToml(b.Recipe, T, ""), p); err != nil {
 			return nil, err
 		}
@@ -129,7 +130,7 @@ func PackageRecipe(ctx context.Context, b Build) (*Result, error) {
 		if opt != "" {
 			p.Name = name + "." + opt
 		}
-		b.Source.fill(p)
+		fillSource(p, b.Source)
 		if err := WritePackage(w.StageToml(b.Recipe, T, opt), p); err != nil {
 			return err
 		}
@@ -186,7 +187,11 @@ func (b *Build) check() error {
 	return nil
 }
 
-func (s SourceInfo) fill(p *Package) {
+// fillSource records the source identity in a package's metadata.
+func fillSource(p *Package, s *fetch.Info) {
+	if s == nil {
+		return
+	}
 	p.SourceIdentifier = s.SourceIdentifier
 	p.CommitIdentifier = s.CommitIdentifier
 	p.TimeIdentifier = s.TimeIdentifier

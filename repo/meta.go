@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 )
 
@@ -65,22 +66,6 @@ func WritePackage(path string, p *Package) error {
 	return pkgar.WriteFileAtomic(path, data, 0o644)
 }
 
-// SourceInfo is a recipe's source identity (source_info.toml), which goes
-// into its packages' metadata.
-type SourceInfo struct {
-	SourceIdentifier string `toml:"source_identifier,omitempty"`
-	PatchIdentifier  string `toml:"patch_identifier,omitempty"`
-	CommitIdentifier string `toml:"commit_identifier,omitempty"`
-	TimeIdentifier   string `toml:"time_identifier,omitempty"`
-}
-
-// ReadSourceInfo reads a source_info.toml.
-func ReadSourceInfo(path string) (SourceInfo, error) {
-	var s SourceInfo
-	err := decodeFile(path, &s)
-	return s, err
-}
-
 // autoDepsFile is auto_deps.toml.
 type autoDepsFile struct {
 	Packages []string `toml:"packages"`
@@ -118,7 +103,7 @@ type Repository struct {
 	Packages map[string]string `toml:"packages"`
 	// OutdatedPackages lists packages that were asked for but not built,
 	// with the source identity they had when they first went missing.
-	OutdatedPackages map[string]SourceInfo `toml:"outdated_packages"`
+	OutdatedPackages map[string]fetch.Info `toml:"outdated_packages"`
 }
 
 // ReadRepository reads a repo.toml.
@@ -137,7 +122,7 @@ func (r *Repository) Marshal() ([]byte, error) {
 		q.Packages = map[string]string{}
 	}
 	if q.OutdatedPackages == nil {
-		q.OutdatedPackages = map[string]SourceInfo{}
+		q.OutdatedPackages = map[string]fetch.Info{}
 	}
 	return encode(&q)
 }

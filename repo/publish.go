@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -275,7 +276,7 @@ func writeIndex(work workdir.Dir, target, dir string, outdated []string, buildID
 	if err != nil && !notExist(err) {
 		return fmt.Errorf("repository index: %w", err)
 	}
-	idx := &Repository{BuildID: buildID, Packages: map[string]string{}, OutdatedPackages: map[string]SourceInfo{}}
+	idx := &Repository{BuildID: buildID, Packages: map[string]string{}, OutdatedPackages: map[string]fetch.Info{}}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("repository: %w", err)
@@ -306,11 +307,14 @@ func writeIndex(work workdir.Dir, target, dir string, outdated []string, buildID
 		if err != nil {
 			return err
 		}
-		si, err := ReadSourceInfo(work.SourceInfo(recipe))
-		if err != nil && !notExist(err) {
+		info, err := fetch.ReadInfo(work.SourceInfo(recipe))
+		if err != nil {
 			return fmt.Errorf("package %s: %w", name, err)
 		}
-		idx.OutdatedPackages[name] = si
+		if info == nil {
+			info = &fetch.Info{}
+		}
+		idx.OutdatedPackages[name] = info.Upstream()
 	}
 	if old != nil {
 		// Still outdated from an earlier publish and not published since.

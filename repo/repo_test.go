@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -133,7 +134,7 @@ func buildWork(t *testing.T) (workdir.Dir, *pkgar.SecretKey) {
 	ctx := context.Background()
 	w := workdir.New(t.TempDir())
 	key := fixedKeys(t, w)
-	src := SourceInfo{SourceIdentifier: "0123abcd", CommitIdentifier: "feedbeef", TimeIdentifier: "2026-01-02T03:04:05Z", PatchIdentifier: "99"}
+	src := &fetch.Info{SourceIdentifier: "0123abcd", CommitIdentifier: "feedbeef", TimeIdentifier: "2026-01-02T03:04:05Z", PatchIdentifier: "99"}
 
 	stageFiles(t, w.Stage("libfoo", target, ""), map[string]string{"usr/lib/libfoo.so.1": "not really ELF", "usr/share/doc/foo": "docs"})
 	stageFiles(t, w.Stage("libfoo", target, "dev"), map[string]string{"usr/include/foo.h": "int foo(int);\n", "usr/lib/libfoo.so": "->libfoo.so.1"})
