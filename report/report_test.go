@@ -648,3 +648,42 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// bigBuild is a build the size of every upstream recipe: 3,500 nodes, a
+// few dependencies each, most up to date.
+func bigBuild() *Build {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := &Build{Jobs: 16, Start: t0, Seconds: 3600}
+	for i := range 3500 {
+		n := Node{Recipe: fmt.Sprintf("recipe-%04d", i), Status: Cached}
+		for k := 1; k <= 3 && i-k*7 >= 0; k++ {
+			n.Deps = append(n.Deps, fmt.Sprintf("recipe-%04d", i-k*7))
+		}
+		if i%5 == 0 {
+			n.Status = Built
+			n.Start = t0.Add(time.Duration(i) * time.Second)
+			n.End = n.Start.Add(time.Duration(1+i%97) * time.Second)
+			n.Phases = []Phase{{Name: "sysroot", Start: n.Start, End: n.Start.Add(time.Second / 2)}, {Name: "script", Start: n.Start.Add(time.Second / 2), End: n.End}}
+		}
+		b.Results = append(b.Results, n)
+	}
+	return b
+}
+
+func BenchmarkWriteHTML(b *testing.B) {
+	big := bigBuild()
+	for b.Loop() {
+		if err := WriteHTML(io.Discard, big); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteTrace(b *testing.B) {
+	big := bigBuild()
+	for b.Loop() {
+		if err := WriteTrace(io.Discard, big); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
