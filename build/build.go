@@ -103,14 +103,40 @@ type Result struct {
 	Key      cache.ActionKey // the action key it was built (or found cached) for
 	Hermetic bool            // built in the sandbox without network
 	Duration time.Duration
+	Phases   []Phase // the steps of the build, timed
+}
+
+// Phase is one timed step of a node's build: sysroot, script or package
+// (restore for outputs brought back from the action cache).
+type Phase struct {
+	Name       string
+	Start, End time.Time
+}
+
+// phases times the steps of one build: each begins when the one before ends.
+type phases struct {
+	list []Phase
+	name string
+	mark time.Time
+}
+
+// next ends the current step (if any) and begins name ("" begins none).
+func (p *phases) next(name string) []Phase {
+	now := time.Now()
+	if p.name != "" {
+		p.list = append(p.list, Phase{Name: p.name, Start: p.mark, End: now})
+	}
+	p.name, p.mark = name, now
+	return p.list
 }
 
 // Error is a failed build: the recipe, its log and the log's last lines.
 type Error struct {
-	Node cookbook.Node
-	Log  string
-	Tail string
-	Err  error
+	Node   cookbook.Node
+	Log    string
+	Tail   string
+	Err    error
+	Phases []Phase // the steps up to and including the one that failed
 }
 
 func (e *Error) Error() string {
@@ -285,6 +311,7 @@ func (b *Builder) buildClosure(n cookbook.Node) []Dep {
 // Build builds n. Its dependencies must have been built already.
 func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	start := time.Now()
+	ph := phases{name: "sysroot", mark: start}
 	r, err := b.Tree.Lookup(n.Name)
 	if err != nil {
 		return nil, err
@@ -314,7 +341,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	fail := func(err error) (*Result, error) {
 		os.RemoveAll(stageTmp) // never leave a half-written stage behind
 		fmt.Fprintf(logf, "\ncook: build failed: %v\n", err)
-		return nil, &Error{Node: n, Log: res.Log, Tail: tail.String(), Err: err}
+		return nil, &Error{Node: n, Log: res.Log, Tail: tail.String(), Err: err, Phases: ph.next("")}
 	}
 	fmt.Fprintf(out, "cook: building %s for %s\n", n, t)
 
@@ -331,6 +358,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	}
 
 	if r.Build.Template == cookbook.TemplateNone {
+		ph.name = "package"
 		if err := os.RemoveAll(res.Stage); err != nil {
 			return fail(err)
 		}
@@ -341,7 +369,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 			Depends: names(r.Package.Dependencies), Source: info, Key: b.Key}); err != nil {
 			return fail(err)
 		}
-		return b.finish(ctx, n, res, start)
+		return b.finish(ctx, n, res, start, &ph)
 	}
 	if r.Build.Template == cookbook.TemplateRemote {
 		return fail(errors.New(`template "remote" (prebuilt packages from the binary repository) is not supported: cook builds from source`))
@@ -372,6 +400,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	}
 
 	// Directories the script writes.
+	ph.next("script")
 	d := scriptDirs{
 		recipe: r.Dir, source: sourceDir, build: w.Build(n.Name, t), stage: stageTmp,
 		sysroot: sysrootDir, toolchain: toolDir, prefix: tc.Prefix, cargo: b.CargoHome,
@@ -446,6 +475,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	}
 
 	// Split optional packages out of the stage, then swap it in.
+	ph.next("package")
 	if len(r.OptionalPackages) > 0 {
 		if err := splitOptional(stageTmp, r.OptionalPackages, func(opt string) string { return w.Stage(n.Name, t, opt) }); err != nil {
 			return fail(err)
@@ -489,16 +519,17 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 			res.Package = pres.Archives[i]
 		}
 	}
-	return b.finish(ctx, n, res, start)
+	return b.finish(ctx, n, res, start, &ph)
 }
 
-func (b *Builder) finish(ctx context.Context, n cookbook.Node, res *Result, start time.Time) (*Result, error) {
+func (b *Builder) finish(ctx context.Context, n cookbook.Node, res *Result, start time.Time, ph *phases) (*Result, error) {
 	d, err := b.stageDigest(ctx, n)
 	if err != nil {
 		return nil, err
 	}
 	b.SetOutput(n, d)
 	res.Output = d
+	res.Phases = ph.next("")
 	res.Duration = time.Since(start)
 	return res, nil
 }

@@ -2,11 +2,13 @@ package build
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
@@ -295,4 +297,52 @@ func TestCargoFetch(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cargo fetch for hello-libc") {
 		t.Errorf("missing crate: %v", err)
 	}
+}
+
+// checkPhases asserts that phases are named want, in order, each beginning
+// where the one before ended.
+func checkPhases(t *testing.T, phases []Phase, want ...string) {
+	t.Helper()
+	var names []string
+	for i, p := range phases {
+		names = append(names, p.Name)
+		if p.End.Before(p.Start) {
+			t.Errorf("phase %s ends before it starts", p.Name)
+		}
+		if i > 0 && !p.Start.Equal(phases[i-1].End) {
+			t.Errorf("phase %s starts at %v, not where %s ended (%v)", p.Name, p.Start, phases[i-1].Name, phases[i-1].End)
+		}
+	}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("phases %v, want %v", names, want)
+	}
+}
+
+// TestBuildPhases: a build times its sysroot, script and package steps; a
+// meta package only packages; a failed build keeps the steps it reached.
+func TestBuildPhases(t *testing.T) {
+	b := testBuilder(t, toolchain.Host())
+	b.NoSandbox = true
+	before := time.Now()
+	res, err := buildAll(t, b, "splitter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPhases(t, res.Phases, "sysroot", "script", "package")
+	if first, last := res.Phases[0], res.Phases[len(res.Phases)-1]; first.Start.Before(before) || last.End.After(time.Now()) {
+		t.Errorf("phases %v lie outside the build", res.Phases)
+	}
+	meta, err := b.Build(context.Background(), cookbook.Node{Name: "meta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPhases(t, meta.Phases, "package")
+
+	stageSource(t, b, "broken")
+	_, err = b.Build(context.Background(), cookbook.Node{Name: "broken"})
+	var be *Error
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v, want a *build.Error", err)
+	}
+	checkPhases(t, be.Phases, "sysroot", "script")
 }

@@ -25,8 +25,19 @@ type Outcome struct {
 	Err      error
 	Start    time.Time
 	Duration time.Duration
+	// Wait is how long the job was ready (its dependencies done) with no
+	// free slot to start in.
+	Wait time.Duration
 	// Cause names the failed dependency of a skipped job.
 	Cause cookbook.Node
+}
+
+// End is when the job ended (zero for a job never started).
+func (o Outcome) End() time.Time {
+	if o.Start.IsZero() {
+		return time.Time{}
+	}
+	return o.Start.Add(o.Duration)
 }
 
 // Scheduler runs a DAG of jobs with at most Jobs at a time. It is work
@@ -64,9 +75,12 @@ func (s *Scheduler) Execute(ctx context.Context, jobs []Job) []Outcome {
 	prio := priorities(jobs, byNode, dependents)
 
 	ready := &readyQueue{prio: prio}
+	readyAt := map[cookbook.Node]time.Time{}
+	now := time.Now()
 	for _, j := range jobs {
 		if waiting[j.Node] == 0 {
 			heap.Push(ready, j.Node)
+			readyAt[j.Node] = now
 		}
 	}
 	done := make(chan Outcome)
@@ -85,13 +99,14 @@ func (s *Scheduler) Execute(ctx context.Context, jobs []Job) []Outcome {
 			if s.OnStart != nil {
 				s.OnStart(n)
 			}
+			since := readyAt[n]
 			go func() {
 				start := time.Now()
 				st, res, err := s.Run(ctx, n)
 				if err != nil && st != Failed {
 					st = Failed
 				}
-				done <- Outcome{Node: n, Status: st, Result: res, Err: err, Start: start, Duration: time.Since(start)}
+				done <- Outcome{Node: n, Status: st, Result: res, Err: err, Start: start, Duration: time.Since(start), Wait: start.Sub(since)}
 			}()
 		}
 		if running == 0 {
@@ -126,6 +141,7 @@ func (s *Scheduler) Execute(ctx context.Context, jobs []Job) []Outcome {
 			if waiting[d] == 0 {
 				if _, ok := skipped[d]; !ok {
 					heap.Push(ready, d)
+					readyAt[d] = time.Now()
 				}
 			}
 		}

@@ -185,3 +185,40 @@ func BenchmarkScheduler(b *testing.B) {
 		})
 	}
 }
+
+// TestSchedulerWait: a job that is ready while every slot is busy waits, and
+// its wait is reported; a job waiting only for its dependency does not.
+func TestSchedulerWait(t *testing.T) {
+	edges := map[string][]string{"a": nil, "b": nil, "c": {"a"}}
+	weights := map[string]float64{"a": 3, "b": 2, "c": 1}
+	jobs := jobsOf(edges)
+	for i := range jobs {
+		jobs[i].Weight = weights[jobs[i].Node.Name]
+	}
+	s := &Scheduler{Jobs: 1, Run: func(_ context.Context, n cookbook.Node) (Status, *Result, error) {
+		time.Sleep(30 * time.Millisecond)
+		return Built, nil, nil
+	}}
+	out := s.Execute(context.Background(), jobs)
+	got := map[string]Outcome{}
+	for _, o := range out {
+		got[o.Node.Name] = o
+	}
+	// priority: a (3+1) runs first, then b (2) and c (1) are both ready; b wins.
+	a, b, c := got["a"], got["b"], got["c"]
+	if !(a.End().Compare(b.Start) <= 0 && b.End().Compare(c.Start) <= 0) {
+		t.Fatalf("order a, b, c not kept: %v %v %v", a.Start, b.Start, c.Start)
+	}
+	if a.Wait > 10*time.Millisecond {
+		t.Errorf("a waited %v; it started at once", a.Wait)
+	}
+	if b.Wait < 25*time.Millisecond {
+		t.Errorf("b waited %v; it was ready from the start while a ran", b.Wait)
+	}
+	if c.Wait < 25*time.Millisecond || c.Wait > c.Start.Sub(a.End())+5*time.Millisecond {
+		t.Errorf("c waited %v; it was ready when a ended (%v before it started)", c.Wait, c.Start.Sub(a.End()))
+	}
+	if a.End() != a.Start.Add(a.Duration) || (Outcome{}).End() != (time.Time{}) {
+		t.Error("End is not Start+Duration, zero for a job never started")
+	}
+}

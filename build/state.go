@@ -306,10 +306,12 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 			return Failed, nil, err
 		}
 	}
+	restoring := time.Now()
 	if res, ok, err := b.restore(ctx, n, in); ok || err != nil {
 		if err != nil {
 			return Failed, nil, err
 		}
+		res.Phases = []Phase{{Name: "restore", Start: restoring, End: time.Now()}}
 		return RemoteCached, res, nil
 	}
 	res, err := b.Build(ctx, n)

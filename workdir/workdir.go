@@ -197,6 +197,9 @@ func (d Dir) State() string { return filepath.Join(d.Root, "state") }
 // Images is where disk images are written by default.
 func (d Dir) Images() string { return filepath.Join(d.Root, "images") }
 
+// Reports is where build reports (cook build --timings) are written by default.
+func (d Dir) Reports() string { return filepath.Join(d.Root, "reports") }
+
 // Tmp is scratch space on the work directory's filesystem.
 func (d Dir) Tmp() string { return filepath.Join(d.Root, "tmp") }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/report"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -25,21 +26,11 @@ type buildFlags struct {
 	keepGoing, dryRun, noSandbox, withPackageDeps, update bool
 	allowNetwork                                          []string
 	cache                                                 cacheFlags
+	timings, trace                                        string // report files ("auto": the default timings path)
 }
 
-type buildResultJSON struct {
-	Recipe   string  `json:"recipe"`
-	Target   string  `json:"target"`
-	Status   string  `json:"status"`
-	Seconds  float64 `json:"seconds"`
-	Stage    string  `json:"stage"`
-	Package  string  `json:"package"`
-	Key      string  `json:"key"`
-	Output   string  `json:"output"`
-	Log      string  `json:"log"`
-	Error    string  `json:"error"`
-	Hermetic bool    `json:"hermetic"`
-}
+// defaultTimings is --timings given without a file.
+const defaultTimings = "auto"
 
 func newBuildCmd(a *app) *cobra.Command {
 	var f buildFlags
@@ -65,6 +56,9 @@ log under <work>/logs/<target>/, and ends as signed packages.`,
 	fl.BoolVar(&f.withPackageDeps, "with-package-deps", false, "also build the runtime (package) dependencies")
 	fl.BoolVar(&f.update, "update", false, "bring branch-tracking git sources up to date before building")
 	fl.StringArrayVar(&f.allowNetwork, "allow-network", nil, "let RECIPE use the network while it builds (reported as not hermetic; repeatable)")
+	fl.StringVar(&f.timings, "timings", "", "write an HTML timings report to FILE (default <work>/reports/build-TIME.html); see docs/timings.md")
+	fl.Lookup("timings").NoOptDefVal = defaultTimings
+	fl.StringVar(&f.trace, "trace", "", "write a Chrome trace-event JSON of the build to FILE (Perfetto, chrome://tracing)")
 	addCacheFlags(fl, &f.cache)
 	return cmd
 }
@@ -153,6 +147,7 @@ func (a *app) runBuild(ctx context.Context, args []string, f buildFlags) error {
 // buildNodes is cook build after argument parsing: fetch what is missing,
 // then build roots and everything they need in w, and report.
 func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, roots []cookbook.Node, f buildFlags) error {
+	run := &buildRun{start: time.Now(), flags: f}
 	g, order, err := buildGraph(tree, roots, f.withPackageDeps)
 	if err != nil {
 		return failed(err)
@@ -192,7 +187,10 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 		// nothing is fetched: a source that changed upstream shows up on the real run
 		return a.dryRun(ctx, b, g, order)
 	}
-	fetchErrs, err := a.fetchForBuild(ctx, tree, w, b, order, f.update)
+	mark := time.Now()
+	fetchErrs, fetched, err := a.fetchForBuild(ctx, tree, w, b, order, f.update)
+	run.fetched = fetched
+	run.phase(report.FetchPhase, &mark)
 	if err != nil {
 		return err
 	}
@@ -217,6 +215,8 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 		}
 	}
 	settled := b.Settled(ctx, pending, depsOf)
+	run.phase(report.CheckPhase, &mark)
+	run.deps = depsOf
 	var outcomes []build.Outcome
 	jobs := make([]build.Job, 0, len(order))
 	for _, n := range order {
@@ -268,23 +268,55 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 		},
 	}
 	outcomes = append(outcomes, s.Execute(ctx, jobs)...)
+	run.phase(report.BuildPhase, &mark)
 	view.close()
 	if err := b.Flush(); err != nil {
 		return failed(fmt.Errorf("saving build state: %w", err))
 	}
-	return a.reportBuild(ctx, b, outcomes)
+	return a.reportBuild(ctx, b, outcomes, run)
 }
 
-func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []build.Outcome) error {
+// buildRun is what a build's report needs beside the outcomes.
+type buildRun struct {
+	start   time.Time
+	phases  []report.Phase                      // fetch, check, build
+	deps    func(cookbook.Node) []cookbook.Node // what each node waited for
+	fetched map[string]report.Phase             // when each recipe's source was fetched
+	flags   buildFlags
+}
+
+// phase records the run's phase name, from *mark to now, and moves *mark.
+func (r *buildRun) phase(name string, mark *time.Time) {
+	now := time.Now()
+	r.phases = append(r.phases, report.Phase{Name: name, Start: *mark, End: now})
+	*mark = now
+}
+
+func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []build.Outcome, run *buildRun) error {
 	var failures []error
 	count := map[build.Status]int{}
-	results := make([]buildResultJSON, 0, len(outcomes))
+	results := make([]report.Node, 0, len(outcomes))
+	fetchShown := map[string]bool{} // a source fetched once is shown on one node
 	for _, o := range outcomes {
 		count[o.Status]++
 		t := string(b.TargetOf(o.Node))
-		r := buildResultJSON{Recipe: o.Node.String(), Target: t, Status: string(o.Status), Seconds: o.Duration.Seconds(),
-			Log: b.Work.Log(o.Node.Name, t)}
+		r := report.Node{Recipe: o.Node.String(), Target: t, Status: string(o.Status), Seconds: o.Duration.Seconds(),
+			Log: b.Work.Log(o.Node.Name, t), Start: o.Start, End: o.End(), Wait: o.Wait.Seconds()}
+		if f, ok := run.fetched[o.Node.Name]; ok && !fetchShown[o.Node.Name] {
+			fetchShown[o.Node.Name] = true
+			r.Phases = append(r.Phases, f)
+		}
+		if run.deps != nil {
+			for _, d := range run.deps(o.Node) {
+				r.Deps = append(r.Deps, d.String())
+			}
+		}
+		var phases []build.Phase
+		if be := (*build.Error)(nil); errors.As(o.Err, &be) {
+			phases = be.Phases
+		}
 		if o.Result != nil {
+			phases = o.Result.Phases
 			r.Stage, r.Package, r.Output, r.Hermetic, r.Key = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic, o.Result.Key.String()
 			if o.Status == build.Cached {
 				r.Seconds = 0
@@ -298,11 +330,17 @@ func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []buil
 		}
 		if o.Status == build.Skipped && o.Cause.Name != "" {
 			r.Error = fmt.Sprintf("not built: dependency %s failed", o.Cause)
+			r.Cause = o.Cause.String()
+		}
+		for _, p := range phases {
+			r.Phases = append(r.Phases, report.Phase{Name: p.Name, Start: p.Start, End: p.End})
 		}
 		results = append(results, r)
 	}
+	rep := &report.Build{Target: string(a.triple), Jobs: a.jobs, Start: run.start, Seconds: time.Since(run.start).Seconds(),
+		Phases: run.phases, Results: results}
 	if a.json {
-		if err := a.printJSON(map[string]any{"results": results}); err != nil {
+		if err := a.printJSON(rep); err != nil {
 			return err
 		}
 	} else {
@@ -337,6 +375,9 @@ func (a *app) reportBuild(ctx context.Context, b *build.Builder, outcomes []buil
 				fmt.Fprintf(a.stderr, "slowest: %s\n", strings.Join(parts, ", "))
 			}
 		}
+	}
+	if err := a.writeBuildReports(b.Work, rep, run.flags); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
@@ -411,7 +452,7 @@ func (a *app) dryRun(ctx context.Context, b *build.Builder, g *cookbook.Graph, o
 // fetchForBuild makes sure every node about to be built has its source as
 // the recipe asks for it now (a changed pin, patch or script refetches; a
 // branch-tracking checkout is only updated with --update).
-func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, b *build.Builder, order []cookbook.Node, update bool) (map[string]error, error) {
+func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.Dir, b *build.Builder, order []cookbook.Node, update bool) (map[string]error, map[string]report.Phase, error) {
 	var names []string
 	for _, n := range order {
 		r := tree.Recipes[n.Name]
@@ -420,7 +461,7 @@ func (a *app) fetchForBuild(ctx context.Context, tree *cookbook.Tree, w workdir.
 		}
 	}
 	if len(names) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	return a.fetchRecipes(ctx, tree, w, b, dedupeStrings(names), update)
 }

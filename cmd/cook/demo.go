@@ -20,6 +20,7 @@ func init() { register(newDemoCmd) }
 
 func newDemoCmd(a *app) *cobra.Command {
 	var noSandbox bool
+	var timings, trace string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Build the small cookbook inside cook, for this machine, into a disk image, and show it",
@@ -60,7 +61,7 @@ Everything goes under <work>/demo; run it again and nothing is rebuilt.`,
 			for _, n := range demo.Recipes {
 				roots = append(roots, cookbook.Node{Name: n})
 			}
-			if err := a.buildNodes(ctx, tree, w, roots, buildFlags{noSandbox: noSandbox, withPackageDeps: true}); err != nil {
+			if err := a.buildNodes(ctx, tree, w, roots, buildFlags{noSandbox: noSandbox, withPackageDeps: true, timings: timings, trace: trace}); err != nil {
 				return err
 			}
 			pub, err := repo.Publish(ctx, w, host, demo.Recipes)
@@ -103,5 +104,8 @@ To build Redox itself, from a checkout of github.com/redox-os/redox:
 		},
 	}
 	cmd.Flags().BoolVar(&noSandbox, "no-sandbox", false, "build without namespaces (for machines that forbid user namespaces)")
+	cmd.Flags().StringVar(&timings, "timings", "", "write the build's HTML timings report to FILE (default <work>/demo/work/reports/build-TIME.html), as cook build --timings")
+	cmd.Flags().Lookup("timings").NoOptDefVal = defaultTimings
+	cmd.Flags().StringVar(&trace, "trace", "", "write the build's Chrome trace-event JSON to FILE, as cook build --trace")
 	return cmd
 }

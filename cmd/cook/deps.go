@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/depgraph"
 )
 
 func init() { register(newDepsCmd) }
@@ -19,13 +20,21 @@ type depJSON struct {
 func newDepsCmd(a *app) *cobra.Command {
 	var reverse, transitive bool
 	var kinds []string
+	var format string
 	cmd := &cobra.Command{
 		Use:   "deps [--reverse] RECIPE",
 		Short: "List a recipe's dependencies, or with --reverse the recipes that depend on it",
-		Args:  exactArgs(1),
+		Long: `deps lists a recipe's direct dependencies with the kind of each edge (build,
+dev or package), or with --transitive everything below it; --reverse lists what
+depends on it instead. --format dot writes the same nodes and the edges between
+them for graphviz, --format svg draws them.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mask, err := edgeKinds(kinds)
 			if err != nil {
+				return err
+			}
+			if err := a.checkFormat(format); err != nil {
 				return err
 			}
 			tree, ns, err := a.loadNodes(cmd.Context(), args)
@@ -76,6 +85,31 @@ func newDepsCmd(a *app) *cobra.Command {
 					sort.Slice(out, func(i, j int) bool { return out[i].Recipe < out[j].Recipe })
 				}
 			}
+			if format != "text" {
+				// the nodes listed and the target, with the edges between them
+				// (direct: only the target's own)
+				in := map[string]bool{target.String(): true}
+				for _, d := range out {
+					in[d.Recipe] = true
+				}
+				g := tree.NewGraph(ns, mask)
+				if reverse {
+					g = tree.NewGraph(nil, mask)
+				}
+				dg := depgraph.New(g, ns).Only(func(e depgraph.Edge) bool {
+					if !in[e.From] || !in[e.To] {
+						return false
+					}
+					if transitive {
+						return true
+					}
+					if reverse {
+						return e.To == target.String()
+					}
+					return e.From == target.String()
+				})
+				return a.writeGraph(format, dg)
+			}
 			if a.json {
 				if out == nil {
 					out = []depJSON{}
@@ -95,5 +129,6 @@ func newDepsCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&reverse, "reverse", false, "list the recipes that depend on RECIPE")
 	cmd.Flags().BoolVar(&transitive, "transitive", false, "follow dependencies all the way (default: direct ones only)")
 	cmd.Flags().StringSliceVar(&kinds, "edges", []string{"build", "dev", "package"}, "edge kinds to follow: build, dev, package")
+	addFormatFlag(cmd, &format)
 	return cmd
 }

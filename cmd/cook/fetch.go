@@ -180,9 +180,10 @@ func dirExists(p string) bool {
 }
 
 type fetchOutcome struct {
-	name string
-	res  *fetch.Result
-	err  error
+	name       string
+	res        *fetch.Result
+	err        error
+	start, end time.Time
 }
 
 // runFetches fetches names with at most jobs at a time; after, when not nil,
@@ -195,11 +196,12 @@ func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView
 	for i, name := range names {
 		g.Go(func() error {
 			view.start(name)
+			start := time.Now()
 			res, err := f.Fetch(gctx, name)
 			if err == nil && after != nil {
 				err = after(gctx, name, res)
 			}
-			out[i] = fetchOutcome{name: name, res: res, err: err}
+			out[i] = fetchOutcome{name: name, res: res, err: err, start: start, end: time.Now()}
 			view.finish(name, res, err)
 			return nil // one recipe's failure does not stop the others
 		})
