@@ -73,7 +73,7 @@ func ToolMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				name, inline, hasInline = k, v, true
 			}
 		} else if len(a) > 2 {
-			name, inline, hasInline = a[:2], a[2:], true
+			name, inline, hasInline = a[:2], strings.TrimPrefix(a[2:], "="), true
 		}
 		switch name {
 		case "-h", "--help":

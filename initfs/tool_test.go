@@ -24,6 +24,7 @@ func TestToolMain(t *testing.T) {
 		{dir, "--output", "OUT", bs},
 		{dir, bs, "--output=OUT"},
 		{dir, bs, "-oOUT"},
+		{dir, bs, "-o=OUT"},
 		{"--max-size", "134217728", dir, bs, "-o", "OUT"},    // older versions' option
 		{"--max-size=134217728", "-o", "OUT", "--", dir, bs}, // "--" ends the options
 	} {

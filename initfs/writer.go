@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -138,12 +139,9 @@ type scanner struct {
 }
 
 func (s *scanner) dir(n *node, hostDir, rel string) error {
-	ents, err := os.ReadDir(hostDir) // sorted by name
+	ents, err := readDir(s.ctx, hostDir)
 	if err != nil {
-		return fmt.Errorf("initfs source: %w", err)
-	}
-	if len(ents) > math.MaxUint16 {
-		return fmt.Errorf("initfs source %s: %d entries, the format allows %d: %w", hostDir, len(ents), math.MaxUint16, ErrTooLarge)
+		return err
 	}
 	for _, e := range ents {
 		if err := s.ctx.Err(); err != nil {
@@ -195,6 +193,35 @@ func (s *scanner) dir(n *node, hostDir, rel string) error {
 		n.kids = append(n.kids, k)
 	}
 	return nil
+}
+
+// readDir returns the entries of dir sorted by name, reading them in
+// batches so that a huge directory fails at the format's limit.
+func readDir(ctx context.Context, dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("initfs source: %w", err)
+	}
+	defer f.Close()
+	var ents []fs.DirEntry
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batch, err := f.ReadDir(1024)
+		ents = append(ents, batch...)
+		if len(ents) > math.MaxUint16 {
+			return nil, fmt.Errorf("initfs source %s: more than %d entries: %w", dir, math.MaxUint16, ErrTooLarge)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("initfs source: %w", err)
+		}
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, nil
 }
 
 func typeName(m fs.FileMode) string {

@@ -43,9 +43,28 @@
 //
 // If the open fails the ud2 is at OpenFailedRIP (RAX = -errno); if the write
 // returns anything but the message length, at WriteFailedRIP.
+//
+// # What the serial log shows
+//
+// Booted (kernel 663e6641 and bootloader.efi b74f53a0 built from
+// shared/redox, QEMU 7.2 TCG, q35, OVMF; an initfs of an empty directory
+// with this bootstrap, written by cook initfs), after "Redox OS starting...":
+//
+//	cook bootstrap: hello from Redox user mode
+//	Invalid opcode fault
+//	CS:    000000000000002b
+//	RIP:   00000000000020c6
+//	RAX:   000000000000002b
+//	kernel::context::signal:INFO -- UNHANDLED EXCEPTION, CPU #0, PID 0, NAME [bootstrap], ...
+//
+// A boot test should wait for the lines Expect returns, in order.
 package redoxtest
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
 
 // Addresses and strings a boot test looks for in the serial log.
 const (
@@ -56,13 +75,21 @@ const (
 	// BootstrapMessage is what the program writes to the debug scheme.
 	BootstrapMessage = "cook bootstrap: hello from Redox user mode\n"
 	// SuccessRIP is the ud2 reached after the message was written: the
-	// kernel's fault report shows "RIP:   00000000000020C6".
+	// kernel's fault report shows "RIP:   00000000000020c6" (lower case).
 	SuccessRIP = 0x20C6
 	// OpenFailedRIP is the ud2 reached when opening debug: failed.
 	OpenFailedRIP = 0x20C8
 	// WriteFailedRIP is the ud2 reached when the write was short or failed.
 	WriteFailedRIP = 0x20CA
 )
+
+// Expect returns what a boot test waits for on the serial console, in
+// order, after the kernel's "Redox OS starting": the message the bootstrap
+// wrote through the debug scheme, then the kernel's report of the ud2 at
+// SuccessRIP (ring 3, after both syscalls succeeded).
+func Expect() []string {
+	return []string{strings.TrimSuffix(BootstrapMessage, "\n"), fmt.Sprintf("RIP:   %016x", SuccessRIP)}
+}
 
 // Syscall ABI values (redox_syscall 0.9.2 src/number.rs, src/flag.rs).
 const (

@@ -43,6 +43,12 @@ func TestBootstrapLayout(t *testing.T) {
 	}
 }
 
+func TestExpect(t *testing.T) {
+	if got := Expect(); len(got) != 2 || got[0] != "cook bootstrap: hello from Redox user mode" || got[1] != "RIP:   00000000000020c6" {
+		t.Errorf("Expect() = %q", got)
+	}
+}
+
 // TestBootstrapMatchesNasm assembles testdata/bootstrap.asm with nasm and
 // compares it with the hand-encoded bytes.
 func TestBootstrapMatchesNasm(t *testing.T) {
