@@ -26,6 +26,7 @@ import (
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/initfs"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
 	"github.com/redox-cook/cook/script"
@@ -598,7 +599,8 @@ func names(ps []cookbook.PackageName) []string {
 }
 
 // writeTools writes cookbook_redoxer and the pkg-config wrapper for tc's
-// target into the work directory, once per content.
+// target into the work directory, once per content, and links
+// redox-initfs-ar to cook.
 func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 	dir := filepath.Join(b.Work.Root, "tools", string(tc.Target), "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -613,6 +615,10 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 		if err := pkgar.WriteFileAtomic(p, []byte(content), 0o755); err != nil {
 			return "", err
 		}
+	}
+	// cook's own executable is redox-initfs-ar (upstream's initfs archiver).
+	if err := initfs.LinkTool(dir, ""); err != nil {
+		return "", err
 	}
 	return dir, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/initfs"
 )
 
 // Exit statuses (docs/cli.md).
@@ -61,6 +62,10 @@ func main() {
 	// Run as wget or curl inside a recipe script: cook's download shims.
 	if fetch.IsShim(os.Args[0]) {
 		os.Exit(fetch.ShimMain(os.Args, os.Stdout, os.Stderr))
+	}
+	// Run as redox-initfs-ar (a link in a build's tools directory).
+	if initfs.IsTool(os.Args[0]) {
+		os.Exit(runInitfsTool())
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/initfs"
 )
 
 // TestMain lets the test binary play the cook command in script tests.
@@ -16,6 +17,8 @@ func TestMain(m *testing.M) {
 		// cook re-executes itself as wget and curl inside recipe scripts
 		"wget": func() { os.Exit(fetch.ShimMain(os.Args, os.Stdout, os.Stderr)) },
 		"curl": func() { os.Exit(fetch.ShimMain(os.Args, os.Stdout, os.Stderr)) },
+		// and as redox-initfs-ar from a build's tools directory
+		initfs.ToolName: func() { os.Exit(runInitfsTool()) },
 	})
 }
 
