@@ -311,8 +311,40 @@ func (b *Builder) buildClosure(n cookbook.Node) []Dep {
 
 // Build builds n. Its dependencies must have been built already.
 func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
+	j, err := b.newJob(n)
+	if err != nil {
+		return nil, err
+	}
+	defer j.logf.Close()
+	if err := j.run(ctx); err != nil {
+		return nil, j.fail(err)
+	}
+	return j.res, nil
+}
+
+// job is one node's build, resolved once: its recipe, target, log and the
+// directories it uses.
+type job struct {
+	b      *Builder
+	node   cookbook.Node
+	recipe *cookbook.Recipe
+	target toolchain.Triple
+	t      string // target, as directory names spell it
+	res    *Result
+	start  time.Time
+	ph     phases
+
+	logf *os.File
+	tail *tailBuffer
+	out  io.Writer // the log, the tail and Builder.Output
+
+	info   *fetch.Info // the source's identity
+	source string      // the fetched source, same_as links resolved
+}
+
+// newJob resolves n and opens its log.
+func (b *Builder) newJob(n cookbook.Node) (*job, error) {
 	start := time.Now()
-	ph := phases{name: "sysroot", mark: start}
 	r, err := b.Tree.Lookup(n.Name)
 	if err != nil {
 		return nil, err
@@ -320,113 +352,133 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	if r.HasErrors() {
 		return nil, &Error{Node: n, Err: fmt.Errorf("%s cannot be loaded: %s", r.Path, r.Diagnostics[0].Message)}
 	}
+	if err := workdir.CheckName(n.Name); err != nil {
+		return nil, &Error{Node: n, Err: err}
+	}
 	T := b.TargetOf(n)
 	t := string(T)
-	w := b.Work
-	res := &Result{Node: n, Target: T, Stage: w.Stage(n.Name, t, ""), Log: w.Log(n.Name, t), Hermetic: !b.NoSandbox && !b.AllowNetwork[n.Name]}
-
-	if err := os.MkdirAll(filepath.Dir(res.Log), 0o755); err != nil {
+	j := &job{b: b, node: n, recipe: r, target: T, t: t, start: start, ph: phases{name: "sysroot", mark: start},
+		res: &Result{Node: n, Target: T, Stage: b.Work.Stage(n.Name, t, ""), Log: b.Work.Log(n.Name, t),
+			Hermetic: !b.NoSandbox && !b.AllowNetwork[n.Name]}}
+	if err := os.MkdirAll(filepath.Dir(j.res.Log), 0o755); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(res.Log)
-	if err != nil {
+	if j.logf, err = os.Create(j.res.Log); err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	tail := &tailBuffer{max: 25}
-	var out io.Writer = io.MultiWriter(logf, tail)
+	j.tail = &tailBuffer{max: 25}
+	j.out = io.MultiWriter(j.logf, j.tail)
 	if b.Output != nil {
-		out = io.MultiWriter(out, b.Output)
+		j.out = io.MultiWriter(j.out, b.Output)
 	}
-	stageTmp := w.StageTmp(n.Name, t)
-	fail := func(err error) (*Result, error) {
-		os.RemoveAll(stageTmp) // never leave a half-written stage behind
-		fmt.Fprintf(logf, "\ncook: build failed: %v\n", err)
-		return nil, &Error{Node: n, Log: res.Log, Tail: tail.String(), Err: err, Phases: ph.next("")}
-	}
-	fmt.Fprintf(out, "cook: building %s for %s\n", n, t)
+	return j, nil
+}
 
-	info, err := fetch.ReadInfo(w.SourceInfo(n.Name))
-	if err != nil {
-		return fail(err)
-	}
-	if info == nil {
-		info = &fetch.Info{}
-	}
-	sourceDir, err := b.sourceDir(r)
-	if err != nil {
-		return fail(err)
-	}
+// fail records err in the log and returns the build's error; no
+// half-written stage is left behind.
+func (j *job) fail(err error) error {
+	os.RemoveAll(j.b.Work.StageTmp(j.node.Name, j.t))
+	fmt.Fprintf(j.logf, "\ncook: build failed: %v\n", err)
+	return &Error{Node: j.node, Log: j.res.Log, Tail: j.tail.String(), Err: err, Phases: j.ph.next("")}
+}
 
-	if r.Build.Template == cookbook.TemplateNone {
-		ph.name = "package"
-		if err := os.RemoveAll(res.Stage); err != nil {
-			return fail(err)
-		}
-		if err := os.MkdirAll(res.Stage, 0o755); err != nil {
-			return fail(err)
-		}
-		if _, err := repo.PackageRecipe(ctx, repo.Build{Work: w, Recipe: n.Name, Target: t, Meta: true,
-			Depends: names(r.Package.Dependencies), Source: info, Key: b.Key}); err != nil {
-			return fail(err)
-		}
-		return b.finish(ctx, n, res, start, &ph)
+// run performs the build's steps: sysroot, script, stage, packages.
+func (j *job) run(ctx context.Context) error {
+	r := j.recipe
+	fmt.Fprintf(j.out, "cook: building %s for %s\n", j.node, j.t)
+	var err error
+	if j.info, err = fetch.ReadInfo(j.b.Work.SourceInfo(j.node.Name)); err != nil {
+		return err
 	}
-	if r.Build.Template == cookbook.TemplateRemote {
-		return fail(errors.New(`template "remote" (prebuilt packages from the binary repository) is not supported: cook builds from source`))
+	if j.info == nil {
+		j.info = &fetch.Info{}
 	}
-
-	tc, err := b.Toolchain(ctx, T)
+	if j.source, err = j.b.sourceDir(r); err != nil {
+		return err
+	}
+	switch r.Build.Template {
+	case cookbook.TemplateNone:
+		j.ph.name = "package"
+		return j.packageMeta(ctx)
+	case cookbook.TemplateRemote:
+		return errors.New(`template "remote" (prebuilt packages from the binary repository) is not supported: cook builds from source`)
+	}
+	tc, err := j.b.Toolchain(ctx, j.target)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if !tc.Ready() {
-		return fail(fmt.Errorf("toolchain for %s is incomplete:\n  %s", T, strings.Join(tc.Missing, "\n  ")))
+		return fmt.Errorf("toolchain for %s is incomplete:\n  %s", j.target, strings.Join(tc.Missing, "\n  "))
 	}
+	deps, d, err := j.assemble(ctx, tc)
+	if err != nil {
+		return err
+	}
+	j.ph.next("script")
+	if err := j.runScript(ctx, tc, d); err != nil {
+		return err
+	}
+	j.ph.next("package")
+	if err := j.swapStage(); err != nil {
+		return err
+	}
+	if err := j.packageRecipe(ctx, deps); err != nil {
+		return err
+	}
+	return j.finish(ctx)
+}
 
-	// Sysroot and toolchain directories from the dependencies' stages.
-	deps, tools := b.SysrootDeps(n)
+// assemble makes the sysroot and toolchain directories from the
+// dependencies' stages and names every directory the script uses.
+func (j *job) assemble(ctx context.Context, tc *toolchain.Toolchain) ([]Dep, scriptDirs, error) {
+	w, n, t := j.b.Work, j.node, j.t
+	deps, tools := j.b.SysrootDeps(n)
 	sysrootDir := w.Sysroot(n.Name, t)
-	if _, err := b.assemble(ctx, sysrootDir, deps); err != nil {
-		return fail(err)
+	if _, err := j.b.assemble(ctx, sysrootDir, deps); err != nil {
+		return nil, scriptDirs{}, err
 	}
 	toolDir := ""
 	if n.Host {
 		toolDir = sysrootDir
 	} else if len(tools) > 0 {
 		toolDir = w.Toolchain(n.Name, t)
-		if _, err := b.assemble(ctx, toolDir, tools); err != nil {
-			return fail(err)
+		if _, err := j.b.assemble(ctx, toolDir, tools); err != nil {
+			return nil, scriptDirs{}, err
 		}
 	}
-
-	// Directories the script writes.
-	ph.next("script")
 	d := scriptDirs{
-		recipe: r.Dir, source: sourceDir, build: w.Build(n.Name, t), stage: stageTmp,
-		sysroot: sysrootDir, toolchain: toolDir, prefix: tc.Prefix, cargo: b.CargoHome,
+		recipe: j.recipe.Dir, source: j.source, build: w.Build(n.Name, t), stage: w.StageTmp(n.Name, t),
+		sysroot: sysrootDir, toolchain: toolDir, prefix: tc.Prefix, cargo: j.b.CargoHome,
 		home: w.Home(n.Name, t), tmp: w.BuildTmp(n.Name, t), script: w.Script(n.Name, t),
 		overlay: w.Overlay(n.Name, t), root: w.SandboxRoot(n.Name, t),
 	}
-	for _, dir := range []string{stageTmp, d.tmp} {
+	return deps, d, nil
+}
+
+// runScript writes the build script and runs it, in the sandbox unless
+// disabled, with the download shims on its PATH.
+func (j *job) runScript(ctx context.Context, tc *toolchain.Toolchain, d scriptDirs) error {
+	b, r := j.b, j.recipe
+	for _, dir := range []string{d.stage, d.tmp} {
 		if err := os.RemoveAll(dir); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	for _, dir := range []string{d.build, stageTmp, d.home, d.tmp, d.script} {
+	for _, dir := range []string{d.build, d.stage, d.home, d.tmp, d.script} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fail(err)
+			return err
 		}
 	}
+	var err error
 	if d.tools, err = b.writeTools(tc); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := b.prepareCargoHome(); err != nil {
-		return fail(err)
+		return err
 	}
 	scriptPath := filepath.Join(d.script, "build.sh")
 	if err := os.WriteFile(scriptPath, []byte(script.Build(r)), 0o644); err != nil {
-		return fail(err)
+		return err
 	}
 
 	iso := isolation{sandboxed: !b.NoSandbox, network: b.AllowNetwork[r.Name], hostTools: rustInstallation()}
@@ -435,63 +487,91 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 			iso.hide = append(iso.hide, h)
 		}
 	}
-	var shimBin string
-	var shimEnv []string
+	var shim *Shim
 	if b.Shims != nil && !b.AllowNetwork[r.Name] {
-		sh, err := b.Shims.Start(ctx, r.Name)
-		if err != nil {
-			return fail(fmt.Errorf("download shims: %w", err))
+		if shim, err = b.Shims.Start(ctx, r.Name); err != nil {
+			return fmt.Errorf("download shims: %w", err)
 		}
-		defer sh.Stop()
-		d.shim, shimBin, shimEnv = sh.Root, sh.Bin, sh.Env
+		defer shim.Stop()
+		d.shim = shim.Root
 	}
 	v := newView(d, iso.sandboxed)
-	env := b.environment(r, n, tc, v, d, info)
-	if d.shim != "" {
-		for i, kv := range env {
-			if strings.HasPrefix(kv, "PATH=") {
-				env[i] = "PATH=" + v.path(shimBin) + ":" + strings.TrimPrefix(kv, "PATH=")
-			}
-		}
-		for _, kv := range shimEnv {
-			k, val, _ := strings.Cut(kv, "=")
-			env = append(env, k+"="+v.path(val))
-		}
+	env := b.environment(r, j.node, tc, v, d, j.info)
+	if shim != nil {
+		env = withShim(env, v, shim)
 	}
 	if !iso.sandboxed {
-		fmt.Fprintf(out, "cook: WARNING: --no-sandbox: this script runs as you on the host, with your network, home directory and cook's signing key in reach\n")
+		fmt.Fprintf(j.out, "cook: WARNING: --no-sandbox: this script runs as you on the host, with your network, home directory and cook's signing key in reach\n")
 	}
 	cmd, cleanup, err := iso.command(ctx, d, v, scriptPath, env)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer cleanup()
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = j.out, j.out
 	cmd.Stdin = nil
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return fail(ctx.Err())
+			return ctx.Err()
 		}
-		return fail(fmt.Errorf("script failed: %v", err))
+		return fmt.Errorf("script failed: %v", err)
 	}
+	return nil
+}
 
-	// Split optional packages out of the stage, then swap it in.
-	ph.next("package")
-	if len(r.OptionalPackages) > 0 {
-		if err := splitOptional(stageTmp, r.OptionalPackages, func(opt string) string { return w.Stage(n.Name, t, opt) }); err != nil {
-			return fail(err)
+// withShim puts the shim's commands first on env's PATH and adds its
+// variables, with paths as the script sees them.
+func withShim(env []string, v *view, sh *Shim) []string {
+	for i, kv := range env {
+		if rest, ok := strings.CutPrefix(kv, "PATH="); ok {
+			env[i] = "PATH=" + v.path(sh.Bin) + ":" + rest
 		}
 	}
-	if err := os.RemoveAll(res.Stage); err != nil {
-		return fail(err)
+	for _, kv := range sh.Env {
+		k, val, _ := strings.Cut(kv, "=")
+		env = append(env, k+"="+v.path(val))
 	}
-	if err := os.Rename(stageTmp, res.Stage); err != nil {
-		return fail(err)
-	}
+	return env
+}
 
-	// Package: runtime dependencies, archives, metadata.
-	pb := repo.Build{Work: w, Recipe: n.Name, Target: t, Version: GuessVersion(r, sourceDir),
-		Depends: names(r.Package.Dependencies), Source: info, Key: b.Key}
+// swapStage splits the optional packages out of the script's stage, then
+// puts it in place of the last one.
+func (j *job) swapStage() error {
+	w, n, t := j.b.Work, j.node, j.t
+	stageTmp := w.StageTmp(n.Name, t)
+	if len(j.recipe.OptionalPackages) > 0 {
+		if err := splitOptional(stageTmp, j.recipe.OptionalPackages, func(opt string) string { return w.Stage(n.Name, t, opt) }); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(j.res.Stage); err != nil {
+		return err
+	}
+	return os.Rename(stageTmp, j.res.Stage)
+}
+
+// packageMeta packages a recipe without a build: metadata only.
+func (j *job) packageMeta(ctx context.Context) error {
+	if err := os.RemoveAll(j.res.Stage); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(j.res.Stage, 0o755); err != nil {
+		return err
+	}
+	_, err := repo.PackageRecipe(ctx, repo.Build{Work: j.b.Work, Recipe: j.node.Name, Target: j.t, Meta: true,
+		Depends: names(j.recipe.Package.Dependencies), Source: j.info, Key: j.b.Key})
+	if err != nil {
+		return err
+	}
+	return j.finish(ctx)
+}
+
+// packageRecipe packages the stages: runtime dependencies, archives,
+// metadata, signed with the builder's key (outside any sandbox).
+func (j *job) packageRecipe(ctx context.Context, deps []Dep) error {
+	b, w, n, r := j.b, j.b.Work, j.node, j.recipe
+	pb := repo.Build{Work: w, Recipe: n.Name, Target: j.t, Version: GuessVersion(r, j.source),
+		Depends: names(r.Package.Dependencies), Source: j.info, Key: b.Key}
 	for _, o := range r.OptionalPackages {
 		pb.Optional = append(pb.Optional, repo.Optional{Name: o.Name, Depends: names(o.Dependencies)})
 	}
@@ -513,26 +593,27 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	}
 	pres, err := repo.PackageRecipe(ctx, pb)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	for i, p := range pres.Packages {
 		if p.Name == n.Name {
-			res.Package = pres.Archives[i]
+			j.res.Package = pres.Archives[i]
 		}
 	}
-	return b.finish(ctx, n, res, start, &ph)
+	return nil
 }
 
-func (b *Builder) finish(ctx context.Context, n cookbook.Node, res *Result, start time.Time, ph *phases) (*Result, error) {
-	d, err := b.stageDigest(ctx, n)
+// finish records the output digest and the phases' times.
+func (j *job) finish(ctx context.Context) error {
+	d, err := j.b.stageDigest(ctx, j.node)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b.SetOutput(n, d)
-	res.Output = d
-	res.Phases = ph.next("")
-	res.Duration = time.Since(start)
-	return res, nil
+	j.b.SetOutput(j.node, d)
+	j.res.Output = d
+	j.res.Phases = j.ph.next("")
+	j.res.Duration = time.Since(j.start)
+	return nil
 }
 
 // runtimeClosure lists n's package dependencies, recursively.
