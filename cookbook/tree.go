@@ -186,7 +186,7 @@ func (t *Tree) checkReferences() {
 			switch {
 			case !ok:
 				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path,
-					Message: fmt.Sprintf("%s names %q, which is no recipe in this tree", ref.list, ref.dep)})
+					Message: Dangling{List: ref.list, Dep: ref.dep}.message()})
 			case ref.dep.Suffix != "" && !dep.hasOptional(ref.dep.Suffix):
 				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path,
 					Message: fmt.Sprintf("%s names %q, but recipe %q has no optional package %q", ref.list, ref.dep, dep.Name, ref.dep.Suffix)})
@@ -224,6 +224,40 @@ func (r *Recipe) hasOptional(name string) bool {
 		}
 	}
 	return false
+}
+
+// Dangling is a dependency that names no recipe of the tree.
+type Dangling struct {
+	Recipe string      // the recipe that names it
+	Path   string      // that recipe's file, relative to the cookbook root
+	List   string      // the key it is listed under: build.dependencies, ...
+	Dep    PackageName // the name
+}
+
+func (d Dangling) message() string {
+	return fmt.Sprintf("%s names %q, which is no recipe in this tree", d.List, d.Dep)
+}
+
+// String says where the name is: "recipes/x/recipe.toml: build.dependencies
+// names "y", which is no recipe in this tree".
+func (d Dangling) String() string { return d.Path + ": " + d.message() }
+
+// DanglingIn lists, in recipe order, the dependencies of the recipes
+// include accepts (nil: every recipe) that name no recipe.
+func (t *Tree) DanglingIn(include func(name string) bool) []Dangling {
+	var out []Dangling
+	for _, name := range t.Names {
+		if include != nil && !include(name) {
+			continue
+		}
+		r := t.Recipes[name]
+		for _, ref := range r.references() {
+			if _, ok := t.Recipes[ref.dep.Name]; !ok {
+				out = append(out, Dangling{Recipe: name, Path: r.Path, List: ref.list, Dep: ref.dep})
+			}
+		}
+	}
+	return out
 }
 
 // Unresolved returns the sorted distinct dependency names that name no

@@ -180,8 +180,7 @@ func gitFetchRev(ctx context.Context, repo *git.Repository, spec gitSpec) (plumb
 
 func isRefNotFound(err error) bool {
 	var nm git.NoMatchingRefSpecError
-	return errors.As(err, &nm) || errors.Is(err, plumbing.ErrReferenceNotFound) ||
-		strings.Contains(err.Error(), "couldn't find remote ref") || strings.Contains(err.Error(), "not our ref")
+	return errors.As(err, &nm) || errors.Is(err, plumbing.ErrReferenceNotFound)
 }
 
 // gitSubmodules initialises and updates submodules recursively, with the

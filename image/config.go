@@ -238,47 +238,33 @@ func (l loader) load(name string, depth int) (*Config, error) {
 	return base, nil
 }
 
-var tomlLineRe = regexp.MustCompile(`line (\d+)`)
+var tomlLineRe = regexp.MustCompile(`^toml: line (\d+) `)
 
 // parseConfig decodes one file without following its includes.
 func parseConfig(file string, src []byte) (*Config, error) {
 	var c Config
 	_, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&c)
 	if err != nil {
+		ce := &ConfigError{File: file, Err: err}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			ce := &ConfigError{File: file, Line: pe.Position.Line, Err: errors.New(pe.Message)}
-			// The TOML lexer has already counted the newline it
-			// complains about: the mistake is on the line before.
-			if strings.Contains(pe.Message, `'\n'`) && ce.Line > 1 {
-				ce.Line--
+			ce.Err = errors.New(pe.Message)
+			// the line the offending byte is on (the lexer's own line
+			// count is one ahead when that byte is a newline)
+			ce.Line = pe.Position.Line
+			if s := pe.Position.Start; s >= 0 && s <= len(src) {
+				ce.Line = 1 + bytes.Count(src[:s], []byte("\n"))
 			}
-			if strings.Contains(pe.Message, "invalid package") {
-				for n, l := range packageLines(src) {
-					if l == pe.Position.Line {
-						ce.Err = fmt.Errorf("[packages] %s: %s", n, pe.Message)
-					}
+			if name, ok := strings.CutPrefix(pe.LastKey, "packages."); ok {
+				// a rule PackageRule refused: the error is the key's
+				if l := packageLines(src)[strings.Trim(name, `"'`)]; l > 0 {
+					ce.Line = l
 				}
-			}
-			return nil, ce
-		}
-		ce := &ConfigError{File: file, Err: err}
-		// Errors from UnmarshalTOML carry no position: find the key.
-		if strings.Contains(err.Error(), "invalid package") {
-			lines := packageLines(src)
-			names := make([]string, 0, len(lines))
-			for n := range lines {
-				names = append(names, n)
-			}
-			sort.Slice(names, func(i, j int) bool { return lines[names[i]] < lines[names[j]] })
-			for _, n := range names {
-				if !packageRuleOK(src, lines[n]) {
-					ce.Line, ce.Err = lines[n], fmt.Errorf("[packages] %s: %w", n, err)
-					break
-				}
+				ce.Err = fmt.Errorf("[packages] %s: %s", strings.Trim(name, `"'`), pe.Message)
 			}
 		} else if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
-			fmt.Sscanf(m[1], "%d", &ce.Line)
+			// the TOML library reports type mismatches as text only
+			ce.Line, _ = strconv.Atoi(m[1])
 		}
 		return nil, ce
 	}
@@ -320,15 +306,6 @@ func packageLines(src []byte) map[string]int {
 		}
 	}
 	return out
-}
-
-// packageRuleOK decodes the [packages] value on line on its own.
-func packageRuleOK(src []byte, line int) bool {
-	l := strings.Split(string(src), "\n")[line-1]
-	var v struct{ X PackageRule }
-	_, after, _ := strings.Cut(l, "=")
-	_, err := toml.Decode("X = "+after, &v)
-	return err == nil
 }
 
 // filesLine returns the line of the i-th [[files]] header.

@@ -20,6 +20,10 @@ import (
 // maxDepth bounds the runtime-dependency walk, as upstream's does.
 const maxDepth = 16
 
+// ErrNothingToPublish is wrapped by Publish's error when none of the named
+// packages is built.
+var ErrNothingToPublish = errors.New("nothing to publish")
+
 // PublishOption configures Publish.
 type PublishOption func(*publishOptions) error
 
@@ -79,7 +83,7 @@ func Publish(ctx context.Context, work workdir.Dir, target string, names []strin
 		return nil, err
 	}
 	if len(closure) == 0 {
-		return nil, fmt.Errorf("nothing to publish for %s: none of %s is built", target, strings.Join(names, ", "))
+		return nil, fmt.Errorf("%w for %s: none of %s is built", ErrNothingToPublish, target, strings.Join(names, ", "))
 	}
 	dir := work.Repo(target)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -319,7 +320,7 @@ func TestPublish(t *testing.T) {
 	golden(t, "repo.golden", dump(t, w.Root, "repo"))
 
 	// Nothing built.
-	if _, err := Publish(ctx, w, target, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "nothing to publish") {
+	if _, err := Publish(ctx, w, target, []string{"nope"}); !errors.Is(err, ErrNothingToPublish) {
 		t.Errorf("publishing an unbuilt recipe: %v", err)
 	}
 

@@ -159,14 +159,13 @@ func (a *app) buildNodes(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 		}
 		inGraph[n.Name] = true
 	}
-	if missing := tree.Unresolved(func(name string) bool { return inGraph[name] }); len(missing) > 0 {
-		var msgs []string
-		for _, d := range tree.AllDiagnostics(false) {
-			if inGraph[d.Recipe] && strings.Contains(d.Message, "which is no recipe") {
-				msgs = append(msgs, d.String())
-			}
+	if dangling := tree.DanglingIn(func(name string) bool { return inGraph[name] }); len(dangling) > 0 {
+		var names, msgs []string
+		for _, d := range dangling {
+			names = append(names, d.Dep.Name)
+			msgs = append(msgs, d.String())
 		}
-		return failed(fmt.Errorf("dependencies name no recipe (%s):\n  %s", strings.Join(missing, ", "), strings.Join(msgs, "\n  ")))
+		return failed(fmt.Errorf("dependencies name no recipe (%s):\n  %s", strings.Join(dedupeStrings(names), ", "), strings.Join(msgs, "\n  ")))
 	}
 	b, err := a.newBuilder(ctx, tree, w, f.noSandbox, f.allowNetwork)
 	if err != nil {

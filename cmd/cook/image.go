@@ -168,7 +168,7 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 		if _, err := os.Stat(filepath.Join(w.Keys(), pkgar.PublicKeyFile)); err == nil {
 			if pub, err := repo.Publish(ctx, w, a.target, names); err == nil && len(pub.Published) > 0 {
 				a.log.Info("published packages", "repo", pub.Dir, "packages", strings.Join(pub.Published, " "))
-			} else if err != nil && !strings.Contains(err.Error(), "nothing to publish") {
+			} else if err != nil && !errors.Is(err, repo.ErrNothingToPublish) {
 				return failed(fmt.Errorf("publish: %w", err))
 			}
 		}

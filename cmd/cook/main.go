@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
-	} else if isFlagError(err) || strings.HasPrefix(err.Error(), "unknown command") {
+	} else if isFlagError(err) {
 		code = exitUsage
 	}
 	if ctx.Err() != nil && code != exitUsage {
@@ -128,6 +128,19 @@ signed pkgar archives and assembles bootable disk images.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.init(cmd)
 		},
+		// An argument that names no command is a usage error (exit 2).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+			}
+			return usageErr(errors.New(msg))
+		},
+		RunE:                       func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
 	a.addGlobalFlags(root)
