@@ -320,7 +320,7 @@ func (v *fetchView) finish(name string, res *fetch.Result, err error) {
 	var line string
 	switch {
 	case err != nil:
-		line = fmt.Sprintf("failed  %s: %v", name, err)
+		line = fmt.Sprintf("FAILED  %s", name) // the error itself is printed once, at the end
 	case res.Info != nil && res.Info.SourceIdentifier != "":
 		line = fmt.Sprintf("%-7s %s (%s)", res.Status, name, res.Info.SourceIdentifier)
 	default:
