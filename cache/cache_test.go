@@ -206,3 +206,12 @@ func TestCacheBlobVerifies(t *testing.T) {
 		t.Error("a path parsed as a key")
 	}
 }
+
+// A shared directory used as the remote names itself in messages.
+func TestLocalStoreName(t *testing.T) {
+	l := &Local{Dir: t.TempDir(), Name: "remote cache file:///shared"}
+	err := l.Put(context.Background(), CAS, DigestBytes([]byte("x")).Hash, 1, bytes.NewReader([]byte("y")))
+	if err == nil || !strings.Contains(err.Error(), "remote cache file:///shared") || strings.Contains(err.Error(), "local cache") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -44,3 +44,28 @@ func TestTargetTraversal(t *testing.T) {
 		})
 	}
 }
+
+// TestMessagesOnce: a failure is reported once, and a dependency naming no
+// recipe that stops a build is an error, not a "warning:".
+func TestMessagesOnce(t *testing.T) {
+	base := t.TempDir()
+	book := filepath.Join(base, "book")
+	for name, text := range map[string]string{
+		"badsrc": "[source]\ntar = \"file:///nonexistent/cook-test.tar.gz\"\nblake3 = \"" + strings.Repeat("0", 64) + "\"\n[build]\ntemplate = \"custom\"\nscript = \"true\"\n",
+		"needs":  "[build]\ntemplate = \"custom\"\ndependencies = [\"nosuch\"]\nscript = \"true\"\n",
+	} {
+		os.MkdirAll(filepath.Join(book, "recipes", name), 0o755)
+		os.WriteFile(filepath.Join(book, "recipes", name, "recipe.toml"), []byte(text), 0o644)
+	}
+	args := []string{"--cookbook", book, "--work", filepath.Join(base, "work"), "--target", "x86_64-unknown-linux-gnu"}
+	for _, cmd := range [][]string{{"fetch", "badsrc"}, {"build", "badsrc"}} {
+		_, stderr, code := cook(t, append(args, cmd...)...)
+		if code != exitFailed || strings.Count(stderr, "download file:///nonexistent/cook-test.tar.gz") != 1 {
+			t.Errorf("cook %s: exit %d, the error should appear once:\n%s", cmd[0], code, stderr)
+		}
+	}
+	_, stderr, code := cook(t, append(args, "build", "needs")...)
+	if code != exitFailed || strings.Contains(stderr, "warning") || !strings.Contains(stderr, `"nosuch", which is no recipe`) {
+		t.Errorf("missing dependency: exit %d:\n%s", code, stderr)
+	}
+}
