@@ -31,7 +31,8 @@ func newExplainCmd(a *app) *cobra.Command {
 each dependency's output digest, the toolchain, cook's templates and the
 isolation settings — with those recorded at its last build, and lists what
 changed. A dependency that has not been built yet counts by the digest of
-whatever is staged for it.`,
+whatever is staged for it. When the inputs recorded at the last build are
+missing or damaged, explain says so: it cannot tell which input changed.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
