@@ -17,13 +17,32 @@ import (
 	"github.com/redox-cook/cook/pkgar"
 )
 
-// Inputs reads the recorded inputs (nil when they are gone).
+// Inputs reads the recorded inputs (nil when they are gone or damaged).
 func (r *Record) Inputs() Inputs {
-	var in Inputs
-	if data, err := os.ReadFile(r.inputs); err == nil {
-		json.Unmarshal(data, &in)
-	}
+	in, _ := r.ReadInputs()
 	return in
+}
+
+// ErrInputsDamaged is the error (wrapped) of ReadInputs for a recorded
+// inputs file that is not what cook wrote.
+var ErrInputsDamaged = errors.New("the recorded inputs are damaged")
+
+// ReadInputs reads the inputs recorded at the last build. A missing file is
+// an fs.ErrNotExist error; a file that does not hold inputs is
+// ErrInputsDamaged.
+func (r *Record) ReadInputs() (Inputs, error) {
+	data, err := os.ReadFile(r.inputs)
+	if err != nil {
+		return nil, err
+	}
+	var in Inputs
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", r.inputs, ErrInputsDamaged, err)
+	}
+	if len(in) == 0 {
+		return nil, fmt.Errorf("%s: %w: no inputs in it", r.inputs, ErrInputsDamaged)
+	}
+	return in, nil
 }
 
 // inputsPath is where n's recorded inputs live.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"github.com/zeebo/blake3"
@@ -28,7 +29,8 @@ func Parse(name, dir, rel string, data []byte) *Recipe {
 	if _, err := toml.Decode(p.text, &doc); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			p.addAt(Error, pe.Position.Line, pe.Position.Col, "TOML syntax: %s", pe.Message)
+			line, col := place(p.text, pe.Position)
+			p.addAt(Error, line, col, "TOML syntax: %s", pe.Message)
 		} else {
 			p.addAt(Error, 0, 0, "TOML syntax: %v", err)
 		}
@@ -36,6 +38,18 @@ func Parse(name, dir, rel string, data []byte) *Recipe {
 	}
 	p.recipe(doc)
 	return r
+}
+
+// place returns the line and column (1-based, in characters) of a TOML
+// error. They are computed from the byte offset: the decoder counts an error
+// found at a newline as being on the next line already.
+func place(text string, pos toml.Position) (line, col int) {
+	if pos.Start < 0 || pos.Start > len(text) || pos.Line == 0 {
+		return pos.Line, pos.Col
+	}
+	before := text[:pos.Start]
+	lineStart := strings.LastIndexByte(before, '\n') + 1
+	return strings.Count(before, "\n") + 1, utf8.RuneCountInString(before[lineStart:]) + 1
 }
 
 type parser struct {
@@ -380,11 +394,17 @@ func (p *parser) build(v any) {
 		where := []string{"build." + key, "build"}
 		if owner := templateOwning(key); owner != "" {
 			p.add(Warning, where, "key %q belongs to template %q and is ignored for template %q", key, owner, tmpl)
+		} else if successor, ok := renamedBuildKeys[key]; ok {
+			p.add(Warning, where, "key %q in [build] is the older cookbook's name for %q: upstream ignores it now, so the default applies (rename it to %s)", key, successor, successor)
 		} else {
 			p.add(Warning, where, "unknown key %q in [build] (upstream ignores it)", key)
 		}
 	}
 }
+
+// renamedBuildKeys maps [build] keys of the older cookbook schema
+// (github.com/redox-os/cookbook) to the keys that replaced them.
+var renamedBuildKeys = map[string]string{"package_path": "cargopath"}
 
 func hasField(fs []field, key string) bool {
 	for _, f := range fs {

@@ -2,7 +2,9 @@ package cookbook
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,9 +22,16 @@ type Tree struct {
 	Names   []string           // sorted recipe names
 
 	// Diagnostics are about the tree rather than one file's schema:
-	// duplicate names, directories that cannot name a recipe, dependencies
-	// naming no recipe, suffixes naming no optional package.
+	// duplicate names, directories that cannot name a recipe or cannot be
+	// read, symlinked directories (not followed), recipe.sh-only
+	// directories, dependencies naming no recipe, suffixes naming no
+	// optional package.
 	Diagnostics []Diagnostic
+
+	// Legacy maps the name of each directory holding a recipe.sh but no
+	// recipe.toml (the older cookbook's recipe format) to that file's path
+	// relative to Root. Such a directory is no recipe; Lookup says why.
+	Legacy map[string]string
 
 	depsMu sync.Mutex
 	deps   map[Node][]Edge // Deps, computed once per node
@@ -63,26 +72,49 @@ func Load(ctx context.Context, root string) (*Tree, error) {
 	} else {
 		defer debug.SetGCPercent(old)
 	}
-	recipes, err := walk(ctx, root, recipesDir)
+	res, err := walk(ctx, root, recipesDir)
 	if err != nil {
 		return nil, err
 	}
-	return newTree(root, recipes), nil
+	return assemble(root, res), nil
+}
+
+// found is what walk collects: the recipes, and diagnostics about the tree
+// (unreadable or symlinked directories, recipe.sh-only directories).
+type found struct {
+	recipes []*Recipe
+	diags   []Diagnostic
+	legacy  map[string]string // recipe.sh-only directory name → recipe.sh path
 }
 
 // walk reads the directories under dir concurrently (directory reads and
 // file reads are system-call bound, so more workers than CPUs hide their
-// latency) and parses every recipe.toml as soon as it is found.
-func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
+// latency) and parses every recipe.toml as soon as it is found. Only a
+// failure to read dir itself is an error: an unreadable subdirectory is a
+// diagnostic, and an unreadable recipe.toml (a symlink loop, no permission)
+// a recipe with an error, so that it fails only what needs it.
+func walk(ctx context.Context, root, dir string) (*found, error) {
 	workers := max(8, 2*runtime.GOMAXPROCS(0))
 	var (
 		mu      sync.Mutex
-		recipes []*Recipe
+		res     = &found{legacy: map[string]string{}}
 		pending sync.WaitGroup
 		errOnce sync.Once
 		walkErr error
 	)
 	fail := func(err error) { errOnce.Do(func() { walkErr = err }) }
+	rel := func(p string) string {
+		r, err := filepath.Rel(root, p)
+		if err != nil {
+			return p
+		}
+		return filepath.ToSlash(r)
+	}
+	diag := func(d Diagnostic) {
+		mu.Lock()
+		res.diags = append(res.diags, d)
+		mu.Unlock()
+	}
 	queue := make(chan string, 1024)
 	var visit func(d string)
 	visit = func(d string) {
@@ -93,14 +125,33 @@ func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
 		}
 		entries, err := os.ReadDir(d)
 		if err != nil {
-			fail(fmt.Errorf("load recipes: %w", err))
-			return
+			if d == dir {
+				fail(fmt.Errorf("load recipes: %w", err))
+				return
+			}
+			diag(Diagnostic{Severity: Error, Path: rel(d),
+				Message: fmt.Sprintf("cannot read directory: %v; recipes under it are not loaded", unwrapPath(err))})
+			if len(entries) == 0 {
+				return
+			}
 		}
 		var others []string
+		hasTOML, hasSh := false, false
 		for _, e := range entries {
-			if n := e.Name(); n != "recipe.toml" && !skipDir(n) && n != "source.tar" && n != "source.tar.tmp" {
+			switch n := e.Name(); {
+			case n == "recipe.toml":
+				hasTOML = true
+			case n == "recipe.sh":
+				hasSh = true
+				others = append(others, n)
+			case !skipDir(n) && n != "source.tar" && n != "source.tar.tmp":
 				others = append(others, n)
 			}
+		}
+		if hasSh && !hasTOML && d != dir {
+			mu.Lock()
+			res.legacy[filepath.Base(d)] = rel(filepath.Join(d, "recipe.sh"))
+			mu.Unlock()
 		}
 		for _, e := range entries {
 			p := filepath.Join(d, e.Name())
@@ -116,17 +167,25 @@ func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
 					visit(p) // queue full: walk it on this goroutine
 				}
 			case e.Name() == "recipe.toml":
-				data, err := os.ReadFile(p)
-				if err != nil {
-					fail(fmt.Errorf("load recipes: %w", err))
-					return
+				name, relPath := filepath.Base(d), rel(p)
+				var r *Recipe
+				if data, err := os.ReadFile(p); err != nil {
+					r = unreadable(name, d, relPath, err)
+				} else {
+					r = Parse(name, d, relPath, data)
 				}
-				rel, _ := filepath.Rel(root, p)
-				r := Parse(filepath.Base(d), d, filepath.ToSlash(rel), data)
 				r.Others = others
 				mu.Lock()
-				recipes = append(recipes, r)
+				res.recipes = append(res.recipes, r)
 				mu.Unlock()
+			case e.Type()&fs.ModeSymlink != 0 && !skipDir(e.Name()):
+				// Upstream's walk does not follow directory links, and
+				// neither does cook: following them could loop or load a
+				// recipe twice. Say so rather than skip them silently.
+				if st, err := os.Stat(p); err == nil && st.IsDir() {
+					diag(Diagnostic{Severity: Warning, Path: rel(p),
+						Message: "is a symbolic link to a directory, which is not followed (nor by upstream): recipes under it are not loaded"})
+				}
 			}
 		}
 	}
@@ -150,11 +209,35 @@ func walk(ctx context.Context, root, dir string) ([]*Recipe, error) {
 		}()
 	}
 	workersWG.Wait()
-	return recipes, walkErr
+	return res, walkErr
 }
 
-// newTree builds a Tree from already parsed recipes (used by Load and tests).
+// unreadable is the recipe of a recipe.toml that cannot be read: it has
+// the error, so that only what needs it fails.
+func unreadable(name, dir, rel string, err error) *Recipe {
+	return &Recipe{Name: name, Dir: dir, Path: rel, Build: Build{Template: TemplateNone},
+		Diagnostics: []Diagnostic{{Severity: Error, Recipe: name, Path: rel,
+			Message: fmt.Sprintf("cannot read recipe.toml: %v", unwrapPath(err))}}}
+}
+
+// unwrapPath drops the path an *fs.PathError repeats (the diagnostic names
+// the file already).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// newTree builds a Tree from already parsed recipes (used by tests).
 func newTree(root string, recipes []*Recipe) *Tree {
+	return assemble(root, &found{recipes: recipes})
+}
+
+// assemble builds a Tree from what walk found.
+func assemble(root string, f *found) *Tree {
+	recipes := f.recipes
 	sort.Slice(recipes, func(i, j int) bool { return recipes[i].Path < recipes[j].Path })
 	t := &Tree{Root: root, Recipes: make(map[string]*Recipe, len(recipes))}
 	for _, r := range recipes {
@@ -172,6 +255,15 @@ func newTree(root string, recipes []*Recipe) *Tree {
 		t.Names = append(t.Names, r.Name)
 	}
 	sort.Strings(t.Names)
+	t.Legacy = map[string]string{}
+	for name, sh := range f.legacy {
+		if _, ok := t.Recipes[name]; !ok { // a recipe.toml of that name elsewhere wins
+			t.Legacy[name] = sh
+			t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Path: sh,
+				Message: "recipe.sh recipes are not supported; convert to recipe.toml (upstream does not load this directory either)"})
+		}
+	}
+	t.Diagnostics = append(t.Diagnostics, f.diags...)
 	t.checkReferences()
 	return t
 }
@@ -185,8 +277,8 @@ func (t *Tree) checkReferences() {
 			dep, ok := t.Recipes[ref.dep.Name]
 			switch {
 			case !ok:
-				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path,
-					Message: Dangling{List: ref.list, Dep: ref.dep}.message()})
+				msg := Dangling{List: ref.list, Dep: ref.dep, Legacy: t.Legacy[ref.dep.Name]}.message()
+				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path, Message: msg})
 			case ref.dep.Suffix != "" && !dep.hasOptional(ref.dep.Suffix):
 				t.Diagnostics = append(t.Diagnostics, Diagnostic{Severity: Warning, Recipe: name, Path: r.Path,
 					Message: fmt.Sprintf("%s names %q, but recipe %q has no optional package %q", ref.list, ref.dep, dep.Name, ref.dep.Suffix)})
@@ -232,10 +324,15 @@ type Dangling struct {
 	Path   string      // that recipe's file, relative to the cookbook root
 	List   string      // the key it is listed under: build.dependencies, ...
 	Dep    PackageName // the name
+	Legacy string      // a recipe.sh-only directory of that name, if there is one
 }
 
 func (d Dangling) message() string {
-	return fmt.Sprintf("%s names %q, which is no recipe in this tree", d.List, d.Dep)
+	msg := fmt.Sprintf("%s names %q, which is no recipe in this tree", d.List, d.Dep)
+	if d.Legacy != "" {
+		msg += fmt.Sprintf(" (%s: recipe.sh recipes are not supported; convert to recipe.toml)", d.Legacy)
+	}
+	return msg
 }
 
 // String says where the name is: "recipes/x/recipe.toml: build.dependencies
@@ -253,7 +350,7 @@ func (t *Tree) DanglingIn(include func(name string) bool) []Dangling {
 		r := t.Recipes[name]
 		for _, ref := range r.references() {
 			if _, ok := t.Recipes[ref.dep.Name]; !ok {
-				out = append(out, Dangling{Recipe: name, Path: r.Path, List: ref.list, Dep: ref.dep})
+				out = append(out, Dangling{Recipe: name, Path: r.Path, List: ref.list, Dep: ref.dep, Legacy: t.Legacy[ref.dep.Name]})
 			}
 		}
 	}
@@ -302,10 +399,17 @@ func (t *Tree) AllDiagnostics(strict bool) []Diagnostic {
 	return out
 }
 
+// ErrLegacyRecipe is what Lookup returns (wrapped) for the name of a
+// directory holding only a recipe.sh, the older cookbook's format.
+var ErrLegacyRecipe = errors.New("recipe.sh recipes are not supported; convert to recipe.toml")
+
 // Lookup returns the recipe called name.
 func (t *Tree) Lookup(name string) (*Recipe, error) {
 	if r, ok := t.Recipes[name]; ok {
 		return r, nil
 	}
-	return nil, fmt.Errorf("no recipe named %q under %s", name, filepath.Join(t.Root, "recipes"))
+	if sh, ok := t.Legacy[name]; ok {
+		return nil, fmt.Errorf("recipe %q is %s: %w", name, Escape(sh), ErrLegacyRecipe)
+	}
+	return nil, fmt.Errorf("no recipe named %q under %s", name, Escape(filepath.Join(t.Root, "recipes")))
 }

@@ -10,11 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mholt/archives"
+	"golang.org/x/sys/unix"
 )
 
 // TraversalError is an archive entry that would land outside the destination.
@@ -34,8 +36,15 @@ func (e *TraversalError) Error() string {
 // drops the first path component of every entry as `tar --strip-components 1`
 // does (entries with no second component are skipped). Entries that would
 // land outside dest — "..", absolute paths, links pointing out, writes
-// through links — are refused. Modes and modification times are kept; owners
-// are not.
+// through links — are refused.
+//
+// Modes and times are kept as GNU tar keeps them for an ordinary user
+// (--no-same-permissions, --no-same-owner): each file and directory gets its
+// archived permission bits less the umask — a 0444 file stays 0444, no write
+// bit is added — and no owner, setuid, setgid or sticky bit. Directories
+// stay writable while the archive is read and get their mode and time at the
+// end. Files, directories and (where the host allows it) symbolic links keep
+// their modification times.
 func Extract(ctx context.Context, file, dest string) error {
 	f, err := os.Open(file)
 	if err != nil {
@@ -211,10 +220,30 @@ func writeNew(path string, r io.Reader, perm fs.FileMode, mt time.Time) error {
 	return os.Chtimes(path, mt, mt)
 }
 
+// dirTime is a directory's archived mode and time, applied by finish.
 type dirTime struct {
 	path string
 	t    time.Time
+	perm fs.FileMode
 }
+
+// umask returns the process's file mode creation mask without changing it
+// (which would race with files created meanwhile): from /proc/self/status,
+// else read once by setting and restoring it.
+var umask = sync.OnceValue(func() fs.FileMode {
+	if data, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return fs.FileMode(m) & fs.ModePerm
+				}
+			}
+		}
+	}
+	m := unix.Umask(0o022)
+	unix.Umask(m)
+	return fs.FileMode(m) & fs.ModePerm
+})
 
 // strip turns an archive name into a relative slash path with the first
 // component removed; ok is false for entries with nothing left.
@@ -255,19 +284,20 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 		return err
 	}
 	mode := fi.Mode()
-	perm := mode.Perm() | 0o200 // the owner may always write: patches and scripts edit the tree
+	perm := mode.Perm() // files are created with it, less the umask, as tar does for a user
 	switch {
 	case mode.IsDir():
 		if st, err := os.Lstat(target); err == nil && !st.IsDir() {
 			return &TraversalError{Entry: fi.NameInArchive, Reason: "is a directory over a link or a file"}
 		}
-		if err := os.MkdirAll(target, perm|0o700); err != nil {
+		// Writable and searchable until finish gives it its own mode.
+		if err := os.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chmod(target, perm|0o700); err != nil {
+		if err := os.Chmod(target, (perm&^umask())|0o700); err != nil {
 			return err
 		}
-		x.dirs = append(x.dirs, dirTime{target, fi.ModTime()})
+		x.dirs = append(x.dirs, dirTime{target, fi.ModTime(), perm &^ umask()})
 		x.known[rel] = true
 		return nil
 	case mode&fs.ModeSymlink != 0:
@@ -285,7 +315,11 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 			return err
 		}
 		os.Remove(target)
-		return os.Symlink(lt, target)
+		if err := os.Symlink(lt, target); err != nil {
+			return err
+		}
+		setLinkTime(target, fi.ModTime())
+		return nil
 	case isHardLink(fi):
 		lrel, lok, err := strip(fi.LinkTarget)
 		if err != nil {
@@ -382,6 +416,9 @@ func (x *extractor) mkParent(rel string) error {
 	return nil
 }
 
+// finish gives each directory its archived mode and time, deepest first (a
+// child's changes would move its parent's time, and a parent without write
+// or search permission would stop the child's).
 func (x *extractor) finish() error {
 	for i := len(x.dirs) - 1; i >= 0; i-- {
 		d := x.dirs[i]
@@ -391,5 +428,23 @@ func (x *extractor) finish() error {
 			}
 		}
 	}
+	for i := len(x.dirs) - 1; i >= 0; i-- {
+		d := x.dirs[i]
+		if d.perm != d.perm|0o700 {
+			if err := os.Chmod(d.path, d.perm); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// setLinkTime sets a symbolic link's own times, as tar does where the system
+// allows it; where it does not, the link keeps the time it was made.
+func setLinkTime(path string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	ts := unix.NsecToTimespec(t.UnixNano())
+	_ = unix.UtimesNanoAt(unix.AT_FDCWD, path, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 }

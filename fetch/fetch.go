@@ -474,7 +474,11 @@ func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe) (*Result, er
 
 // prepare applies the patches and runs the source script in dir.
 func (f *Fetcher) prepare(ctx context.Context, r *cookbook.Recipe, dir string, patchPaths []string, patchData [][]byte) ([]Download, error) {
-	if err := applyPatches(ctx, dir, patchPaths, patchData); err != nil {
+	notes, err := applyPatches(ctx, dir, patchPaths, patchData)
+	for _, n := range notes {
+		f.log.Info(n, "recipe", r.Name)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if r.Source.Script == "" {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // PatchError is a patch that did not apply.
@@ -31,22 +33,101 @@ var (
 // semantics: the patch text on stdin of `patch --directory <src> --strip=1`.
 // --force keeps patch from asking questions on a terminal; it assumes
 // patches are not reversed, so a reversed or stale patch fails.
-func applyPatches(ctx context.Context, src string, paths []string, contents [][]byte) error {
+//
+// Extraction keeps an archive's modes, so a patch may have to write a
+// read-only file or into a read-only directory. GNU patch writes a read-only
+// file anyway and keeps its mode; a read-only directory a patch must write
+// in (patch makes its temporary file there) is made writable for the owner
+// first. Each such case is returned as a note, for the caller to report.
+func applyPatches(ctx context.Context, src string, paths []string, contents [][]byte) (notes []string, err error) {
 	for i, p := range paths {
 		data := contents[i]
+		for _, d := range readOnlyDirs(src, patchTargets(data)) {
+			st, err := os.Stat(d)
+			if err != nil {
+				continue
+			}
+			if err := os.Chmod(d, st.Mode().Perm()|0o200); err != nil {
+				return notes, fmt.Errorf("patch %s: %w", p, err)
+			}
+			rel, _ := filepath.Rel(src, d)
+			notes = append(notes, fmt.Sprintf("patch %s: directory %s is read-only (%04o); made it writable for the owner so that the patch can write in it",
+				filepath.Base(p), filepath.ToSlash(rel), st.Mode().Perm()))
+		}
 		cmd := exec.CommandContext(ctx, "patch", "--directory", src, "--strip=1", "--force", "--no-backup-if-mismatch")
 		cmd.Stdin = bytes.NewReader(data)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
 			if _, ok := err.(*exec.ExitError); !ok {
-				return fmt.Errorf("patch %s: %w", p, err)
+				return notes, fmt.Errorf("patch %s: %w", p, err)
 			}
-			return &PatchError{Patch: p, Failed: failedHunks(out.String()), Output: out.String()}
+			return notes, &PatchError{Patch: p, Failed: failedHunks(out.String()), Output: out.String()}
+		}
+		for _, l := range strings.Split(out.String(), "\n") {
+			if m := readOnlyRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+				mode := ""
+				if st, err := os.Stat(filepath.Join(src, m[1])); err == nil {
+					mode = fmt.Sprintf(" (%04o)", st.Mode().Perm())
+				}
+				notes = append(notes, fmt.Sprintf("patch %s: %s is read-only%s; patched anyway, its mode kept", filepath.Base(p), m[1], mode))
+			}
 		}
 	}
 	// patch leaves *.rej and *.orig only on failure; nothing to tidy here.
-	return nil
+	return notes, nil
+}
+
+// readOnlyRE is GNU patch's note on a file without write permission.
+var readOnlyRE = regexp.MustCompile(`^File (.+) is read-only; trying to patch anyway$`)
+
+// patchTargets lists the files a unified or context diff names in its
+// headers (a --- line followed by +++, or *** followed by ---), with the
+// first component stripped as --strip=1 does.
+func patchTargets(data []byte) []string {
+	lines := strings.Split(string(data), "\n")
+	var out []string
+	add := func(header string) {
+		name := header[4:]
+		if i := strings.IndexByte(name, '\t'); i >= 0 {
+			name = name[:i]
+		}
+		name = strings.TrimSpace(name)
+		if _, rest, ok := strings.Cut(name, "/"); ok && rest != "" && name != "/dev/null" {
+			out = append(out, rest)
+		}
+	}
+	for i := 0; i+1 < len(lines); i++ {
+		a, b := lines[i], lines[i+1]
+		if strings.HasPrefix(a, "--- ") && strings.HasPrefix(b, "+++ ") || strings.HasPrefix(a, "*** ") && strings.HasPrefix(b, "--- ") {
+			add(a)
+			add(b)
+			i++
+		}
+	}
+	return out
+}
+
+// readOnlyDirs returns the existing directories under src holding one of
+// files that this process cannot write in (none when it runs as root).
+func readOnlyDirs(src string, files []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		clean := filepath.Clean(filepath.FromSlash(f))
+		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+			continue // patch itself refuses these
+		}
+		d := filepath.Dir(filepath.Join(src, clean))
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		if st, err := os.Lstat(d); err == nil && st.IsDir() && unix.Access(d, unix.W_OK) != nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // failedHunks pairs patch's "Hunk #N FAILED" lines with the file being patched.

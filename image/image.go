@@ -255,7 +255,11 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 		}
 		if bios, res.BIOSBootloader, err = b.loadBootloader(b.biosFile, "bios", live); err != nil {
 			var me *MissingPackageError
-			if !errors.As(err, &me) && !errors.Is(err, errNoBootloaderFile) {
+			// Not available (no repository, no bootloader package, no
+			// bootloader.bios in it): an EFI-only image, with a warning. A
+			// file that was named but cannot be read, or a damaged package,
+			// is an error.
+			if !errors.As(err, &me) && !errors.Is(err, errNoBootloaderFile) && !errors.Is(err, errNoBootloaderSource) {
 				return nil, err
 			}
 			res.Warnings = append(res.Warnings, "no BIOS bootloader ("+err.Error()+"): the image boots with UEFI only")
@@ -426,8 +430,9 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 }
 
 var (
-	errNoEFI            = errors.New("the bootloader package has no EFI bootloader")
-	errNoBootloaderFile = errors.New("not in the bootloader package")
+	errNoEFI              = errors.New("the bootloader package has no EFI bootloader")
+	errNoBootloaderFile   = errors.New("not in the bootloader package")
+	errNoBootloaderSource = errors.New("no repository to take it from")
 )
 
 // loadBootloader reads a bootloader from file, or else from the bootloader
@@ -442,7 +447,7 @@ func (b *builder) loadBootloader(file, kind string, live bool) ([]byte, string, 
 		return data, file, nil
 	}
 	if b.pkgs == nil {
-		return nil, "", fmt.Errorf("%s bootloader: no repository and no --bootloader-%s FILE", kind, kind)
+		return nil, "", fmt.Errorf("%s bootloader: %w, and no --bootloader-%s FILE", kind, errNoBootloaderSource, kind)
 	}
 	name := "bootloader"
 	if live {

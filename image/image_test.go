@@ -496,3 +496,32 @@ func TestESPSizes(t *testing.T) {
 		})
 	}
 }
+
+// Without a repository a BIOS bootloader cannot be found: the image is
+// written for UEFI only (an empty BIOS boot partition, no MBR boot code)
+// with a warning.
+func TestEFIOnlyWithoutRepository(t *testing.T) {
+	dir := t.TempDir()
+	efi := filepath.Join(dir, "my.efi")
+	writeFile(t, efi, []byte("MZ my own EFI"), 0o644)
+	c := loadTestConfig(t)
+	c.Packages = map[string]PackageRule{}
+	img := filepath.Join(dir, "x.img")
+	res, err := Build(context.Background(), c, img, WithEpoch(testEpoch), WithBootloaderEFI(efi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BIOSBootloader != "" || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "the image boots with UEFI only") {
+		t.Errorf("bios %q, warnings %q", res.BIOSBootloader, res.Warnings)
+	}
+	data, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data[:446], make([]byte, 446)) || !bytes.Equal(data[34*512:2048*512], make([]byte, (2048-34)*512)) {
+		t.Error("an EFI-only image has BIOS boot code")
+	}
+	if string(data[512:520]) != "EFI PART" {
+		t.Error("no GPT")
+	}
+}

@@ -21,12 +21,13 @@ var buildPostscript string
 
 // Version changes whenever the generated scripts change in a way that can
 // change a build's output; it is part of every action key.
-const Version = "cook-script-1"
+const Version = "cook-script-2"
 
-// BuildPrescript is upstream's BUILD_PRESCRIPT equivalent.
+// BuildPrescript is upstream's BUILD_PRESCRIPT, line for line but for the
+// differences listed in docs/recipe-format.md ("The build script").
 func BuildPrescript() string { return buildPrescript }
 
-// BuildPostscript is upstream's BUILD_POSTSCRIPT equivalent.
+// BuildPostscript is upstream's BUILD_POSTSCRIPT, unchanged.
 func BuildPostscript() string { return buildPostscript }
 
 // Build returns the full build script of r: prescript, shared prescript,
@@ -41,7 +42,10 @@ func Build(r *cookbook.Recipe) string {
 }
 
 // Template returns the text a recipe's template inserts between prelude and
-// postlude (spec/cookbook.md §5.8).
+// postlude (spec/cookbook.md §5.8), byte for byte as upstream's cook_build.rs
+// formats it: a cargo recipe's flag block is followed by an empty line, the
+// other templates end without a newline (the joining newline follows), and
+// an empty flag list still gives a block with one empty line.
 func Template(r *cookbook.Recipe) string {
 	b := r.Build
 	var s strings.Builder
@@ -51,41 +55,32 @@ func Template(r *cookbook.Recipe) string {
 		if b.ClearLocked {
 			s.WriteString("COOKBOOK_CARGO_FLAGS=()\n")
 		}
-		flags(&s, "COOKBOOK_CARGO_FLAGS", b.CargoFlags)
+		s.WriteString(flags("COOKBOOK_CARGO_FLAGS", b.CargoFlags))
 		path := b.CargoPath
 		if path == "" {
 			path = "."
 		}
-		prefix := fmt.Sprintf("COOKBOOK_CARGO_PATH=%s ", path)
-		var calls []string
+		fmt.Fprintf(&s, "\nCOOKBOOK_CARGO_PATH=%s ", path)
+		if len(b.CargoPackages) == 0 && len(b.CargoExamples) == 0 {
+			s.WriteString("cookbook_cargo\n")
+			break
+		}
 		if len(b.CargoPackages) > 0 {
 			fn := "cookbook_cargo_packages"
 			if b.CargoPackagesPrefixed {
 				fn = "cookbook_cargo_packages_prefixed"
 			}
-			calls = append(calls, fn+" "+strings.Join(b.CargoPackages, " "))
+			s.WriteString(fn + " " + strings.Join(b.CargoPackages, " ") + "\n")
 		}
 		if len(b.CargoExamples) > 0 {
-			calls = append(calls, "cookbook_cargo_examples "+strings.Join(b.CargoExamples, " "))
+			s.WriteString("cookbook_cargo_examples " + strings.Join(b.CargoExamples, " ") + "\n")
 		}
-		if len(calls) == 0 {
-			calls = []string{"cookbook_cargo"}
-		}
-		calls[0] = prefix + calls[0]
-		s.WriteString(strings.Join(calls, "\n"))
-		s.WriteString("\n")
 	case cookbook.TemplateConfigure:
-		s.WriteString("DYNAMIC_INIT\n")
-		flags(&s, "COOKBOOK_CONFIGURE_FLAGS", b.ConfigureFlags)
-		s.WriteString("cookbook_configure\n")
+		s.WriteString("DYNAMIC_INIT\n" + flags("COOKBOOK_CONFIGURE_FLAGS", b.ConfigureFlags) + "cookbook_configure")
 	case cookbook.TemplateCMake:
-		s.WriteString("DYNAMIC_INIT\n")
-		flags(&s, "COOKBOOK_CMAKE_FLAGS", b.CMakeFlags)
-		s.WriteString("cookbook_cmake\n")
+		s.WriteString("DYNAMIC_INIT\n" + flags("COOKBOOK_CMAKE_FLAGS", b.CMakeFlags) + "cookbook_cmake")
 	case cookbook.TemplateMeson:
-		s.WriteString("DYNAMIC_INIT\n")
-		flags(&s, "COOKBOOK_MESON_FLAGS", b.MesonFlags)
-		s.WriteString("cookbook_meson\n")
+		s.WriteString("DYNAMIC_INIT\n" + flags("COOKBOOK_MESON_FLAGS", b.MesonFlags) + "cookbook_meson")
 	case cookbook.TemplatePython:
 		s.WriteString("DYNAMIC_INIT\n")
 		if b.LegacySetup {
@@ -94,21 +89,21 @@ func Template(r *cookbook.Recipe) string {
 		if b.PyProjectPath != "" {
 			fmt.Fprintf(&s, "COOKBOOK_PYTHON_PYPROJECT_PATH=%s\n", b.PyProjectPath)
 		}
-		flags(&s, "COOKBOOK_PYTHON_PIP_FLAGS", b.PipFlags)
-		s.WriteString("cookbook_python\n")
+		s.WriteString(flags("COOKBOOK_PYTHON_PIP_FLAGS", b.PipFlags) + "cookbook_python")
 	case cookbook.TemplateCustom:
 		s.WriteString(b.Script)
 	}
 	return s.String()
 }
 
-// flags renders NAME+=( "flag" ... ): each flag in double quotes without
-// escaping, so $VAR, ${...} and backticks in a recipe's flags expand, as
-// upstream's recipes rely on. The block is written even for no flags.
-func flags(s *strings.Builder, name string, list []string) {
-	fmt.Fprintf(s, "%s+=(\n", name)
-	for _, f := range list {
-		fmt.Fprintf(s, "  \"%s\"\n", f)
+// flags renders upstream's flags_fn: NAME+=( then one `  "flag"` line per
+// flag, then ). Each flag is in double quotes without escaping, so $VAR,
+// ${...} and backticks in a recipe's flags expand, as upstream's recipes rely
+// on. The block is written even for no flags (with one empty line).
+func flags(name string, list []string) string {
+	lines := make([]string, len(list))
+	for i, f := range list {
+		lines[i] = "  \"" + f + "\""
 	}
-	s.WriteString(")\n")
+	return name + "+=(\n" + strings.Join(lines, "\n") + "\n)\n"
 }

@@ -8,7 +8,7 @@ var sharedPrescript string
 // GNUConfigURL is the config.sub URL GNU_CONFIG_GET downloads.
 const GNUConfigURL = "https://gitlab.redox-os.org/redox-os/gnu-config/-/raw/master/config.sub?inline=false"
 
-// SharedPrescript is upstream's SHARED_PRESCRIPT equivalent: the shell
+// SharedPrescript is upstream's SHARED_PRESCRIPT, unchanged: the shell
 // functions a source script (and, after BuildPrescript, a build script) may
 // call: DYNAMIC_INIT, DYNAMIC_STATIC_INIT, autotools_recursive_regenerate and
 // GNU_CONFIG_GET (spec/cookbook.md §5.6).

@@ -309,6 +309,9 @@ func nodes(tree *cookbook.Tree, args []string) ([]cookbook.Node, error) {
 			return nil, usageErr(err)
 		}
 		if _, err := tree.Lookup(n.Name); err != nil {
+			if errors.Is(err, cookbook.ErrLegacyRecipe) {
+				return nil, failed(err) // it exists, in a format cook cannot build
+			}
 			return nil, usageErr(err)
 		}
 		out = append(out, n)

@@ -406,25 +406,18 @@ func (a *app) dryRun(ctx context.Context, b *build.Builder, g *cookbook.Graph, o
 				after = append(after, e.To.String())
 			}
 		}
+		// Every node gets its own reasons first, then the rebuilt dependencies.
 		p := plan{Recipe: n.String(), Reasons: []string{}}
+		ok, in, rec, err := b.Check(ctx, n)
+		switch {
+		case err != nil:
+			p.Build, p.Reasons = true, []string{err.Error()}
+		case !ok:
+			p.Build, p.Reasons = true, inputChanges(in, rec)
+		}
 		if len(after) > 0 {
 			p.Build = true
 			p.Reasons = append(p.Reasons, "dependencies will be rebuilt first: "+strings.Join(after, ", ")+" (unless their output is unchanged)")
-		} else {
-			ok, in, rec, err := b.Check(ctx, n)
-			switch {
-			case err != nil:
-				p.Build, p.Reasons = true, []string{err.Error()}
-			case ok:
-			case rec == nil:
-				p.Build, p.Reasons = true, []string{"never built"}
-			default:
-				p.Build = true
-				p.Reasons = in.Diff(rec.Inputs())
-				if len(p.Reasons) == 0 {
-					p.Reasons = []string{"outputs missing from the work directory"}
-				}
-			}
 		}
 		rebuild[n] = p.Build
 		plans = append(plans, p)

@@ -72,7 +72,9 @@ recipe. --strict makes warnings errors.`,
 				cd := checkDiag{Recipe: d.Recipe, Path: d.Path, Line: d.Line, Column: d.Column, Message: d.Message}
 				if d.Severity == cookbook.Error {
 					rep.Errors = append(rep.Errors, cd)
-					failing[d.Recipe] = true
+					if d.Recipe != "" {
+						failing[d.Recipe] = true
+					}
 				} else {
 					rep.Warnings = append(rep.Warnings, cd)
 				}
@@ -123,15 +125,15 @@ func cycleNote(c [][]string) string {
 
 func (a *app) printCheck(rep checkReport, showWarnings bool) {
 	for _, d := range rep.Errors {
-		a.printf("%s: error: %s\n", loc(d), d.Message)
+		a.printf("%s: error: %s\n", loc(d), cookbook.Escape(d.Message))
 	}
 	if showWarnings || a.verbose {
 		for _, d := range rep.Warnings {
-			a.printf("%s: warning: %s\n", loc(d), d.Message)
+			a.printf("%s: warning: %s\n", loc(d), cookbook.Escape(d.Message))
 		}
 	}
 	for _, c := range rep.Cycles {
-		a.printf("error: dependency cycle: %s\n", strings.Join(c, " → "))
+		a.printf("error: dependency cycle: %s\n", cookbook.Escape(strings.Join(c, " → ")))
 	}
 	a.printf("%d recipes, %d load, %d error(s), %d warning(s), %d unresolved dependency name(s), %d cycle(s)\n",
 		rep.Recipes, rep.Loaded, len(rep.Errors), len(rep.Warnings), len(rep.Unresolved), len(rep.Cycles))
@@ -141,7 +143,7 @@ func (a *app) printCheck(rep checkReport, showWarnings bool) {
 }
 
 func loc(d checkDiag) string {
-	s := d.Path
+	s := cookbook.Escape(d.Path)
 	if d.Line > 0 {
 		s += fmt.Sprintf(":%d", d.Line)
 		if d.Column > 0 {

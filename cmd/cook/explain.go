@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+
 	"github.com/spf13/cobra"
 
+	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -26,7 +31,8 @@ func newExplainCmd(a *app) *cobra.Command {
 each dependency's output digest, the toolchain, cook's templates and the
 isolation settings — with those recorded at its last build, and lists what
 changed. A dependency that has not been built yet counts by the digest of
-whatever is staged for it.`,
+whatever is staged for it. When the inputs recorded at the last build are
+missing or damaged, explain says so: it cannot tell which input changed.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -48,15 +54,11 @@ whatever is staged for it.`,
 				return failed(err)
 			}
 			rep := explainJSON{Recipe: n.String(), UpToDate: ok, Key: in.Key().String(), Changes: []string{}, Inputs: in}
-			switch {
-			case rec == nil:
-				rep.Changes = append(rep.Changes, "never built")
-			default:
+			if rec != nil {
 				rep.Recorded = rec.Key.String()
-				rep.Changes = append(rep.Changes, in.Diff(rec.Inputs())...)
-				if !ok && len(rep.Changes) == 0 {
-					rep.Changes = append(rep.Changes, "outputs missing from the work directory")
-				}
+			}
+			if !ok {
+				rep.Changes = inputChanges(in, rec)
 			}
 			if a.json {
 				return a.printJSON(rep)
@@ -76,4 +78,35 @@ func printExplain(a *app, n cookbook.Node, rep explainJSON) {
 	for _, c := range rep.Changes {
 		a.printf("  %s\n", c)
 	}
+}
+
+// inputChanges says why a node that is not up to date must be built: never
+// built, the inputs that changed since its record, or, when the inputs are
+// all the same, that its outputs are gone. A record whose inputs file is
+// missing or damaged is said to be so, rather than every input being listed
+// as new.
+func inputChanges(in build.Inputs, rec *build.Record) []string {
+	if rec == nil {
+		return []string{"never built"}
+	}
+	keys := fmt.Sprintf("action key %.16s → %.16s", rec.Key, in.Key())
+	if rec.Key == in.Key() {
+		keys = "the action key is unchanged"
+	}
+	old, err := rec.ReadInputs()
+	switch {
+	case errors.Is(err, build.ErrInputsDamaged):
+		return []string{fmt.Sprintf("%v; which input changed cannot be told (%s)", err, keys)}
+	case errors.Is(err, fs.ErrNotExist):
+		return []string{fmt.Sprintf("the inputs of the last build were not recorded: which input changed cannot be told (%s)", keys)}
+	case err != nil:
+		return []string{fmt.Sprintf("reading the inputs of the last build: %v (%s)", err, keys)}
+	}
+	if d := in.Diff(old); len(d) > 0 {
+		return d
+	}
+	if rec.Key != in.Key() {
+		return []string{keys}
+	}
+	return []string{"outputs missing from the work directory"}
 }

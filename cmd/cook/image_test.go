@@ -175,3 +175,30 @@ func TestImageCommandUpstreamConfig(t *testing.T) {
 		t.Errorf("cook's own config used for an upstream tree: exit %d: %s", code, stderr)
 	}
 }
+
+// An image with no repository (a config naming no packages, a fresh work
+// directory) and only --bootloader-efi boots with UEFI only: cook warns and
+// writes it, as docs/images.md says. A named BIOS file that cannot be read
+// is still an error.
+func TestImageCommandEFIOnly(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "files.toml")
+	if err := os.WriteFile(cfg, []byte("[general]\nfilesystem_size = 33\n[[files]]\npath = \"/etc/hostname\"\ndata = \"redox\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	efi := filepath.Join(dir, "boot.efi")
+	os.WriteFile(efi, []byte("MZ stand-in"), 0o644)
+	img := filepath.Join(dir, "efi-only.img")
+	_, stderr, code := cook(t, "image", "--work", t.TempDir(), "--config", cfg, "--bootloader-efi", efi, "-o", img)
+	if code != 0 || !strings.Contains(stderr, "level=WARN") ||
+		!strings.Contains(stderr, "no BIOS bootloader (bios bootloader: no repository to take it from, and no --bootloader-bios FILE): the image boots with UEFI only") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := imageFile(t, img, "etc/hostname"); got != "redox" {
+		t.Errorf("etc/hostname = %q", got)
+	}
+	_, stderr, code = cook(t, "image", "--work", t.TempDir(), "--config", cfg, "--bootloader-efi", efi, "--bootloader-bios", filepath.Join(dir, "missing.bios"), "-o", img)
+	if code != 1 || !strings.Contains(stderr, "missing.bios") {
+		t.Errorf("a missing --bootloader-bios FILE: exit %d: %s", code, stderr)
+	}
+}

@@ -71,7 +71,7 @@ func (a *app) printInfo(rep infoReport) {
 	r := rep.Recipe
 	kv := func(k, v string) {
 		if v != "" {
-			a.printf("%-18s %s\n", k+":", v)
+			a.printf("%-18s %s\n", k+":", cookbook.Escape(v))
 		}
 	}
 	list := func(k string, v []string) {
