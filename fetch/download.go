@@ -37,6 +37,7 @@ type Downloader struct {
 	retries int
 	backoff time.Duration
 	stall   time.Duration
+	maxSize int64 // per source, see WithMaxSourceSize
 	log     *slog.Logger
 	group   singleflight.Group
 	// progress, when set, is told about the bytes of each network download.
@@ -124,6 +125,7 @@ func NewDownloader(opts ...DownloaderOption) (*Downloader, error) {
 		retries: 3,
 		backoff: 500 * time.Millisecond,
 		stall:   60 * time.Second,
+		maxSize: DefaultMaxSourceSize,
 		log:     slog.Default(),
 		mirrors: NewMirrors(DefaultMirrors),
 	}
@@ -149,6 +151,12 @@ func NewDownloader(opts ...DownloaderOption) (*Downloader, error) {
 			MaxIdleConnsPerHost:   8,
 		}}
 	}
+	// A copy, so that the caller's client is not changed: redirect loops
+	// and redirects to schemes cook cannot fetch fail with errors that
+	// are not retried.
+	c := *d.client
+	c.CheckRedirect = checkRedirect(c.CheckRedirect)
+	d.client = &c
 	for _, sub := range []string{"blobs", "urls", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(d.dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("download cache: %w", err)
@@ -282,8 +290,14 @@ func (d *Downloader) download(ctx context.Context, rawURL, want string) (*Blob, 
 	if d.offline {
 		return nil, fmt.Errorf("%s is not in the download cache, and the network is off (--offline): %w", rawURL, ErrOffline)
 	}
-	if _, err := url.Parse(from); err != nil {
+	u, err := url.Parse(from)
+	if err != nil {
 		return nil, fmt.Errorf("bad URL %q: %w", from, err)
+	}
+	if u.Scheme != "file" {
+		if err := checkScheme(u.Scheme); err != nil {
+			return nil, fmt.Errorf("download %s: %w", from, err)
+		}
 	}
 	var lastErr error
 	delay := d.backoff
@@ -337,7 +351,7 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 		if oerr != nil {
 			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, oerr)
 		}
-		n, err = io.Copy(io.MultiWriter(tmp, h), f)
+		n, err = io.Copy(io.MultiWriter(tmp, h), &capReader{r: f, left: d.maxSize, limit: d.maxSize, what: "is"})
 		f.Close()
 		if err != nil {
 			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, err)
@@ -360,13 +374,16 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 			return nil, true, fmt.Errorf("download %s%s: %w before the response", rawURL, via, stalled)
 		}
 		if gerr != nil {
-			return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: %w", rawURL, via, gerr)
+			return nil, ctx.Err() == nil && transient(gerr), fmt.Errorf("download %s%s: %w", rawURL, via, gerr)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return nil, transientStatus(resp.StatusCode), fmt.Errorf("download %s%s: %w", rawURL, via, &HTTPStatusError{URL: from, StatusCode: resp.StatusCode})
 		}
 		total = resp.ContentLength
+		if total > d.maxSize {
+			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, tooLarge(fmt.Sprintf("is %d bytes (Content-Length),", total), d.maxSize))
+		}
 		var w io.Writer = io.MultiWriter(tmp, h, kick{watchdog, d.stall})
 		pc, _ := ctx.Value(progressKey{}).(ProgressCounter)
 		if pc == nil && d.progress != nil {
@@ -377,15 +394,18 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 			pc.SetTotal(total)
 			w = io.MultiWriter(w, progressWriter{pc})
 		}
-		n, err = io.Copy(w, resp.Body)
+		n, err = io.Copy(w, &capReader{r: resp.Body, left: d.maxSize, limit: d.maxSize, what: "sends"})
 		if err != nil && context.Cause(ctx) == stalled {
 			return nil, true, fmt.Errorf("download %s%s: %w after %d bytes", rawURL, via, stalled, n)
 		}
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) && total >= 0 {
+			switch {
+			case errors.Is(err, io.ErrUnexpectedEOF) && total >= 0:
 				return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: truncated: got %d of %d bytes", rawURL, via, n, total)
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: truncated: the connection closed after %d bytes, before the end of the response (no Content-Length)", rawURL, via, n)
 			}
-			return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: %w", rawURL, via, err)
+			return nil, ctx.Err() == nil && transient(err), fmt.Errorf("download %s%s: %w", rawURL, via, err)
 		}
 		if total >= 0 && n != total {
 			return nil, true, fmt.Errorf("download %s%s: truncated: got %d of %d bytes", rawURL, via, n, total)

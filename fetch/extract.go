@@ -44,8 +44,14 @@ func (e *TraversalError) Error() string {
 // bit is added — and no owner, setuid, setgid or sticky bit. Directories
 // stay writable while the archive is read and get their mode and time at the
 // end. Files, directories and (where the host allows it) symbolic links keep
-// their modification times.
-func Extract(ctx context.Context, file, dest string) error {
+// their modification times. An archive that unpacks to more than the limit
+// (WithExtractLimit, default DefaultMaxSourceSize) stops with an error
+// matching ErrTooLarge.
+func Extract(ctx context.Context, file, dest string, opts ...ExtractOption) error {
+	o := extractOptions{limit: DefaultMaxSourceSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -59,6 +65,7 @@ func Extract(ctx context.Context, file, dest string) error {
 		return err
 	}
 	x := newExtractor(dest)
+	x.limit = o.limit
 	err = ex.Extract(ctx, stream, x.handle)
 	if werr := x.wait(); err == nil {
 		err = werr
@@ -126,6 +133,17 @@ type extractor struct {
 	wg    sync.WaitGroup
 	errMu sync.Mutex
 	err   error // the first write error
+
+	limit, used int64 // bytes the archive may unpack to, and has so far
+}
+
+// charge counts n more bytes against the limit.
+func (x *extractor) charge(n int64) error {
+	if n > x.limit-x.used {
+		return tooLarge("unpacks to", x.limit)
+	}
+	x.used += n
+	return nil
 }
 
 func (x *extractor) setErr(err error) {
@@ -283,6 +301,16 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 	if err := x.checkParents(rel, fi.NameInArchive); err != nil {
 		return err
 	}
+	size := int64(0)
+	if fi.Mode().IsRegular() && !isHardLink(fi) {
+		size = max(fi.Size(), 0)
+	}
+	if err := x.charge(entryCost); err != nil {
+		return err
+	}
+	if err := x.charge(size); err != nil {
+		return err
+	}
 	mode := fi.Mode()
 	perm := mode.Perm() // files are created with it, less the umask, as tar does for a user
 	switch {
@@ -363,7 +391,7 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 			x.jobs <- writeJob{target, data, perm, fi.ModTime()}
 			return nil
 		}
-		if err := writeNew(target, r, perm, fi.ModTime()); err != nil {
+		if err := writeNew(target, &capReader{r: r, left: size, limit: size, what: "entry " + fi.NameInArchive + " holds"}, perm, fi.ModTime()); err != nil {
 			return fmt.Errorf("%s: %w", fi.NameInArchive, err)
 		}
 		return nil

@@ -360,6 +360,9 @@ func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, er
 		if !blob.Cached {
 			return nil, fmt.Errorf("%s: %w", s.Tar, err)
 		}
+		if f.dl.Offline() {
+			return nil, fmt.Errorf("%s: the cached download is damaged (%v), and the network is off (--offline), so it cannot be downloaded again: %w", s.Tar, err, ErrOffline)
+		}
 		f.log.Warn("cached download is damaged; downloading it again", "recipe", r.Name, "url", s.Tar, "error", err)
 		if err := os.Remove(blob.Path); err != nil {
 			return nil, fmt.Errorf("%s: removing damaged cache file: %w", s.Tar, err)
@@ -373,7 +376,7 @@ func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, er
 		if err := os.Remove(dir); err != nil { // Extract makes it
 			return err
 		}
-		if err := Extract(ctx, blob.Path, dir); err != nil {
+		if err := Extract(ctx, blob.Path, dir, WithExtractLimit(f.dl.MaxSourceSize())); err != nil {
 			return fmt.Errorf("extract %s: %w", s.Tar, err)
 		}
 		dl, err := f.prepare(ctx, r, dir, patchPaths, patchData)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,42 @@ type VerifyError struct {
 	Part Part
 	Path string // entry path, for PartEntry and PartData
 	Msg  string
+	Err  error // a sentinel the error matches (ErrHeadOnly), or nil
+}
+
+// Unwrap returns e.Err.
+func (e *VerifyError) Unwrap() error { return e.Err }
+
+// ErrHeadOnly is matched by the error of verifying a file that ends after
+// its entry table although its entries have data: a .pkgar_head, or a
+// package cut short there.
+var ErrHeadOnly = errors.New("head only")
+
+// DefaultMaxEntries is how many entries a package may have unless
+// WithMaxEntries says otherwise: the entry table is read whole, 308 bytes
+// an entry, so a header must not be able to ask for gigabytes.
+const DefaultMaxEntries = 1 << 20
+
+// ReadOption configures NewReader, Open and their unverified forms.
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	maxEntries uint32
+}
+
+// WithMaxEntries sets how many entries a package may declare (default
+// DefaultMaxEntries); a header declaring more is refused before its
+// entry table is read.
+func WithMaxEntries(n uint32) ReadOption {
+	return func(o *readOptions) { o.maxEntries = n }
+}
+
+func readOpts(opts []ReadOption) readOptions {
+	o := readOptions{maxEntries: DefaultMaxEntries}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 func (e *VerifyError) Error() string {
@@ -54,15 +91,19 @@ type Reader struct {
 	Header   Header
 	Entries  []Entry
 	dataSize int64 // -1 when only the head is present
+
+	dataNeeded uint64 // for a head: the data its entries need
 }
 
 // NewReader reads and verifies the head of the package in r (size bytes):
-// the header's public key must be trusted, its signature must verify, and
-// the entry table must match the header's BLAKE3. Entry data is verified
-// as it is read. A reader of exactly the head's size is a .pkgar_head: its
+// the header's public key must be trusted and its signature must verify —
+// both checked on the 136-byte header before anything else is read — it
+// must declare no more entries than the limit (WithMaxEntries), and the
+// entry table must match the header's BLAKE3. Entry data is verified as it
+// is read. A reader of exactly the head's size is a .pkgar_head: its
 // entries can be listed but not read.
-func NewReader(r io.ReaderAt, size int64, trusted PublicKey) (*Reader, error) {
-	rd, err := newReader(r, size)
+func NewReader(r io.ReaderAt, size int64, trusted PublicKey, opts ...ReadOption) (*Reader, error) {
+	rd, err := readHeader(r, size)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +113,9 @@ func NewReader(r io.ReaderAt, size int64, trusted PublicKey) (*Reader, error) {
 	}
 	if !ed25519.Verify(trusted[:], rd.head[64:HeaderSize], h.Signature[:]) {
 		return nil, &VerifyError{Part: PartSignature, Msg: "header signature does not verify with the trusted key"}
+	}
+	if err := rd.readTable(readOpts(opts)); err != nil {
+		return nil, err
 	}
 	if sum := Hash(blake3.Sum256(rd.head[HeaderSize:])); sum != h.Blake3 {
 		return nil, &VerifyError{Part: PartEntryTable, Msg: fmt.Sprintf("BLAKE3 is %s, the signed header says %s", sum, h.Blake3)}
@@ -85,9 +129,12 @@ func NewReader(r io.ReaderAt, size int64, trusted PublicKey) (*Reader, error) {
 // NewUnverifiedReader reads the head of a package without checking its
 // signature or entry table: for inspection only (for example to show which
 // key signed it). Entry data read through it is still hash-checked.
-func NewUnverifiedReader(r io.ReaderAt, size int64) (*Reader, error) {
-	rd, err := newReader(r, size)
+func NewUnverifiedReader(r io.ReaderAt, size int64, opts ...ReadOption) (*Reader, error) {
+	rd, err := readHeader(r, size)
 	if err != nil {
+		return nil, err
+	}
+	if err := rd.readTable(readOpts(opts)); err != nil {
 		return nil, err
 	}
 	if err := rd.parseEntries(); err != nil {
@@ -96,29 +143,45 @@ func NewUnverifiedReader(r io.ReaderAt, size int64) (*Reader, error) {
 	return rd, nil
 }
 
-func newReader(r io.ReaderAt, size int64) (*Reader, error) {
+// readHeader reads the 136-byte header, and nothing more.
+func readHeader(r io.ReaderAt, size int64) (*Reader, error) {
 	rd := &Reader{r: r, size: size}
-	var hb [HeaderSize]byte
-	if _, err := r.ReadAt(hb[:], 0); err != nil {
+	hb := make([]byte, HeaderSize)
+	if size < HeaderSize {
+		return nil, &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("%d bytes is too short for a pkgar header", size)}
+	}
+	if _, err := r.ReadAt(hb, 0); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("%d bytes is too short for a pkgar header", size)}
 		}
 		return nil, fmt.Errorf("reading header: %w", err)
 	}
-	h := &rd.Header
-	if err := h.UnmarshalBinary(hb[:]); err != nil {
+	if err := rd.Header.UnmarshalBinary(hb); err != nil {
 		return nil, err
 	}
-	headSize := h.HeadSize()
-	if size < headSize {
-		return nil, &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("header declares %d entries (%d bytes of head) but the file is %d bytes", h.Count, headSize, size)}
-	}
-	rd.head = make([]byte, headSize)
-	if _, err := r.ReadAt(rd.head, 0); err != nil {
-		return nil, fmt.Errorf("reading entry table: %w", err)
-	}
-	rd.dataSize = size - headSize
+	rd.head = hb
 	return rd, nil
+}
+
+// readTable reads the entry table after the header, once the header's
+// entry count has been checked against the limit and the file size.
+func (rd *Reader) readTable(o readOptions) error {
+	h := &rd.Header
+	if h.Count > o.maxEntries {
+		return &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("header declares %d entries, over the limit of %d", h.Count, o.maxEntries)}
+	}
+	headSize := h.HeadSize()
+	if rd.size < headSize {
+		return &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("header declares %d entries (%d bytes of head) but the file is %d bytes", h.Count, headSize, rd.size)}
+	}
+	head := make([]byte, headSize)
+	copy(head, rd.head)
+	if _, err := rd.r.ReadAt(head[HeaderSize:], HeaderSize); err != nil && !(errors.Is(err, io.EOF) && headSize == HeaderSize) {
+		return fmt.Errorf("reading entry table: %w", err)
+	}
+	rd.head = head
+	rd.dataSize = rd.size - headSize
+	return nil
 }
 
 func (rd *Reader) parseEntries() error {
@@ -130,7 +193,7 @@ func (rd *Reader) parseEntries() error {
 		return &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("unknown packaging %d", p)}
 	}
 	rd.Entries = make([]Entry, h.Count)
-	headOnly := false
+	var end uint64 // where the last entry's data ends
 	for i := range rd.Entries {
 		e := &rd.Entries[i]
 		e.get(rd.head[HeaderSize+i*EntrySize:])
@@ -140,14 +203,28 @@ func (rd *Reader) parseEntries() error {
 		if e.Mode&^(ModeKind|ModePerm) != 0 {
 			return &VerifyError{Part: PartEntry, Path: e.Path, Msg: fmt.Sprintf("mode %o has unknown bits", e.Mode)}
 		}
-		if rd.dataSize == 0 && e.Size > 0 {
-			headOnly = true // a .pkgar_head: no data region at all
-		} else if e.Offset > uint64(rd.dataSize) || e.Size > uint64(rd.dataSize)-e.Offset {
+		if e.Size > math.MaxUint64-e.Offset {
+			return &VerifyError{Part: PartEntry, Path: e.Path, Msg: fmt.Sprintf("data at %d+%d ends beyond any file", e.Offset, e.Size)}
+		}
+		if e.Size > 0 {
+			end = max(end, e.Offset+e.Size)
+		}
+	}
+	if rd.dataSize == 0 && end > 0 {
+		// A .pkgar_head, or a package cut after its entry table.
+		rd.dataSize = -1
+		rd.dataNeeded = end
+		return nil
+	}
+	region := uint64(rd.dataSize)
+	for i := range rd.Entries {
+		e := &rd.Entries[i]
+		if e.Offset > region || e.Size > region-e.Offset {
 			return &VerifyError{Part: PartEntry, Path: e.Path, Msg: fmt.Sprintf("data at %d+%d lies outside the %d-byte data region", e.Offset, e.Size, rd.dataSize)}
 		}
 	}
-	if headOnly {
-		rd.dataSize = -1
+	if region > end {
+		return &VerifyError{Part: PartFormat, Msg: fmt.Sprintf("%d bytes after the last entry's data (the data region is %d bytes, its entries use %d)", region-end, region, end)}
 	}
 	return nil
 }
@@ -291,8 +368,10 @@ func (rd *Reader) ReadLink(e *Entry) (string, error) {
 }
 
 // Verify checks that every entry's path is safe to extract and reads
-// every entry's data, checking its length and BLAKE3 (a .pkgar_head has
-// no data to check).
+// every entry's data, checking its length and BLAKE3. A file that ends
+// after its entry table (a .pkgar_head, or a package cut short there) has
+// no data to check: Verify then fails with an error matching ErrHeadOnly,
+// which a caller that expects a head may accept.
 func (rd *Reader) Verify(ctx context.Context) error {
 	for i := range rd.Entries {
 		if err := CheckPath(rd.Entries[i].Path); err != nil {
@@ -300,7 +379,8 @@ func (rd *Reader) Verify(ctx context.Context) error {
 		}
 	}
 	if rd.dataSize < 0 {
-		return nil
+		return &VerifyError{Part: PartData, Err: ErrHeadOnly, Msg: fmt.Sprintf(
+			"head only: the file ends after the entry table, but its %d entries need %d bytes of data", len(rd.Entries), rd.dataNeeded)}
 	}
 	for i := range rd.Entries {
 		if err := ctx.Err(); err != nil {
@@ -325,14 +405,14 @@ type File struct {
 }
 
 // Open opens and verifies the head of the package (or .pkgar_head) at path
-// against the trusted key. Errors name the file.
-func Open(path string, trusted PublicKey) (*File, error) {
-	return open(path, func(f *os.File, size int64) (*Reader, error) { return NewReader(f, size, trusted) })
+// against the trusted key (see NewReader). Errors name the file.
+func Open(path string, trusted PublicKey, opts ...ReadOption) (*File, error) {
+	return open(path, func(f *os.File, size int64) (*Reader, error) { return NewReader(f, size, trusted, opts...) })
 }
 
 // OpenUnverified opens a package without checking its signature.
-func OpenUnverified(path string) (*File, error) {
-	return open(path, func(f *os.File, size int64) (*Reader, error) { return NewUnverifiedReader(f, size) })
+func OpenUnverified(path string, opts ...ReadOption) (*File, error) {
+	return open(path, func(f *os.File, size int64) (*Reader, error) { return NewUnverifiedReader(f, size, opts...) })
 }
 
 func open(path string, mk func(*os.File, int64) (*Reader, error)) (*File, error) {

@@ -87,5 +87,14 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 		walk(".")
+		// Walk and List must stay bounded too (each node once).
+		n := 0
+		fsys.Walk(context.Background(), ".", func(e EntryInfo) error {
+			if n++; n > 100000 {
+				t.Fatalf("Walk met %d entries in a 4 MiB image", n)
+			}
+			return nil
+		}, nil)
+		fsys.List("big")
 	})
 }

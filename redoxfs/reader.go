@@ -21,16 +21,28 @@ import (
 // links (absolute targets resolve from the filesystem root), Lstat and
 // ReadLink do not. Every block read is checked against the SeaHash in the
 // pointer that refers to it. An FS is safe for concurrent use.
+//
+// Work is bounded by what the image holds, never by what a field of it
+// claims: a node whose size is beyond what its block pointers can address
+// is corrupt, and a walk refuses a node reached twice. An FS made with
+// WithContext stops every read and walk once its context is done.
 type FS struct {
 	r    io.ReaderAt
 	off  int64
 	hdr  *header
 	slot int
+	ctx  context.Context // nil: never cancelled
 
-	mu    sync.Mutex
-	cache map[blockPtr][]byte // verified metadata blocks
+	cache *blockCache
 
 	skipHash bool // tests only: let damaged blocks reach the parsers
+}
+
+// blockCache holds verified metadata blocks, shared by an FS and the
+// copies WithContext makes of it.
+type blockCache struct {
+	mu     sync.Mutex
+	blocks map[blockPtr][]byte
 }
 
 // Info describes a filesystem's header.
@@ -85,7 +97,24 @@ func Open(r io.ReaderAt, offset int64) (*FS, error) {
 	if have, ok := sizeOf(r); ok && offset+int64(best.size) > have {
 		return nil, fmt.Errorf("redoxfs: filesystem at byte %d is %d bytes (header slot %d) but the image ends at byte %d: %w", offset, best.size, bestSlot, have, ErrTruncated)
 	}
-	return &FS{r: r, off: offset, hdr: best, slot: bestSlot, cache: make(map[blockPtr][]byte)}, nil
+	return &FS{r: r, off: offset, hdr: best, slot: bestSlot, cache: &blockCache{blocks: make(map[blockPtr][]byte)}}, nil
+}
+
+// WithContext returns a view of f whose reads, directory listings and
+// walks fail with ctx's error once ctx is done (Ctrl-C on a 4 PiB sparse
+// file). Files and directories opened through the view keep it.
+func (f *FS) WithContext(ctx context.Context) *FS {
+	g := *f
+	g.ctx = ctx
+	return &g
+}
+
+// alive returns the context's error once it is done.
+func (f *FS) alive() error {
+	if f.ctx == nil {
+		return nil
+	}
+	return f.ctx.Err()
 }
 
 // sizeOf returns the length of r when r can tell it (*os.File of a
@@ -118,6 +147,9 @@ func (f *FS) readBlock(p blockPtr, what string) ([]byte, error) {
 }
 
 func (f *FS) readBlockInto(buf []byte, p blockPtr, what string) error {
+	if err := f.alive(); err != nil {
+		return err
+	}
 	idx := p.index()
 	at := f.off + int64(idx)*BlockSize
 	if idx+1<<p.level() > f.hdr.size/BlockSize {
@@ -145,9 +177,13 @@ func (f *FS) readMeta(p blockPtr, what string) ([]byte, error) {
 	if p.level() != 0 {
 		return nil, fmt.Errorf("redoxfs: %s: block %d has level %d, want 0: %w", what, p.index(), p.level(), ErrCorrupt)
 	}
-	f.mu.Lock()
-	b, ok := f.cache[p]
-	f.mu.Unlock()
+	if err := f.alive(); err != nil {
+		return nil, err
+	}
+	c := f.cache
+	c.mu.Lock()
+	b, ok := c.blocks[p]
+	c.mu.Unlock()
 	if ok {
 		return b, nil
 	}
@@ -155,12 +191,12 @@ func (f *FS) readMeta(p blockPtr, what string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	if len(f.cache) >= maxCached {
-		clear(f.cache)
+	c.mu.Lock()
+	if len(c.blocks) >= maxCached {
+		clear(c.blocks)
 	}
-	f.cache[p] = b
-	f.mu.Unlock()
+	c.blocks[p] = b
+	c.mu.Unlock()
 	return b, nil
 }
 
@@ -184,8 +220,24 @@ func (f *FS) nodeAt(id nodeID) (*node, blockPtr, error) {
 	if n.inline() && n.size > InlineMax {
 		return nil, p, fmt.Errorf("redoxfs: node %d: inline data of %d bytes, over %d: %w", id, n.size, InlineMax, ErrCorrupt)
 	}
+	if !n.inline() && n.recordLevel <= recordLevel && n.size > maxSize(n.recordLevel) {
+		return nil, p, fmt.Errorf("redoxfs: node %d: size %d is over the %d bytes its block pointers can address: %w", id, n.size, maxSize(n.recordLevel), ErrCorrupt)
+	}
 	return n, p, nil
 }
+
+// maxRecords is how many records a node's level data can point at.
+var maxRecords = func() uint64 {
+	var n uint64
+	for depth, slots := range levelSlots {
+		n += uint64(slots) << (8 * depth)
+	}
+	return n
+}()
+
+// maxSize is the largest file a node with records of BlockSize<<level
+// bytes can hold (4 PiB for 128 KiB records).
+func maxSize(level uint32) uint64 { return maxRecords * (BlockSize << level) }
 
 // nodePtr finds a node's block through the four tree levels.
 func (f *FS) nodePtr(id nodeID) (blockPtr, error) {
@@ -478,6 +530,9 @@ func (c *contents) ReadAt(p []byte, off int64) (int, error) {
 	rs := c.recordSize()
 	done := 0
 	for done < len(p) {
+		if err := c.fs.alive(); err != nil {
+			return done, err
+		}
 		pos := off + int64(done)
 		r := pos / rs
 		if err := c.load(r); err != nil {
@@ -894,6 +949,7 @@ func (d *dir) ReadDir(count int) ([]fs.DirEntry, error) {
 // block, indirect list and record, and so verifying every block hash. It
 // also reports blocks that two structures share.
 func (f *FS) Check(ctx context.Context) error {
+	f = f.WithContext(ctx)
 	c := &checker{fs: f, used: make([]uint64, (f.hdr.size/BlockSize+63)/64)}
 	return c.check(ctx, "/", rootID)
 }

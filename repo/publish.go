@@ -53,10 +53,11 @@ type PublishResult struct {
 // there, and writes the work directory's public key as
 // <work>/repo/id_ed25519.pub.toml. The names are expanded to their runtime
 // closure through each stage.toml's depends; host: names are skipped, a
-// package without a stage.toml is recorded as outdated. Each archive's
-// signature is checked against the work directory's key and its blake3
-// against its metadata before it is published. Files are written under
-// temporary names and renamed into place.
+// package without a stage.toml is recorded as outdated. Before an archive
+// is published, pkgar.VerifyStage checks it against the work directory's
+// key and its stage directory (complete, every entry's data intact,
+// exactly the staged files), and its blake3 against its metadata. Files
+// are written under temporary names and renamed into place.
 func Publish(ctx context.Context, work workdir.Dir, target string, names []string, opts ...PublishOption) (*PublishResult, error) {
 	o := publishOptions{}
 	for _, opt := range opts {
@@ -94,7 +95,7 @@ func Publish(ctx context.Context, work workdir.Dir, target string, names []strin
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		changed, err := publishOne(work, target, dir, name, key)
+		changed, err := publishOne(ctx, work, target, dir, name, key)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +177,7 @@ func runtimeClosure(work workdir.Dir, target string, names []string) (built, out
 
 // publishOne copies one package into the repository when its metadata
 // differs from what is published (or the archive is missing there).
-func publishOne(work workdir.Dir, target, dir, name string, key pkgar.PublicKey) (bool, error) {
+func publishOne(ctx context.Context, work workdir.Dir, target, dir, name string, key pkgar.PublicKey) (bool, error) {
 	tomlPath, archive, err := stagePaths(work, target, name)
 	if err != nil {
 		return false, err
@@ -203,6 +204,13 @@ func publishOne(work workdir.Dir, target, dir, name string, key pkgar.PublicKey)
 		if _, err := os.Stat(dstArchive); err == nil {
 			return false, nil
 		}
+	}
+	_, recipe, opt, err := PackageName(name)
+	if err != nil {
+		return false, err
+	}
+	if err := pkgar.VerifyStage(ctx, archive, work.Stage(recipe, target, opt), key); err != nil {
+		return false, fmt.Errorf("package %s: refusing to publish: %w", name, err)
 	}
 	f, err := pkgar.Open(archive, key)
 	if err != nil {

@@ -6,8 +6,10 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -29,6 +31,7 @@ type Settings struct {
 	Cargo   Cargo   `toml:"cargo"`
 	Network Network `toml:"network"`
 	Cache   Cache   `toml:"cache"`
+	Limits  Limits  `toml:"limits"`
 }
 
 // Cargo configures how cargo dependencies are fetched.
@@ -48,6 +51,50 @@ type Network struct {
 type Cache struct {
 	Remote   string `toml:"remote"`
 	ReadOnly bool   `toml:"read_only"`
+}
+
+// Limits bounds what untrusted inputs may take.
+type Limits struct {
+	// SourceSize is the most one source may take: bytes received for a
+	// download, bytes an archive unpacks to (0: the fetch stage's
+	// default, 16 GiB).
+	SourceSize Size `toml:"source_size"`
+}
+
+// Size is a number of bytes, written in cook.toml as an integer or as a
+// string with a unit: "16GiB", "500 MiB", "2 GB" (KiB, MiB, GiB, TiB are
+// powers of 1024; kB, KB, MB, GB, TB powers of 1000).
+type Size int64
+
+var sizeUnits = map[string]float64{
+	"": 1, "B": 1,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+	"kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+}
+
+// UnmarshalTOML reads an integer or a string with a unit.
+func (s *Size) UnmarshalTOML(v any) error {
+	var n float64
+	switch v := v.(type) {
+	case int64:
+		n = float64(v)
+	case string:
+		num := strings.TrimRight(strings.TrimSpace(v), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+		unit := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), num))
+		mult, ok := sizeUnits[unit]
+		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%q is not a size (want bytes, or a number with KiB, MiB, GiB, TiB, KB, MB, GB or TB)", v)
+		}
+		n = f * mult
+	default:
+		return fmt.Errorf("%v is not a size (want bytes, or a string such as \"16GiB\")", v)
+	}
+	if n < 1 || n > math.MaxInt64/2 {
+		return fmt.Errorf("%.0f bytes is not a usable size", n)
+	}
+	*s = Size(n)
+	return nil
 }
 
 // Load reads path. Errors name the file and, for syntax and type errors, the line.

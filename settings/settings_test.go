@@ -40,3 +40,25 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	for in, want := range map[string]int64{
+		"":                                    0,
+		"[limits]\nsource_size = 1024":        1024,
+		"[limits]\nsource_size = \"16GiB\"":   16 << 30,
+		"[limits]\nsource_size = \"500 MiB\"": 500 << 20,
+		"[limits]\nsource_size = \"2 GB\"":    2e9,
+		"[limits]\nsource_size = \"123\"":     123,
+	} {
+		s, err := Parse("cook.toml", []byte(in))
+		if err != nil || int64(s.Limits.SourceSize) != want {
+			t.Errorf("Parse(%q): %v, %v, want %d", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"source_size = \"lots\"", "source_size = -1", "source_size = \"5 parsecs\"", "source_size = 0", "source_size = \"99999999 TiB\""} {
+		_, err := Parse("cook.toml", []byte("[limits]\n"+in))
+		if err == nil || !strings.Contains(err.Error(), "cook.toml:2:") || !strings.Contains(err.Error(), "size") {
+			t.Errorf("Parse(%q) = %v, want an error naming line 2 and the size", in, err)
+		}
+	}
+}

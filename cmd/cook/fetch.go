@@ -132,7 +132,7 @@ func (a *app) newFetcher(tree *cookbook.Tree, w workdir.Dir, total int, update b
 		log = slog.New(slog.NewTextHandler(view, &slog.HandlerOptions{Level: level}))
 	}
 	dl, err := fetch.NewDownloader(fetch.WithCacheDir(cache), fetch.WithMirrors(a.mirrors),
-		fetch.WithOffline(a.offline), fetch.WithLogger(log))
+		fetch.WithOffline(a.offline), fetch.WithLogger(log), fetch.WithMaxSourceSize(int64(a.settings.Limits.SourceSize)))
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}

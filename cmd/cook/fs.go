@@ -1,18 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"time"
 
-	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/spf13/cobra"
 
+	"github.com/redox-cook/cook/image"
 	"github.com/redox-cook/cook/redoxfs"
 )
 
@@ -31,54 +32,50 @@ PATH is a path inside the filesystem ("/" by default); symlinks are followed for
 ls and cat the way the shell would, with absolute targets resolved from the
 filesystem root.`,
 	}
-	cmd.PersistentFlags().Int64Var(&offset, "offset", -1, "byte offset of the filesystem in IMAGE (default: byte 0, else the GPT partition holding RedoxFS, else 2 MiB)")
+	cmd.PersistentFlags().Int64Var(&offset, "offset", image.Search, "byte offset of the filesystem in IMAGE (default: byte 0, else the GPT partition holding RedoxFS, else 2 MiB)")
 
-	open := func(image string) (*fsImage, error) { return openFsImage(image, offset) }
+	open := func(cmd *cobra.Command, file string) (*image.FS, error) {
+		at := offset
+		if !cmd.Flags().Changed("offset") {
+			at = image.Search
+		} else if at < 0 {
+			return nil, usageErr(fmt.Errorf("--offset %d: an offset cannot be negative", at))
+		}
+		img, err := image.OpenFS(cmd.Context(), file, at)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, usageErr(err)
+		}
+		if err != nil {
+			return nil, failed(err)
+		}
+		return img, nil
+	}
 
 	ls := &cobra.Command{
 		Use:   "ls IMAGE [PATH]",
 		Short: "List a directory (or show one file) with mode, owner, size and time",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(args[0])
+			img, err := open(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			defer img.close()
+			defer img.Close()
 			name := fsPath(args[1:])
-			fi, err := img.fs.Stat(name)
+			list, err := img.List(name)
 			if err != nil {
 				return failed(err)
 			}
-			var ents []fsEntry
-			if fi.IsDir() {
-				des, err := img.fs.ReadDir(name)
-				if err != nil {
-					return failed(err)
-				}
-				for _, de := range des {
-					e, err := img.entry(path.Join(name, de.Name()))
-					if err != nil {
-						return failed(err)
-					}
-					ents = append(ents, e)
-				}
-			} else {
-				e, err := img.entry(name)
-				if err != nil {
-					return failed(err)
-				}
-				ents = append(ents, e)
+			ents := []fsEntry{}
+			for _, e := range list {
+				ents = append(ents, newFsEntry(e))
 			}
 			if a.json {
-				if ents == nil {
-					ents = []fsEntry{}
-				}
 				return a.printJSON(struct {
 					Offset  int64     `json:"offset"`
 					Path    string    `json:"path"`
 					Entries []fsEntry `json:"entries"`
-				}{img.offset, "/" + strings.TrimPrefix(name, "."), ents})
+				}{img.Offset, "/" + strings.TrimPrefix(name, "."), ents})
 			}
 			for _, e := range ents {
 				a.printf("%s\n", e.line(e.Name))
@@ -92,12 +89,12 @@ filesystem root.`,
 		Short: "Write a file's contents to standard output",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(args[0])
+			img, err := open(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			defer img.close()
-			f, err := img.fs.Open(fsPath(args[1:]))
+			defer img.Close()
+			f, err := img.Open(fsPath(args[1:]))
 			if err != nil {
 				return failed(err)
 			}
@@ -117,41 +114,20 @@ filesystem root.`,
 		Short: "Show the tree of files below a directory",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(args[0])
+			img, err := open(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			defer img.close()
-			name := fsPath(args[1:])
-			root, err := img.walk(name)
-			if err != nil {
+			defer img.Close()
+			var enter, leave func(redoxfs.EntryInfo) error
+			if a.json {
+				enter, leave = jsonTree(a.stdout)
+			} else {
+				enter = textTree(a.stdout)
+			}
+			if err := img.Walk(cmd.Context(), fsPath(args[1:]), enter, leave); err != nil {
 				return failed(err)
 			}
-			if a.json {
-				return a.printJSON(root)
-			}
-			label := "/" + strings.TrimPrefix(name, ".")
-			if root.Target != "" {
-				label += " -> " + root.Target
-			}
-			a.printf("%s\n", label)
-			var show func(e *fsEntry, indent string)
-			show = func(e *fsEntry, indent string) {
-				for i := range e.Children {
-					c := &e.Children[i]
-					branch, next := "├── ", "│   "
-					if i == len(e.Children)-1 {
-						branch, next = "└── ", "    "
-					}
-					label := c.Name
-					if c.Target != "" {
-						label += " -> " + c.Target
-					}
-					a.printf("%s%s%s\n", indent, branch, label)
-					show(c, indent+next)
-				}
-			}
-			show(&root, "")
 			return nil
 		},
 	}
@@ -161,13 +137,13 @@ filesystem root.`,
 		Short: "Read every node, directory and record, verifying every block hash",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(args[0])
+			img, err := open(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			defer img.close()
-			info := img.fs.Info()
-			if err := img.fs.Check(cmd.Context()); err != nil {
+			defer img.Close()
+			info := img.Info()
+			if err := img.Check(cmd.Context()); err != nil {
 				return failed(err)
 			}
 			if a.json {
@@ -177,9 +153,9 @@ filesystem root.`,
 					Size       int64  `json:"size"`
 					Generation uint64 `json:"generation"`
 					OK         bool   `json:"ok"`
-				}{img.offset, info.UUIDString(), info.Size, info.Generation, true})
+				}{img.Offset, info.UUIDString(), info.Size, info.Generation, true})
 			}
-			a.printf("RedoxFS at byte %d: uuid %s, %d bytes, generation %d: ok\n", img.offset, info.UUIDString(), info.Size, info.Generation)
+			a.printf("RedoxFS at byte %d: uuid %s, %d bytes, generation %d: ok\n", img.Offset, info.UUIDString(), info.Size, info.Generation)
 			return nil
 		},
 	}
@@ -200,79 +176,6 @@ func fsPath(args []string) string {
 	return p
 }
 
-// fsImage is an image file and the RedoxFS found in it.
-type fsImage struct {
-	file   *os.File
-	fs     *redoxfs.FS
-	offset int64
-}
-
-func (img *fsImage) close() { img.file.Close() }
-
-// openFsImage opens the RedoxFS in image: at offset when it is not
-// negative, else at byte 0, else in a GPT partition (one named REDOX
-// first), else at 2 MiB, where the BIOS bootloader looks on a whole disk.
-func openFsImage(image string, offset int64) (*fsImage, error) {
-	f, err := os.Open(image)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, usageErr(err)
-		}
-		return nil, failed(err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, failed(err)
-	}
-	size := fi.Size()
-	try := func(at int64) (*redoxfs.FS, error) { return redoxfs.Open(f, at) }
-	if offset >= 0 {
-		fsys, err := try(offset)
-		if err != nil {
-			f.Close()
-			return nil, failed(fmt.Errorf("%s: %w", image, err))
-		}
-		return &fsImage{f, fsys, offset}, nil
-	}
-
-	var errs []string
-	if fsys, err := try(0); err == nil {
-		return &fsImage{f, fsys, 0}, nil
-	} else {
-		errs = append(errs, fmt.Sprintf("byte 0: %v", err))
-	}
-	if table, err := gpt.Read(f, 512, 512); err == nil {
-		parts := table.Partitions
-		for _, pass := range []func(*gpt.Partition) bool{
-			func(p *gpt.Partition) bool { return p.Name == "REDOX" },
-			func(p *gpt.Partition) bool { return p.Name != "REDOX" },
-		} {
-			for i, p := range parts {
-				if p == nil || p.Type == gpt.Unused || !pass(p) {
-					continue
-				}
-				at := int64(p.Start) * 512
-				fsys, err := try(at)
-				if err == nil {
-					return &fsImage{f, fsys, at}, nil
-				}
-				errs = append(errs, fmt.Sprintf("GPT partition %d %q at byte %d: %v", i+1, p.Name, at, err))
-			}
-		}
-	}
-	const legacy = 2 << 20
-	if size > legacy {
-		if fsys, err := try(legacy); err == nil {
-			return &fsImage{f, fsys, legacy}, nil
-		} else {
-			errs = append(errs, fmt.Sprintf("byte %d: %v", legacy, err))
-		}
-	}
-	f.Close()
-	return nil, failed(fmt.Errorf("%s: no RedoxFS found:\n  %s", image, strings.Join(errs, "\n  ")))
-}
-
 // fsEntry is one file as cook fs reports it.
 type fsEntry struct {
 	Path     string    `json:"path"`
@@ -287,80 +190,113 @@ type fsEntry struct {
 	Children []fsEntry `json:"children,omitempty"`
 }
 
-func (img *fsImage) entry(name string) (fsEntry, error) {
-	fi, err := img.fs.Lstat(name)
-	if err != nil {
-		return fsEntry{}, err
+func newFsEntry(e redoxfs.EntryInfo) fsEntry {
+	st := e.Info.Sys().(*redoxfs.Stat)
+	out := fsEntry{
+		Path:   "/" + strings.TrimPrefix(e.Path, "."),
+		Name:   e.Info.Name(),
+		Mode:   fmt.Sprintf("%o", st.Mode&0o7777),
+		UID:    st.UID,
+		GID:    st.GID,
+		Size:   e.Info.Size(),
+		Mtime:  st.Mtime,
+		Target: e.Target,
 	}
-	st := fi.Sys().(*redoxfs.Stat)
-	e := fsEntry{
-		Path:  "/" + strings.TrimPrefix(name, "."),
-		Name:  fi.Name(),
-		Mode:  fmt.Sprintf("%o", st.Mode&0o7777),
-		UID:   st.UID,
-		GID:   st.GID,
-		Size:  fi.Size(),
-		Mtime: st.Mtime,
-	}
-	switch fi.Mode().Type() {
-	case 0:
-		e.Type = "file"
-	case fs.ModeDir:
-		e.Type = "dir"
-	case fs.ModeSymlink:
-		e.Type = "symlink"
-		if e.Target, err = img.fs.ReadLink(name); err != nil {
-			return fsEntry{}, err
-		}
+	switch {
+	case e.Dir:
+		out.Type = "dir"
+	case e.Info.Mode().Type() == 0:
+		out.Type = "file"
+	case e.Info.Mode().Type() == fs.ModeSymlink:
+		out.Type = "symlink"
 	default:
-		e.Type = "other"
+		out.Type = "other"
 	}
-	return e, nil
+	return out
 }
 
-// walk returns the entry at name with its descendants; symlinks below
-// name are not followed.
-func (img *fsImage) walk(name string) (fsEntry, error) {
-	return img.walkFrom(name, true, map[uint32]bool{})
+// textTree prints each entry as the walk meets it, under the root's label.
+func textTree(w io.Writer) func(redoxfs.EntryInfo) error {
+	var last []bool // per depth: was the entry there the last of its directory
+	return func(e redoxfs.EntryInfo) error {
+		label := e.Info.Name()
+		if e.Depth == 0 {
+			label = "/" + strings.TrimPrefix(e.Path, ".")
+		}
+		if e.Target != "" {
+			label += " -> " + e.Target
+		}
+		var b strings.Builder
+		if e.Depth > 0 {
+			last = append(last[:e.Depth-1], e.Last)
+			for _, l := range last[:e.Depth-1] {
+				if l {
+					b.WriteString("    ")
+				} else {
+					b.WriteString("│   ")
+				}
+			}
+			if e.Last {
+				b.WriteString("└── ")
+			} else {
+				b.WriteString("├── ")
+			}
+		}
+		b.WriteString(label)
+		b.WriteByte('\n')
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 }
 
-// walkFrom walks below name; above holds the inodes of the directories
-// above it, so that a damaged directory that contains itself is reported
-// instead of walked forever.
-func (img *fsImage) walkFrom(name string, top bool, above map[uint32]bool) (fsEntry, error) {
-	e, err := img.entry(name)
-	if err != nil {
-		return e, err
-	}
-	if e.Type == "symlink" && top {
-		// Show the directory a symlink given as PATH points at.
-		if fi, err := img.fs.Stat(name); err == nil && fi.IsDir() {
-			e.Type = "dir"
-		}
-	}
-	if e.Type != "dir" {
-		return e, nil
-	}
-	des, err := img.fs.ReadDir(name)
-	if err != nil {
-		return e, err
-	}
-	if fi, err := img.fs.Stat(name); err == nil {
-		ino := fi.Sys().(*redoxfs.Stat).Inode
-		if above[ino] {
-			return e, fmt.Errorf("%s: directory node %d contains itself: %w", e.Path, ino, redoxfs.ErrCorrupt)
-		}
-		above[ino] = true
-		defer delete(above, ino)
-	}
-	for _, de := range des {
-		c, err := img.walkFrom(path.Join(name, de.Name()), false, above)
+// jsonTree writes the root's fsEntry with nested children as the walk
+// meets them, byte for byte what json.Encoder with a two-space indent
+// writes for the whole tree.
+func jsonTree(w io.Writer) (enter, leave func(redoxfs.EntryInfo) error) {
+	first := []bool{true} // per depth: no entry written there yet
+	indent := func(depth int) string { return strings.Repeat("  ", 2*depth) }
+	enter = func(e redoxfs.EntryInfo) error {
+		d := e.Depth
+		b, err := json.MarshalIndent(newFsEntry(e), indent(d), "  ")
 		if err != nil {
-			return e, err
+			return err
 		}
-		e.Children = append(e.Children, c)
+		var out []byte
+		if d > 0 {
+			if !first[d] {
+				out = append(out, ",\n"...)
+			}
+			first[d] = false
+			out = append(out, indent(d)...)
+		}
+		if e.Dir && e.Children > 0 {
+			// Leave the object open for its children.
+			b = bytes.TrimSuffix(b, []byte("\n"+indent(d)+"}"))
+			out = append(out, b...)
+			out = append(out, ",\n"+indent(d)+"  \"children\": [\n"...)
+			first = append(first[:d+1], true)
+		} else {
+			out = append(out, b...)
+			if d == 0 {
+				out = append(out, '\n')
+			}
+		}
+		_, err = w.Write(out)
+		return err
 	}
-	return e, nil
+	leave = func(e redoxfs.EntryInfo) error {
+		if e.Children == 0 {
+			return nil
+		}
+		d := e.Depth
+		out := "\n" + indent(d) + "  ]\n" + indent(d) + "}"
+		if d == 0 {
+			out += "\n"
+		}
+		_, err := io.WriteString(w, out)
+		return err
+	}
+	return enter, leave
 }
 
 // line formats e like ls -l: mode, owner, size, time and name.

@@ -2,16 +2,22 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,5 +267,201 @@ func TestFsReference(t *testing.T) {
 	}
 	if len(got) != n+1 { // the root is not in the manifest
 		t.Errorf("cook fs tree shows %d paths, manifest lists %d", len(got), n)
+	}
+}
+
+// craftedImage unpacks one of the hostile images the redoxfs tests keep.
+func craftedImage(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.Open(filepath.Join("..", "..", "redoxfs", "testdata", "crafted", name+".img.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name+".img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, zr); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// setGPTHeader rewrites fields of the GPT header at lba of image and fixes
+// its CRC, as a crafted image would have them.
+func setGPTHeader(t *testing.T, image string, lba int64, count, size uint32, entriesLBA uint64) {
+	t.Helper()
+	f, err := os.OpenFile(image, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := make([]byte, 92)
+	if _, err := f.ReadAt(h, lba*512); err != nil {
+		t.Fatal(err)
+	}
+	if string(h[:8]) != "EFI PART" {
+		t.Fatalf("no GPT header at LBA %d", lba)
+	}
+	binary.LittleEndian.PutUint64(h[72:], entriesLBA)
+	binary.LittleEndian.PutUint32(h[80:], count)
+	binary.LittleEndian.PutUint32(h[84:], size)
+	binary.LittleEndian.PutUint32(h[16:], 0)
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h))
+	if _, err := f.WriteAt(h, lba*512); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFsCraftedGPT opens disk images whose GPT header declares an entry
+// table far larger than the image: cook must say so and go on looking for
+// RedoxFS at 2 MiB, not allocate what the header says.
+func TestFsCraftedGPT(t *testing.T) {
+	const lastLBA = 40<<20/512 - 1
+	tests := []struct {
+		name   string
+		craft  func(t *testing.T, img string)
+		stderr string
+	}{
+		{"count times size overflows", func(t *testing.T, img string) {
+			setGPTHeader(t, img, 1, 1<<31, 1<<31, 2)
+		}, "GPT header at LBA 1: 2147483648 entries of 2147483648 bytes"},
+		{"count beyond the image", func(t *testing.T, img string) {
+			setGPTHeader(t, img, 1, 1<<28, 128, 2)
+		}, "GPT header at LBA 1: 268435456 entries"},
+		{"table beyond the image", func(t *testing.T, img string) {
+			setGPTHeader(t, img, 1, 128, 128, 1<<40)
+		}, "entry table at LBA 1099511627776"},
+		{"entry size zero", func(t *testing.T, img string) {
+			setGPTHeader(t, img, 1, 128, 0, 2)
+		}, "entry size 0"},
+		{"huge backup behind a damaged primary", func(t *testing.T, img string) {
+			setGPTHeader(t, img, lastLBA, 1<<31, 1<<31, lastLBA-32)
+			f, _ := os.OpenFile(img, os.O_RDWR, 0)
+			f.WriteAt([]byte{0xff}, 512+60) // the disk GUID: the primary's CRC no longer matches
+			f.Close()
+		}, "GPT header at LBA 81919: 2147483648 entries"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := gptImage(t)
+			tt.craft(t, img)
+			// The filesystem is still found at 2 MiB, where the bootloader looks.
+			stdout, stderr, code := cook(t, "fs", "ls", img, "/etc")
+			if code != 0 || !strings.HasSuffix(stdout, " hostname\n") {
+				t.Errorf("ls: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			// Where it is not, the error names the GPT's fault.
+			f, _ := os.OpenFile(img, os.O_RDWR, 0)
+			f.WriteAt(make([]byte, 8), 2<<20) // RedoxFS signature
+			f.Close()
+			_, stderr, code = cook(t, "fs", "ls", img)
+			if code != 1 || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q, want 1 and %q", code, stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+// TestFsDAG walks a filesystem whose directories share their children
+// (10^8 paths from a few nodes, every hash valid): tree must stop at the
+// first node reached twice, after streaming what it walked so far.
+func TestFsDAG(t *testing.T) {
+	img := craftedImage(t, "dag")
+	for _, args := range [][]string{{"fs", "tree", img}, {"--json", "fs", "tree", img}} {
+		stdout, stderr, code := cook(t, args...)
+		if code != 1 || !strings.Contains(stderr, "/1: node") || !strings.Contains(stderr, "reached twice (first as /dag/0") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+		if !strings.Contains(stdout, "dag") {
+			t.Errorf("%v: nothing streamed before the error: %q", args, stdout)
+		}
+	}
+}
+
+// TestFsHugeSize reads a file whose node says it is 2^64-1 bytes long.
+func TestFsHugeSize(t *testing.T) {
+	img := craftedImage(t, "size-max")
+	stdout, stderr, code := cook(t, "fs", "cat", img, "/big")
+	if code != 1 || !strings.Contains(stderr, "18446744073709551615") || stdout != "" {
+		t.Errorf("exit %d, stdout %d bytes, stderr %q", code, len(stdout), stderr)
+	}
+	if _, _, code := cook(t, "fs", "cat", img, "/etc/hostname"); code != 0 {
+		t.Errorf("cat of a sound file: exit %d", code)
+	}
+}
+
+func TestFsNegativeOffset(t *testing.T) {
+	_, stderr, code := cook(t, "fs", "ls", "--offset", "-5", bareImage(t))
+	if code != 2 || !strings.Contains(stderr, "--offset") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// interrupter is a standard output that sends the process SIGINT once
+// after bytes have been written, as a user pressing Ctrl-C would, and then
+// takes delay per write (a slow terminal).
+type interrupter struct {
+	after int64
+	delay time.Duration
+	n     atomic.Int64
+	sent  atomic.Int64 // UnixNano of the signal
+}
+
+func (w *interrupter) Write(p []byte) (int, error) {
+	if w.n.Add(int64(len(p))) >= w.after && w.sent.Load() == 0 {
+		w.sent.Store(time.Now().UnixNano())
+		syscall.Kill(syscall.Getpid(), syscall.SIGINT)
+	}
+	time.Sleep(w.delay)
+	return len(p), nil
+}
+
+// TestFsInterrupt presses Ctrl-C during a cat of a 1 PiB sparse file and
+// during a slow tree: each must end within a second with exit 130.
+func TestFsInterrupt(t *testing.T) {
+	tree := redoxfs.NewTree()
+	for i := range 3000 {
+		tree.Add(redoxfs.Entry{Path: fmt.Sprintf("d%d/f%d", i%30, i), Mode: 0o644})
+	}
+	big := filepath.Join(t.TempDir(), "big.img")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redoxfs.Build(context.Background(), f, tree, redoxfs.Options{Size: 16 << 20, Time: fsEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tests := []struct {
+		name string
+		args []string
+		out  *interrupter
+	}{
+		{"cat", []string{"fs", "cat", craftedImage(t, "sparse-1pib"), "/big"}, &interrupter{after: 64 << 20}},
+		{"tree", []string{"fs", "tree", big}, &interrupter{after: 1000, delay: time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan int, 1)
+			var errb bytes.Buffer
+			go func() { done <- run(tt.args, tt.out, &errb) }()
+			select {
+			case code := <-done:
+				took := time.Since(time.Unix(0, tt.out.sent.Load()))
+				if tt.out.sent.Load() == 0 || code != 130 || took > time.Second {
+					t.Errorf("exit %d %v after the signal (sent: %v); stderr %q", code, took, tt.out.sent.Load() != 0, errb.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("still running 20s after starting (signal sent: %v)", tt.out.sent.Load() != 0)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -33,11 +34,12 @@ type pkgarListJSON struct {
 }
 
 type pkgarVerifyJSON struct {
-	File    string `json:"file"`
-	OK      bool   `json:"ok"`
-	Entries int    `json:"entries"`
-	Blake3  string `json:"blake3,omitempty"`
-	Error   string `json:"error,omitempty"`
+	File     string `json:"file"`
+	OK       bool   `json:"ok"`
+	HeadOnly bool   `json:"head_only,omitempty"` // a .pkgar_head: no data to check
+	Entries  int    `json:"entries"`
+	Blake3   string `json:"blake3,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 func newPkgarCmd(a *app) *cobra.Command {
@@ -116,6 +118,9 @@ Every subcommand checks the package's signature against a trusted public key:
 				res.Blake3 = f.Header.Blake3.String()
 				err = f.Verify(cmd.Context())
 				f.Close()
+				if errors.Is(err, pkgar.ErrHeadOnly) && strings.HasSuffix(args[0], ".pkgar_head") {
+					res.HeadOnly, err = true, nil
+				}
 				if err != nil {
 					err = failed(err)
 				}
@@ -134,6 +139,10 @@ Every subcommand checks the package's signature against a trusted public key:
 			res.OK = true
 			if a.json {
 				return a.printJSON(res)
+			}
+			if res.HeadOnly {
+				a.printf("%s: head only, signature and entry table ok (%d entries, blake3 %s)\n", args[0], res.Entries, res.Blake3)
+				return nil
 			}
 			a.printf("%s: ok (%d entries, blake3 %s)\n", args[0], res.Entries, res.Blake3)
 			return nil

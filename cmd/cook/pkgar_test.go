@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -130,5 +131,96 @@ func TestRepoPublishCommand(t *testing.T) {
 	}
 	if _, errs, code = cook(t, "--work="+t.TempDir(), "repo", "publish"); code != 1 || !strings.Contains(errs, "no packages built") {
 		t.Errorf("empty work dir: %d %q", code, errs)
+	}
+}
+
+// TestPkgarHostile verifies packages that are cut after the entry table,
+// carry trailing bytes or are signed by a foreign key, and publishes
+// them: each is refused with a clear error.
+func TestPkgarHostile(t *testing.T) {
+	w := builtWork(t)
+	const T = "x86_64-unknown-redox"
+	pkg := w.Pkgar("hello", T, "")
+	work := "--work=" + w.Root
+	data, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := pkgar.OpenUnverified(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headSize := f.Header.HeadSize()
+	f.Close()
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	cut := write("cut.pkgar", data[:headSize])
+	_, errs, code := cook(t, work, "pkgar", "verify", cut)
+	if code != 1 || !strings.Contains(errs, "head only") || !strings.Contains(errs, cut) {
+		t.Errorf("verify of a package cut after its entry table: %d %q", code, errs)
+	}
+	head := write("hello.pkgar_head", data[:headSize])
+	out, errs, code := cook(t, work, "pkgar", "verify", head)
+	if code != 0 || !strings.Contains(out, "head only") {
+		t.Errorf("verify of a .pkgar_head: %d %q %q", code, out, errs)
+	}
+	trailing := write("trailing.pkgar", append(bytes.Clone(data), "garbage"...))
+	_, errs, code = cook(t, work, "pkgar", "verify", trailing)
+	if code != 1 || !strings.Contains(errs, "7 bytes after the last entry's data") {
+		t.Errorf("verify with trailing bytes: %d %q", code, errs)
+	}
+
+	// Publishing refuses what does not match the stage and the work
+	// directory's key.
+	other := t.TempDir()
+	foreign, err := pkgar.EnsureKeys(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := filepath.Join(dir, "forged.pkgar")
+	if _, err := pkgar.Create(context.Background(), forged, w.Stage("hello", T, ""), foreign); err != nil {
+		t.Fatal(err)
+	}
+	forgedData, _ := os.ReadFile(forged)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"cut", data[:headSize], "head only"},
+		{"foreign key", forgedData, "not by the trusted key"},
+		{"trailing", append(bytes.Clone(data), 0), "1 bytes after the last entry's data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(pkg, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.RemoveAll(w.Repo(T))
+			_, errs, code := cook(t, work, "repo", "publish", "hello")
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Errorf("publish: %d %q, want exit 1 and %q", code, errs, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(w.Repo(T), "hello.pkgar")); err == nil {
+				t.Error("the package was published")
+			}
+		})
+	}
+	// A stage changed after packaging.
+	if err := os.WriteFile(pkg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.Stage("hello", T, ""), "usr", "bin", "trojan"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(w.Repo(T))
+	if _, errs, code = cook(t, work, "repo", "publish", "hello"); code != 1 || !strings.Contains(errs, "in the stage but not in the package: usr/bin/trojan") {
+		t.Errorf("publish of a package its stage no longer matches: %d %q", code, errs)
 	}
 }
