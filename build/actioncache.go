@@ -15,6 +15,7 @@ import (
 
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -275,6 +276,10 @@ func (a *ActionCache) restoreOutputs(ctx context.Context, b *Builder, n cookbook
 		}
 		fileTmp[fb.Name] = p
 	}
+	// the packages must be this builder's, and hold exactly the stages
+	if err := b.verifyPackages(ctx, n, stageTmp, fileTmp); err != nil {
+		return nil, err
+	}
 	logTmp := ""
 	if e.Log != nil {
 		if logTmp, err = fetchFile(out.Log, *e.Log, 0o644); err != nil {
@@ -304,6 +309,26 @@ func (a *ActionCache) restoreOutputs(ctx context.Context, b *Builder, n cookbook
 		}
 	}
 	return e, nil
+}
+
+// verifyPackages checks each restored package (files, by output name)
+// against its restored stage (by package) and the builder's key: a package
+// signed by anyone else, or whose files differ from the stage, is refused.
+func (b *Builder) verifyPackages(ctx context.Context, n cookbook.Node, stages, files map[string]string) error {
+	if b.Key == nil {
+		return nil
+	}
+	t := string(b.TargetOf(n))
+	for opt, dir := range stages {
+		p, ok := files[filepath.Base(b.Work.Pkgar(n.Name, t, opt))]
+		if !ok {
+			continue // a meta package has no archive
+		}
+		if err := pkgar.VerifyStage(ctx, p, dir, b.Key.Public()); err != nil {
+			return fmt.Errorf("%s: package: %w", stageLabel(opt), err)
+		}
+	}
+	return nil
 }
 
 // stageLabel names a stage in messages: "the main stage" or "stage dev".

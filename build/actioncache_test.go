@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -96,5 +98,74 @@ func TestScriptDownloadChangesActionKey(t *testing.T) {
 	info(a, strings.Repeat("b", 64))
 	if ok, _, _, err := a.b.Check(context.Background(), cookbook.Node{Name: "libhello"}); err != nil || ok {
 		t.Fatalf("after the download changed: up to date %v (%v)", ok, err)
+	}
+}
+
+// A cache entry whose package is signed by a foreign key — everything else
+// consistent: blob hashes, stage trees, output digest — is a miss, and
+// the recipe is built; nothing of the forged entry is put in place.
+func TestRestoreRefusesForeignPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds recipes")
+	}
+	mem := &memServer{}
+	srv := httptest.NewServer(mem)
+	defer srv.Close()
+	store := func(w workdir.Dir) cache.Store {
+		r, _ := cache.NewRemote(srv.URL)
+		return r
+	}
+	a := newMachine(t, machineOpt{store: store, noSandbox: true})
+	wantAll(t, a.buildAll(t, "libhello"), build.Built)
+	foreign, err := pkgar.GenerateSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := a.b.Work.Stage("libhello", string(a.b.Target), "")
+	trojan := filepath.Join(t.TempDir(), "stage.pkgar")
+	if _, err := pkgar.Create(context.Background(), trojan, stage, foreign); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(trojan)
+	td := cache.DigestBytes(raw)
+	mem.mu.Lock()
+	mem.blobs["cas/"+td.Hash] = raw
+	forged := 0
+	for k, v := range mem.blobs {
+		var e build.Entry
+		if !strings.HasPrefix(k, "cas/") || json.Unmarshal(v, &e) != nil || e.Node != "libhello" {
+			continue
+		}
+		ar := &cache.ActionResult{}
+		for i, f := range e.Files {
+			if f.Name == "stage.pkgar" {
+				e.Files[i].Digest = td
+				forged++
+			}
+			ar.Files = append(ar.Files, cache.OutputFile{Path: f.Name, Digest: e.Files[i].Digest})
+		}
+		raw, _ := json.Marshal(e)
+		d := cache.DigestBytes(raw)
+		mem.blobs["cas/"+d.Hash] = raw
+		ar.Files = append([]cache.OutputFile{{Path: "cook/entry.json", Digest: d}}, ar.Files...)
+		for _, s := range e.Stages {
+			ar.Files = append(ar.Files, cache.OutputFile{Path: "stage.tar", Digest: s.Tar})
+		}
+		mem.blobs["ac/"+e.Key.String()] = ar.Marshal()
+	}
+	mem.mu.Unlock()
+	if forged != 1 {
+		t.Fatalf("forged %d entries", forged)
+	}
+	var w warnings
+	b := newMachine(t, machineOpt{keysFrom: a.b, store: store, noSandbox: true, warn: w.add})
+	wantAll(t, b.buildAll(t, "libhello"), build.Built)
+	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], "package") {
+		t.Fatalf("warnings %q", ws)
+	}
+	// what B has is its own build, signed with its key
+	if err := pkgar.VerifyStage(context.Background(), b.b.Work.Pkgar("libhello", string(b.b.Target), ""),
+		b.b.Work.Stage("libhello", string(b.b.Target), ""), b.b.Key.Public()); err != nil {
+		t.Fatal(err)
 	}
 }
