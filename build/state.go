@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -370,4 +371,36 @@ func (b *Builder) packagePath(n cookbook.Node) string {
 		return ""
 	}
 	return b.Work.Pkgar(n.Name, string(b.TargetOf(n)), "")
+}
+
+
+// Changes says why a node whose inputs are in, and whose last build is rec,
+// is not up to date: never built, the inputs that changed since its record,
+// or, when the inputs are all the same, that its outputs are gone. A record
+// whose inputs file is missing or damaged is said to be so, rather than
+// every input being listed as new.
+func (in Inputs) Changes(rec *Record) []string {
+	if rec == nil {
+		return []string{"never built"}
+	}
+	keys := fmt.Sprintf("action key %.16s → %.16s", rec.Key, in.Key())
+	if rec.Key == in.Key() {
+		keys = "the action key is unchanged"
+	}
+	old, err := rec.ReadInputs()
+	switch {
+	case errors.Is(err, ErrInputsDamaged):
+		return []string{fmt.Sprintf("%v; which input changed cannot be told (%s)", err, keys)}
+	case errors.Is(err, fs.ErrNotExist):
+		return []string{fmt.Sprintf("the inputs of the last build were not recorded: which input changed cannot be told (%s)", keys)}
+	case err != nil:
+		return []string{fmt.Sprintf("reading the inputs of the last build: %v (%s)", err, keys)}
+	}
+	if d := in.Diff(old); len(d) > 0 {
+		return d
+	}
+	if rec.Key != in.Key() {
+		return []string{keys}
+	}
+	return []string{"outputs missing from the work directory"}
 }

@@ -391,3 +391,21 @@ func (g *Graph) Dependents(n Node) []Edge {
 	}
 	return out
 }
+
+// ParseEdgeKinds reads edge kinds by name: build, dev, package.
+func ParseEdgeKinds(names []string) (EdgeKind, error) {
+	var k EdgeKind
+	for _, n := range names {
+		switch n {
+		case "build":
+			k |= BuildEdge
+		case "dev":
+			k |= DevEdge
+		case "package":
+			k |= PackageEdge
+		default:
+			return 0, fmt.Errorf("unknown kind %q (want build, dev or package)", n)
+		}
+	}
+	return k, nil
+}

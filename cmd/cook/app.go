@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +14,9 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/pipeline"
 	"github.com/redox-cook/cook/settings"
 	"github.com/redox-cook/cook/toolchain"
 	"github.com/redox-cook/cook/workdir"
@@ -81,7 +79,9 @@ func (a *app) init(cmd *cobra.Command) error {
 
 	a.cookbook = firstNonEmpty(a.cookbookFlag, os.Getenv("COOK_COOKBOOK"))
 	if a.cookbook == "" {
-		a.cookbook = findCookbook()
+		if wd, err := os.Getwd(); err == nil {
+			a.cookbook = cookbook.Find(wd)
+		}
 	}
 	if a.cookbook != "" {
 		abs, err := filepath.Abs(a.cookbook)
@@ -165,9 +165,8 @@ func (a *app) requireCookbook() (string, error) {
 	return a.cookbook, nil
 }
 
-// workDir returns cook's state directory: --work, COOK_WORK, cook.toml's work,
-// else .cook at the cookbook root when that is writable, else a directory under
-// the user cache dir keyed by the cookbook's path.
+// workDir returns cook's state directory: --work, COOK_WORK, cook.toml's
+// work, else workdir.Default for the cookbook (or the current directory).
 func (a *app) workDir() (string, error) {
 	if w := firstNonEmpty(a.workFlag, os.Getenv("COOK_WORK"), a.settings.Work); w != "" {
 		return filepath.Abs(w)
@@ -176,18 +175,17 @@ func (a *app) workDir() (string, error) {
 	if root == "" {
 		root, _ = os.Getwd()
 	}
-	if st, err := os.Stat(filepath.Join(root, ".cook")); err == nil && st.IsDir() {
-		return filepath.Join(root, ".cook"), nil
-	}
-	if writable(root) {
-		return filepath.Join(root, ".cook"), nil
-	}
-	cache, err := os.UserCacheDir()
+	w, err := workdir.Default(root)
 	if err != nil {
-		return "", usageErr(fmt.Errorf("cannot choose a work directory: %w; pass --work DIR", err))
+		return "", usageErr(fmt.Errorf("%w; pass --work DIR", err))
 	}
-	sum := sha256.Sum256([]byte(root))
-	return filepath.Join(cache, "cook", filepath.Base(root)+"-"+hex.EncodeToString(sum[:4])), nil
+	return w, nil
+}
+
+// pipeline is the pipeline for tree and w with the global settings.
+func (a *app) pipeline(tree *cookbook.Tree, w workdir.Dir) *pipeline.Pipeline {
+	return pipeline.New(pipeline.Config{Tree: tree, Work: w, Target: a.triple, Jobs: a.jobs, Mirrors: a.mirrors,
+		Offline: a.offline, Settings: a.settings, Log: a.logger()})
 }
 
 // lockWork takes w's writer lock for a command that changes the work
@@ -222,36 +220,6 @@ func (a *app) writeWork(ctx context.Context) (workdir.Dir, func(), error) {
 		return workdir.Dir{}, nil, err
 	}
 	return w, unlock, nil
-}
-
-// writable reports whether cook may put its work directory in dir: it must
-// carry a write permission bit (root ignores permissions, so access(2) alone
-// would let cook write into a tree its owner marked read-only) and be
-// writable for this process. Nothing is created to find out.
-func writable(dir string) bool {
-	st, err := os.Stat(dir)
-	if err != nil || st.Mode().Perm()&0o222 == 0 {
-		return false
-	}
-	return unix.Access(dir, unix.W_OK) == nil
-}
-
-// findCookbook walks up from the working directory to the first directory holding recipes/.
-func findCookbook() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if st, err := os.Stat(filepath.Join(dir, "recipes")); err == nil && st.IsDir() {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func genCookbook(tb testing.TB, dir string, n int) []string {
 			tb.Fatal(err)
 		}
 		recipe := fmt.Sprintf("[build]\ntemplate = \"custom\"\ndependencies = [%s]\nscript = '''\nmkdir -p \"${COOKBOOK_STAGE}/usr/share/%s\"\necho %s > \"${COOKBOOK_STAGE}/usr/share/%s/id\"\n'''\n",
-			strings.Join(dedupeStrings(deps), ", "), name, name, name)
+			strings.Join(slices.Compact(slices.Sorted(slices.Values(deps))), ", "), name, name, name)
 		if err := os.WriteFile(filepath.Join(rdir, "recipe.toml"), []byte(recipe), 0o644); err != nil {
 			tb.Fatal(err)
 		}

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cache"
-	"github.com/redox-cook/cook/workdir"
+	"github.com/redox-cook/cook/pipeline"
 )
 
 func init() { register(newCacheCmd) }
@@ -31,71 +27,15 @@ func addCacheFlags(fl *pflag.FlagSet, c *cacheFlags) {
 	fl.BoolVar(&c.noCache, "no-remote-cache", false, "do not use the remote cache, whatever cook.toml says")
 }
 
-// localCacheDir is the work directory's own action cache.
-func localCacheDir(w workdir.Dir) string { return filepath.Join(w.Root, "cache") }
-
-// attachCache gives b the action cache the flags and settings ask for: the
-// work directory's store, then the remote one. It returns nil (and leaves b
-// alone) when no remote is configured.
-func (a *app) attachCache(b *build.Builder, c cacheFlags) (*build.ActionCache, error) {
+// remoteCache is the remote action cache the flags, the environment and
+// cook.toml ask for (none offline or with --no-remote-cache).
+func (a *app) remoteCache(c cacheFlags) pipeline.RemoteCache {
 	url := firstNonEmpty(c.remote, os.Getenv("COOK_REMOTE_CACHE"), a.settings.Cache.Remote)
 	if url == "" || c.noCache || a.offline {
-		return nil, nil
+		return pipeline.RemoteCache{}
 	}
-	warn := func(msg string) { fmt.Fprintln(a.stderr, "cook: "+msg) }
-	opts := []cache.Option{cache.WithWarn(warn), cache.WithReadOnly(c.readOnly || a.settings.Cache.ReadOnly)}
-	if tok := os.Getenv("COOK_CACHE_TOKEN"); tok != "" {
-		opts = append(opts, cache.WithToken(tok))
-	} else if u := os.Getenv("COOK_CACHE_USER"); u != "" {
-		opts = append(opts, cache.WithBasicAuth(u, os.Getenv("COOK_CACHE_PASSWORD")))
-	}
-	var remote cache.Store
-	if dir, ok := strings.CutPrefix(url, "file://"); ok {
-		// a directory shared by the team (NFS, a mounted volume): the same
-		// layout as the work directory's own copy
-		if !filepath.IsAbs(dir) {
-			return nil, usageErr(fmt.Errorf("--remote-cache %s: a file:// cache needs an absolute path", url))
-		}
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, usageErr(fmt.Errorf("--remote-cache %s: no such directory (create it, or check the path)", url))
-		}
-		remote = &cache.Local{Dir: dir, Name: "remote cache " + url}
-		if c.readOnly || a.settings.Cache.ReadOnly {
-			remote = cache.ReadOnly(remote)
-		}
-	} else {
-		r, err := cache.NewRemote(url, opts...)
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		remote = r
-	}
-	tmp := b.Work.Tmp()
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return nil, err
-	}
-	ac, err := build.NewActionCache(&cache.Layered{Local: cache.NewLocal(localCacheDir(b.Work)), Remote: remote},
-		build.WithWarnings(warn), build.WithTempDir(tmp), build.WithUploads(4))
-	if err != nil {
-		return nil, err
-	}
-	b.Cache = ac
-	return ac, nil
-}
-
-// flushCache waits (a bounded time) for background uploads before cook exits.
-func (a *app) flushCache(ac *build.ActionCache) {
-	if ac == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if err := ac.Flush(ctx); err != nil {
-		fmt.Fprintf(a.stderr, "cook: warning: %v\n", err)
-	}
-	if c := ac.Counts(); a.verbose && !a.json {
-		fmt.Fprintf(a.stderr, "cache: %d restored, %d missed, %d stored, %d not stored\n", c.Hits, c.Misses, c.Stored, c.FailedStores)
-	}
+	return pipeline.RemoteCache{URL: url, ReadOnly: c.readOnly || a.settings.Cache.ReadOnly,
+		Token: os.Getenv("COOK_CACHE_TOKEN"), User: os.Getenv("COOK_CACHE_USER"), Password: os.Getenv("COOK_CACHE_PASSWORD")}
 }
 
 func newCacheCmd(a *app) *cobra.Command {
@@ -213,7 +153,7 @@ func (a *app) localCache() (*cache.Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cache.NewLocal(localCacheDir(workdir.New(root))), nil
+	return cache.NewLocal(pipeline.LocalCacheDir(root)), nil
 }
 
 func parseCacheSize(s string) (int64, error) {

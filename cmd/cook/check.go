@@ -11,23 +11,6 @@ import (
 
 func init() { register(newCheckCmd) }
 
-type checkDiag struct {
-	Recipe  string `json:"recipe"`
-	Path    string `json:"path"`
-	Line    int    `json:"line"`
-	Column  int    `json:"column"`
-	Message string `json:"message"`
-}
-
-type checkReport struct {
-	Recipes    int         `json:"recipes"`
-	Loaded     int         `json:"loaded"`
-	Errors     []checkDiag `json:"errors"`
-	Warnings   []checkDiag `json:"warnings"`
-	Unresolved []string    `json:"unresolved"`
-	Cycles     [][]string  `json:"cycles"`
-}
-
 func newCheckCmd(a *app) *cobra.Command {
 	var strict bool
 	cmd := &cobra.Command{
@@ -53,49 +36,8 @@ recipe. --strict makes warnings errors.`,
 					return err
 				}
 			}
-			g := tree.NewGraph(roots, cookbook.AllEdges)
-			inScope := func(string) bool { return true }
-			if roots != nil {
-				names := map[string]bool{}
-				for _, n := range g.Nodes {
-					names[n.Name] = true
-				}
-				inScope = func(name string) bool { return names[name] }
-			}
-
-			rep := checkReport{Errors: []checkDiag{}, Warnings: []checkDiag{}, Unresolved: []string{}, Cycles: [][]string{}}
-			failing := map[string]bool{}
-			for _, d := range tree.AllDiagnostics(strict) {
-				if d.Recipe != "" && !inScope(d.Recipe) {
-					continue
-				}
-				cd := checkDiag{Recipe: d.Recipe, Path: d.Path, Line: d.Line, Column: d.Column, Message: d.Message}
-				if d.Severity == cookbook.Error {
-					rep.Errors = append(rep.Errors, cd)
-					if d.Recipe != "" {
-						failing[d.Recipe] = true
-					}
-				} else {
-					rep.Warnings = append(rep.Warnings, cd)
-				}
-			}
-			for _, name := range tree.Names {
-				if inScope(name) {
-					rep.Recipes++
-					if !failing[name] {
-						rep.Loaded++
-					}
-				}
-			}
-			rep.Unresolved = tree.Unresolved(inScope)
-			for _, c := range g.Cycles() {
-				s := make([]string, len(c))
-				for i, n := range c {
-					s[i] = n.String()
-				}
-				rep.Cycles = append(rep.Cycles, s)
-			}
-			bad := len(rep.Errors) > 0 || len(rep.Cycles) > 0
+			rep := tree.Check(roots, strict)
+			bad := !rep.OK()
 			if a.json {
 				if err := a.printJSON(rep); err != nil {
 					return err
@@ -107,7 +49,7 @@ recipe. --strict makes warnings errors.`,
 				if a.json {
 					return &exitError{code: exitFailed, err: errSilent}
 				}
-				return failed(fmt.Errorf("check found %d error(s) in %d recipe(s)%s", len(rep.Errors), len(failing), cycleNote(rep.Cycles)))
+				return failed(fmt.Errorf("check found %d error(s) in %d recipe(s)%s", len(rep.Errors), rep.Failing, cycleNote(rep.Cycles)))
 			}
 			return nil
 		},
@@ -123,7 +65,7 @@ func cycleNote(c [][]string) string {
 	return fmt.Sprintf(" and %d dependency cycle(s)", len(c))
 }
 
-func (a *app) printCheck(rep checkReport, showWarnings bool) {
+func (a *app) printCheck(rep *cookbook.CheckReport, showWarnings bool) {
 	for _, d := range rep.Errors {
 		a.printf("%s: error: %s\n", loc(d), cookbook.Escape(d.Message))
 	}
@@ -142,7 +84,7 @@ func (a *app) printCheck(rep checkReport, showWarnings bool) {
 	}
 }
 
-func loc(d checkDiag) string {
+func loc(d cookbook.CheckDiagnostic) string {
 	s := cookbook.Escape(d.Path)
 	if d.Line > 0 {
 		s += fmt.Sprintf(":%d", d.Line)

@@ -10,8 +10,6 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/demo"
 	"github.com/redox-cook/cook/image"
-	"github.com/redox-cook/cook/pkgar"
-	"github.com/redox-cook/cook/repo"
 	"github.com/redox-cook/cook/toolchain"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -61,10 +59,11 @@ Everything goes under <work>/demo; run it again and nothing is rebuilt.`,
 			for _, n := range demo.Recipes {
 				roots = append(roots, cookbook.Node{Name: n})
 			}
-			if err := a.buildNodes(ctx, tree, w, roots, buildFlags{noSandbox: noSandbox, withPackageDeps: true, timings: timings, trace: trace}); err != nil {
+			p := a.pipeline(tree, w)
+			if err := a.buildNodes(ctx, p, roots, buildFlags{noSandbox: noSandbox, withPackageDeps: true, timings: timings, trace: trace}); err != nil {
 				return err
 			}
-			pub, err := repo.Publish(ctx, w, host, demo.Recipes)
+			pub, err := p.Publish(ctx, demo.Recipes)
 			if err != nil {
 				return failed(fmt.Errorf("publish: %w", err))
 			}
@@ -72,12 +71,7 @@ Everything goes under <work>/demo; run it again and nothing is rebuilt.`,
 			if err != nil {
 				return failed(err)
 			}
-			r, err := image.OpenRepo(w.Repo(host), filepath.Join(w.Keys(), pkgar.PublicKeyFile))
-			if err != nil {
-				return failed(err)
-			}
-			out := filepath.Join(w.Images(), "demo.img")
-			res, err := image.Build(ctx, cfg, out, image.WithPackages(r), image.WithTarget(host))
+			res, err := p.Image(ctx, cfg, filepath.Join(w.Images(), "demo.img"))
 			if err != nil {
 				return failed(fmt.Errorf("image: %w", err))
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -30,9 +31,9 @@ depends on it instead. --format dot writes the same nodes and the edges between
 them for graphviz, --format svg draws them.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mask, err := edgeKinds(kinds)
+			mask, err := cookbook.ParseEdgeKinds(kinds)
 			if err != nil {
-				return err
+				return usageErr(fmt.Errorf("--edges: %w", err))
 			}
 			if err := a.checkFormat(format); err != nil {
 				return err

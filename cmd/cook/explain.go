@@ -1,14 +1,10 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-
 	"github.com/spf13/cobra"
 
-	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/pipeline"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -44,9 +40,9 @@ missing or damaged, explain says so: it cannot tell which input changed.`,
 			if err != nil {
 				return err
 			}
-			b, err := a.newBuilder(ctx, tree, workdir.New(root), false, nil)
+			b, err := a.pipeline(tree, workdir.New(root)).Builder(pipeline.BuildOptions{})
 			if err != nil {
-				return err
+				return pipelineErr(err)
 			}
 			n := ns[0]
 			ok, in, rec, err := b.Check(ctx, n)
@@ -58,7 +54,7 @@ missing or damaged, explain says so: it cannot tell which input changed.`,
 				rep.Recorded = rec.Key.String()
 			}
 			if !ok {
-				rep.Changes = inputChanges(in, rec)
+				rep.Changes = in.Changes(rec)
 			}
 			if a.json {
 				return a.printJSON(rep)
@@ -78,35 +74,4 @@ func printExplain(a *app, n cookbook.Node, rep explainJSON) {
 	for _, c := range rep.Changes {
 		a.printf("  %s\n", c)
 	}
-}
-
-// inputChanges says why a node that is not up to date must be built: never
-// built, the inputs that changed since its record, or, when the inputs are
-// all the same, that its outputs are gone. A record whose inputs file is
-// missing or damaged is said to be so, rather than every input being listed
-// as new.
-func inputChanges(in build.Inputs, rec *build.Record) []string {
-	if rec == nil {
-		return []string{"never built"}
-	}
-	keys := fmt.Sprintf("action key %.16s → %.16s", rec.Key, in.Key())
-	if rec.Key == in.Key() {
-		keys = "the action key is unchanged"
-	}
-	old, err := rec.ReadInputs()
-	switch {
-	case errors.Is(err, build.ErrInputsDamaged):
-		return []string{fmt.Sprintf("%v; which input changed cannot be told (%s)", err, keys)}
-	case errors.Is(err, fs.ErrNotExist):
-		return []string{fmt.Sprintf("the inputs of the last build were not recorded: which input changed cannot be told (%s)", keys)}
-	case err != nil:
-		return []string{fmt.Sprintf("reading the inputs of the last build: %v (%s)", err, keys)}
-	}
-	if d := in.Diff(old); len(d) > 0 {
-		return d
-	}
-	if rec.Key != in.Key() {
-		return []string{keys}
-	}
-	return []string{"outputs missing from the work directory"}
 }

@@ -1,25 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
-	"github.com/redox-cook/cook/toolchain"
-	"github.com/redox-cook/cook/workdir"
+	"github.com/redox-cook/cook/internal/live"
+	"github.com/redox-cook/cook/pipeline"
 )
 
 func init() { register(newFetchCmd) }
@@ -63,17 +57,17 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 				return err
 			}
 			defer unlock()
-			f, view, err := a.newFetcher(tree, w, len(names), true)
-			if err != nil {
-				return err
-			}
 			jobs := a.jobs
 			if !cmd.Flags().Changed("jobs") && os.Getenv("COOK_JOBS") == "" && a.settings.Jobs == 0 {
 				// Fetching waits on the network, not the CPU: default to more at a time.
 				jobs = min(4*a.jobs, 16)
 			}
-			results := runFetches(ctx, jobs, f, view, names, nil)
-			view.close()
+			view := a.newFetchView(len(names))
+			results, err := a.pipeline(tree, w).Fetch(ctx, names, view.options(pipeline.FetchOptions{Update: true, Jobs: jobs}))
+			view.Close()
+			if err != nil {
+				return pipelineErr(err)
+			}
 			return a.reportFetches(results)
 		},
 	}
@@ -114,114 +108,70 @@ func fetchNames(tree *cookbook.Tree, args []string, all, withDeps bool) ([]strin
 	return names, nil
 }
 
-// newFetcher builds the Fetcher for the global flags; update says whether
-// branch-tracking checkouts follow their remote.
-func (a *app) newFetcher(tree *cookbook.Tree, w workdir.Dir, total int, update bool) (*fetch.Fetcher, *fetchView, error) {
-	work := w.Root
-	cache, err := fetch.DefaultCacheDir()
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	view := newFetchView(a.stderr, total, a.quiet || a.json)
-	log := a.logger()
-	if view.live { // log lines go above the progress area
+// fetchView shows a fetch phase (see live.Transfers) and observes it.
+type fetchView struct {
+	*live.Transfers
+	a *app
+}
+
+// newFetchView makes the view of a fetch phase of total recipes.
+func (a *app) newFetchView(total int) *fetchView {
+	return &fetchView{Transfers: live.NewTransfers(a.stderr, total, a.quiet || a.json), a: a}
+}
+
+// options adds the view to o: it observes the fetches, shows a bar per
+// transfer, and takes log lines and (with -v) script output above its
+// live area.
+func (v *fetchView) options(o pipeline.FetchOptions) pipeline.FetchOptions {
+	o.Observer = v
+	o.Log = v.a.logger()
+	if v.Live() {
 		level := slog.LevelInfo
-		if a.verbose {
+		if v.a.verbose {
 			level = slog.LevelDebug
 		}
-		log = slog.New(slog.NewTextHandler(view, &slog.HandlerOptions{Level: level}))
+		o.Log = slog.New(slog.NewTextHandler(v, &slog.HandlerOptions{Level: level}))
+		o.Progress = func(recipe, kind, what string) fetch.ProgressCounter { return v.Bar(recipe, kind, what) }
 	}
-	dl, err := fetch.NewDownloader(fetch.WithCacheDir(cache), fetch.WithMirrors(a.mirrors),
-		fetch.WithOffline(a.offline), fetch.WithLogger(log), fetch.WithMaxSourceSize(int64(a.settings.Limits.SourceSize)))
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	opts := []fetch.Option{fetch.WithUpdate(update), fetch.WithFetchLogger(log),
-		fetch.WithScriptEnv(a.sourceScriptEnv(work)...)}
-	if view.live {
-		opts = append(opts, fetch.WithProgress(view.counter))
-	}
-	if a.verbose {
-		var w io.Writer = a.stderr
-		if view.live {
-			w = view
+	if v.a.verbose {
+		var w io.Writer = v.a.stderr
+		if v.Live() {
+			w = v
 		}
-		opts = append(opts, fetch.WithScriptOutput(w))
+		o.ScriptOutput = w
 	}
-	f, err := fetch.New(tree, w, dl, opts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, view, nil
+	return o
 }
 
-// sourceScriptEnv is what make gives upstream's source scripts: TARGET,
-// GNU_TARGET and COOKBOOK_HOST_SYSROOT (the prefix's sysroot when cook has
-// one, else /usr), unless the environment already sets them.
-func (a *app) sourceScriptEnv(work string) []string {
-	t := toolchain.Triple(a.target)
-	env := map[string]string{"TARGET": a.target, "GNU_TARGET": t.GNU(), "COOKBOOK_HOST_SYSROOT": "/usr"}
-	if sys := filepath.Join(toolchain.PrefixDir(work, t), "sysroot"); dirExists(sys) {
-		env["COOKBOOK_HOST_SYSROOT"] = sys
+// FetchStarted implements pipeline.FetchObserver.
+func (v *fetchView) FetchStarted(name string) { v.Start(escape(name)) }
+
+// FetchFinished implements pipeline.FetchObserver.
+func (v *fetchView) FetchFinished(name string, res *fetch.Result, err error) {
+	var line string
+	switch {
+	case err != nil:
+		line = fmt.Sprintf("FAILED  %s", escape(name)) // the error itself is printed once, at the end
+	case res.Info != nil && res.Info.SourceIdentifier != "":
+		line = fmt.Sprintf("%-7s %s (%s)", res.Status, escape(name), res.Info.SourceIdentifier)
+	default:
+		line = fmt.Sprintf("%-7s %s", res.Status, escape(name))
 	}
-	var out []string
-	for k, v := range env {
-		if _, set := os.LookupEnv(k); !set {
-			out = append(out, k+"="+v)
-		}
-	}
-	sort.Strings(out)
-	return out
+	v.Finish(escape(name), line, err != nil)
 }
 
-func dirExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
-}
-
-type fetchOutcome struct {
-	name       string
-	res        *fetch.Result
-	err        error
-	start, end time.Time
-}
-
-// runFetches fetches names with at most jobs at a time; after, when not nil,
-// runs after each successful fetch (the build's cargo fetch step).
-func runFetches(ctx context.Context, jobs int, f *fetch.Fetcher, view *fetchView, names []string,
-	after func(ctx context.Context, name string, res *fetch.Result) error) []fetchOutcome {
-	out := make([]fetchOutcome, len(names))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
-	for i, name := range names {
-		g.Go(func() error {
-			view.start(name)
-			start := time.Now()
-			res, err := f.Fetch(gctx, name)
-			if err == nil && after != nil {
-				err = after(gctx, name, res)
-			}
-			out[i] = fetchOutcome{name: name, res: res, err: err, start: start, end: time.Now()}
-			view.finish(name, res, err)
-			return nil // one recipe's failure does not stop the others
-		})
-	}
-	g.Wait()
-	return out
-}
-
-func (a *app) reportFetches(results []fetchOutcome) error {
+func (a *app) reportFetches(results []pipeline.FetchOutcome) error {
 	var errs []error
 	js := make([]fetchResultJSON, 0, len(results))
 	for _, r := range results {
-		j := fetchResultJSON{Recipe: r.name}
-		if r.err != nil {
-			j.Status, j.Error = "failed", r.err.Error()
-			errs = append(errs, r.err)
+		j := fetchResultJSON{Recipe: r.Recipe}
+		if r.Err != nil {
+			j.Status, j.Error = "failed", r.Err.Error()
+			errs = append(errs, r.Err)
 		} else {
-			j.Status, j.Source = string(r.res.Status), r.res.Source
-			if r.res.Info != nil {
-				j.Ident = r.res.Info.SourceIdentifier
+			j.Status, j.Source = string(r.Result.Status), r.Result.Source
+			if r.Result.Info != nil {
+				j.Ident = r.Result.Info.SourceIdentifier
 			}
 		}
 		js = append(js, j)
@@ -236,101 +186,7 @@ func (a *app) reportFetches(results []fetchOutcome) error {
 		return nil
 	}
 	if len(errs) > 0 {
-		return failed(fmt.Errorf("%d of %d recipes failed to fetch:\n%w", len(errs), len(results), errors.Join(errs...)))
+		return failed(fmt.Errorf("%d of %d recipes failed to fetch:\n%s", len(errs), len(results), escape(errors.Join(errs...).Error())))
 	}
 	return nil
-}
-
-// fetchView shows fetches: a byte (or git object) bar per transfer and a
-// count with the running recipes on a terminal; plain lines otherwise.
-type fetchView struct {
-	liveArea
-	quiet   bool
-	total   int
-	done    int
-	running map[string]time.Time
-	bars    []*fetchBar
-}
-
-type fetchBar struct {
-	v   *fetchView
-	bar *progressbar.ProgressBar
-}
-
-func newFetchView(w io.Writer, total int, quiet bool) *fetchView {
-	v := &fetchView{total: total, quiet: quiet, running: map[string]time.Time{}}
-	v.liveArea.start(w, quiet, 150*time.Millisecond, v.lines)
-	return v
-}
-
-// lines renders the bars and the summary line (mu held).
-func (v *fetchView) lines() []string {
-	var out []string
-	for _, fb := range v.bars {
-		out = append(out, "  "+fb.bar.String())
-	}
-	names := runningLines(v.running)
-	if len(names) > 4 {
-		names = append(names[:4], fmt.Sprintf("and %d more", len(names)-4))
-	}
-	summary := fmt.Sprintf("fetched %d/%d", v.done, v.total)
-	if len(names) > 0 {
-		summary += " · running " + strings.Join(names, ", ")
-	}
-	return append(out, summary)
-}
-
-// counter makes the progress counter of one transfer.
-func (v *fetchView) counter(recipe, kind, what string) fetch.ProgressCounter {
-	opts := []progressbar.Option{progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(25),
-		progressbar.OptionThrottle(100 * time.Millisecond), progressbar.OptionSetPredictTime(false)}
-	if kind == "git" {
-		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetItsString("objects"),
-			progressbar.OptionSetDescription(recipe+": git objects"))
-	} else {
-		opts = append(opts, progressbar.OptionShowBytes(true), progressbar.OptionSetDescription(recipe+": "+filepath.Base(what)))
-	}
-	fb := &fetchBar{v: v, bar: progressbar.NewOptions64(-1, opts...)}
-	v.mu.Lock()
-	v.bars = append(v.bars, fb)
-	v.mu.Unlock()
-	return fb
-}
-
-func (b *fetchBar) SetTotal(n int64) { b.bar.ChangeMax64(n) }
-func (b *fetchBar) Add(n int)        { b.bar.Add(n) }
-func (b *fetchBar) Done() {
-	b.v.mu.Lock()
-	defer b.v.mu.Unlock()
-	for i, x := range b.v.bars {
-		if x == b {
-			b.v.bars = append(b.v.bars[:i], b.v.bars[i+1:]...)
-			break
-		}
-	}
-}
-
-func (v *fetchView) start(name string) {
-	v.mu.Lock()
-	v.running[name] = time.Now()
-	v.mu.Unlock()
-}
-
-func (v *fetchView) finish(name string, res *fetch.Result, err error) {
-	var line string
-	switch {
-	case err != nil:
-		line = fmt.Sprintf("FAILED  %s", name) // the error itself is printed once, at the end
-	case res.Info != nil && res.Info.SourceIdentifier != "":
-		line = fmt.Sprintf("%-7s %s (%s)", res.Status, name, res.Info.SourceIdentifier)
-	default:
-		line = fmt.Sprintf("%-7s %s", res.Status, name)
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	delete(v.running, name)
-	v.done++
-	if v.live || err != nil || !v.quiet {
-		v.above([]byte(line + "\n"))
-	}
 }

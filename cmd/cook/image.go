@@ -3,18 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/redox-cook/cook/image"
-	"github.com/redox-cook/cook/pkgar"
-	"github.com/redox-cook/cook/repo"
+	"github.com/redox-cook/cook/internal/live"
+	"github.com/redox-cook/cook/pipeline"
 )
 
 func init() { register(newImageCmd) }
@@ -149,7 +145,7 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 	if out == "" {
 		out = filepath.Join(w.Images(), "harddrive.img")
 	}
-	opts := []image.Option{image.WithTarget(a.target), image.WithNetwork(netw)}
+	opts := []image.Option{image.WithNetwork(netw)}
 	if cmd.Flags().Changed("live") {
 		opts = append(opts, image.WithLive(f.live))
 	}
@@ -162,29 +158,7 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 	if f.bios != "" {
 		opts = append(opts, image.WithBootloaderBIOS(f.bios))
 	}
-	// Publish what is built of the config's packages first, as upstream's
-	// repo cook does after building: the image then takes current packages.
-	if names := cfg.PackageNames(); len(names) > 0 {
-		if _, err := os.Stat(filepath.Join(w.Keys(), pkgar.PublicKeyFile)); err == nil {
-			if pub, err := repo.Publish(ctx, w, a.target, names); err == nil && len(pub.Published) > 0 {
-				a.log.Info("published packages", "repo", pub.Dir, "packages", strings.Join(pub.Published, " "))
-			} else if err != nil && !errors.Is(err, repo.ErrNothingToPublish) {
-				return failed(fmt.Errorf("publish: %w", err))
-			}
-		}
-	}
-	keyFile := filepath.Join(w.Keys(), pkgar.PublicKeyFile)
-	if _, err := os.Stat(keyFile); err == nil {
-		r, err := image.OpenRepo(w.Repo(a.target), keyFile)
-		if err != nil {
-			return failed(err)
-		}
-		opts = append(opts, image.WithPackages(r))
-	} else if errors.Is(err, fs.ErrNotExist) && len(cfg.PackageNames()) > 0 {
-		return failed(fmt.Errorf("no packages built in %s yet (no signing key in %s): build the config's packages first, for example `cook build %s`",
-			w.Root, w.Keys(), strings.Join(cfg.PackageNames(), " ")))
-	}
-	if live := isTerminalFile(a.stderr) && !a.quiet && !a.json; live {
+	if live.IsTerminal(a.stderr) && !a.quiet && !a.json {
 		opts = append(opts, image.WithProgress(func(p image.Progress) {
 			switch {
 			case p.Stage == "done":
@@ -196,11 +170,14 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 			}
 		}))
 	}
-	res, err := image.Build(ctx, cfg, out, opts...)
+	res, err := a.pipeline(nil, w).Image(ctx, cfg, out, opts...)
 	if err != nil {
 		var ce *image.ConfigError
-		if errors.As(err, &ce) {
+		switch {
+		case errors.As(err, &ce):
 			return usageErr(err)
+		case errors.Is(err, pipeline.ErrNothingBuilt):
+			return failed(err)
 		}
 		return failed(fmt.Errorf("image %s: %w", cfg.Name, err))
 	}
@@ -213,10 +190,4 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 	a.printf("%s: %d MiB, config %s (%s), %d packages, RedoxFS %s at %d MiB (%d MiB used), network %s\n",
 		res.Path, res.Size>>20, res.Config, cfg.Path, len(res.Packages), res.UUID, res.FSOffset>>20, (res.UsedBytes+1<<20-1)>>20, res.Network)
 	return nil
-}
-
-// isTerminalFile reports whether w is a terminal.
-func isTerminalFile(w any) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

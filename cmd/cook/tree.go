@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -11,14 +10,6 @@ import (
 )
 
 func init() { register(newTreeCmd) }
-
-type treeJSON struct {
-	Name string     `json:"name"`
-	Kind string     `json:"kind,omitempty"` // build, dev or package: the edge from the parent
-	Dep  string     `json:"dep,omitempty"`  // the dependency entry as written, when it differs from name
-	Seen bool       `json:"seen,omitempty"` // already shown above; its dependencies are not repeated
-	Deps []treeJSON `json:"deps,omitempty"`
-}
 
 func newTreeCmd(a *app) *cobra.Command {
 	var kinds []string
@@ -34,9 +25,9 @@ shown is marked (*) and not expanded again. --format dot writes the graph for
 graphviz, --format svg draws it (no external program needed).`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mask, err := edgeKinds(kinds)
+			mask, err := cookbook.ParseEdgeKinds(kinds)
 			if err != nil {
-				return err
+				return usageErr(fmt.Errorf("--edges: %w", err))
 			}
 			if err := a.checkFormat(format); err != nil {
 				return err
@@ -50,14 +41,16 @@ graphviz, --format svg draws it (no external program needed).`,
 				return a.writeGraph(format, depgraph.New(g, roots))
 			}
 			if a.json {
-				out := make([]treeJSON, 0, len(roots))
+				out := make([]depgraph.TreeNode, 0, len(roots))
 				for _, r := range roots {
-					out = append(out, depTree(g, cookbook.Edge{To: r}, map[cookbook.Node]bool{}))
+					out = append(out, depgraph.Tree(g, r))
 				}
 				return a.printJSON(out)
 			}
 			for _, r := range roots {
-				printTree(a.stdout, g, r)
+				if err := depgraph.WriteText(a.stdout, g, r); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
@@ -91,80 +84,4 @@ func (a *app) writeGraph(format string, g depgraph.Graph) error {
 		return depgraph.WriteDot(a.stdout, g)
 	}
 	return depgraph.WriteSVG(a.stdout, g)
-}
-
-func edgeKinds(names []string) (cookbook.EdgeKind, error) {
-	var k cookbook.EdgeKind
-	for _, n := range names {
-		switch n {
-		case "build":
-			k |= cookbook.BuildEdge
-		case "dev":
-			k |= cookbook.DevEdge
-		case "package":
-			k |= cookbook.PackageEdge
-		default:
-			return 0, usageErr(fmt.Errorf("--edges: unknown kind %q (want build, dev or package)", n))
-		}
-	}
-	return k, nil
-}
-
-// edgeLabel names an edge's node, adding the entry as the recipe wrote it
-// when that differs in more than a target: prefix (a host: mapping, or a
-// .suffix naming one optional package).
-func edgeLabel(e cookbook.Edge) string {
-	s := e.To.String()
-	written := e.Dep.String()
-	mapped := written != s && e.Dep.Prefix != cookbook.TargetPrefix
-	if mapped || e.Dep.Suffix != "" {
-		s += " (" + written + ")"
-	}
-	return s
-}
-
-// printTree writes root's dependency tree with box-drawing branches.
-func printTree(w io.Writer, g *cookbook.Graph, root cookbook.Node) {
-	fmt.Fprintln(w, root)
-	seen := map[cookbook.Node]bool{root: true}
-	var walk func(n cookbook.Node, prefix string)
-	walk = func(n cookbook.Node, prefix string) {
-		edges := g.Edges(n)
-		for i, e := range edges {
-			branch, next := "├── ", "│   "
-			if i == len(edges)-1 {
-				branch, next = "└── ", "    "
-			}
-			mark := ""
-			expand := !seen[e.To]
-			if !expand && len(g.Edges(e.To)) > 0 {
-				mark = " (*)"
-			}
-			fmt.Fprintf(w, "%s%s[%s] %s%s\n", prefix, branch, e.Kind, edgeLabel(e), mark)
-			if expand {
-				seen[e.To] = true
-				walk(e.To, prefix+next)
-			}
-		}
-	}
-	walk(root, "")
-}
-
-func depTree(g *cookbook.Graph, e cookbook.Edge, seen map[cookbook.Node]bool) treeJSON {
-	t := treeJSON{Name: e.To.String()}
-	if e.Kind != 0 {
-		t.Kind = e.Kind.String()
-		if d := e.Dep.String(); d != t.Name {
-			t.Dep = d
-		}
-	}
-	if seen[e.To] {
-		t.Seen = len(g.Edges(e.To)) > 0
-		return t
-	}
-	seen[e.To] = true
-	for _, d := range g.Edges(e.To) {
-		t.Deps = append(t.Deps, depTree(g, d, seen))
-	}
-	return t
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/redox-cook/cook/pipeline"
 )
 
 func init() { register(newUnfetchCmd) }
@@ -24,9 +26,9 @@ func newUnfetchCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			f, _, err := a.newFetcher(tree, w, 0, false)
+			f, err := a.pipeline(tree, w).Fetcher(pipeline.FetchOptions{})
 			if err != nil {
-				return err
+				return pipelineErr(err)
 			}
 			type result struct {
 				Recipe string `json:"recipe"`

@@ -1,0 +1,91 @@
+package depgraph
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/redox-cook/cook/cookbook"
+)
+
+// TreeNode is a dependency tree as JSON shows it.
+type TreeNode struct {
+	Name string     `json:"name"`
+	Kind string     `json:"kind,omitempty"` // build, dev or package: the edge from the parent
+	Dep  string     `json:"dep,omitempty"`  // the dependency entry as written, when it differs from name
+	Seen bool       `json:"seen,omitempty"` // already shown above; its dependencies are not repeated
+	Deps []TreeNode `json:"deps,omitempty"`
+}
+
+// Tree is root's dependency tree in g; a node already shown is marked Seen
+// and not expanded again.
+func Tree(g *cookbook.Graph, root cookbook.Node) TreeNode {
+	return tree(g, cookbook.Edge{To: root}, map[cookbook.Node]bool{})
+}
+
+func tree(g *cookbook.Graph, e cookbook.Edge, seen map[cookbook.Node]bool) TreeNode {
+	t := TreeNode{Name: e.To.String()}
+	if e.Kind != 0 {
+		t.Kind = e.Kind.String()
+		if d := e.Dep.String(); d != t.Name {
+			t.Dep = d
+		}
+	}
+	if seen[e.To] {
+		t.Seen = len(g.Edges(e.To)) > 0
+		return t
+	}
+	seen[e.To] = true
+	for _, d := range g.Edges(e.To) {
+		t.Deps = append(t.Deps, tree(g, d, seen))
+	}
+	return t
+}
+
+// WriteText writes root's dependency tree with box-drawing branches, each
+// edge marked with its kind; a node already shown is marked (*) and not
+// expanded again. Names are escaped for a terminal.
+func WriteText(w io.Writer, g *cookbook.Graph, root cookbook.Node) error {
+	if _, err := fmt.Fprintln(w, cookbook.Escape(root.String())); err != nil {
+		return err
+	}
+	seen := map[cookbook.Node]bool{root: true}
+	var walk func(n cookbook.Node, prefix string) error
+	walk = func(n cookbook.Node, prefix string) error {
+		edges := g.Edges(n)
+		for i, e := range edges {
+			branch, next := "├── ", "│   "
+			if i == len(edges)-1 {
+				branch, next = "└── ", "    "
+			}
+			mark := ""
+			expand := !seen[e.To]
+			if !expand && len(g.Edges(e.To)) > 0 {
+				mark = " (*)"
+			}
+			if _, err := fmt.Fprintf(w, "%s%s[%s] %s%s\n", prefix, branch, e.Kind, cookbook.Escape(edgeLabel(e)), mark); err != nil {
+				return err
+			}
+			if expand {
+				seen[e.To] = true
+				if err := walk(e.To, prefix+next); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(root, "")
+}
+
+// edgeLabel names an edge's node, adding the entry as the recipe wrote it
+// when that differs in more than a target: prefix (a host: mapping, or a
+// .suffix naming one optional package).
+func edgeLabel(e cookbook.Edge) string {
+	s := e.To.String()
+	written := e.Dep.String()
+	mapped := written != s && e.Dep.Prefix != cookbook.TargetPrefix
+	if mapped || e.Dep.Suffix != "" {
+		s += " (" + written + ")"
+	}
+	return s
+}
