@@ -373,7 +373,6 @@ func (b *Builder) packagePath(n cookbook.Node) string {
 	return b.Work.Pkgar(n.Name, string(b.TargetOf(n)), "")
 }
 
-
 // Changes says why a node whose inputs are in, and whose last build is rec,
 // is not up to date: never built, the inputs that changed since its record,
 // or, when the inputs are all the same, that its outputs are gone. A record
