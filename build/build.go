@@ -7,7 +7,6 @@ package build
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/initfs"
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
 	"github.com/redox-cook/cook/script"
@@ -335,7 +335,7 @@ type job struct {
 	ph     phases
 
 	logf *os.File
-	tail *tailBuffer
+	tail *fsutil.Tail
 	out  io.Writer // the log, the tail and Builder.Output
 
 	info   *fetch.Info // the source's identity
@@ -366,7 +366,7 @@ func (b *Builder) newJob(n cookbook.Node) (*job, error) {
 	if j.logf, err = os.Create(j.res.Log); err != nil {
 		return nil, err
 	}
-	j.tail = &tailBuffer{max: 25}
+	j.tail = fsutil.NewTail(25, 16<<10)
 	j.out = io.MultiWriter(j.logf, j.tail)
 	if b.Output != nil {
 		j.out = io.MultiWriter(j.out, b.Output)
@@ -693,7 +693,7 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 		if old, err := os.ReadFile(p); err == nil && string(old) == content {
 			continue
 		}
-		if err := pkgar.WriteFileAtomic(p, []byte(content), 0o755); err != nil {
+		if err := fsutil.WriteFileAtomic(p, []byte(content), 0o755); err != nil {
 			return "", err
 		}
 	}
@@ -727,7 +727,7 @@ func (b *Builder) prepareCargoHome() error {
 	if old, err := os.ReadFile(p); err == nil && string(old) == cfg.String() {
 		return nil
 	}
-	return pkgar.WriteFileAtomic(p, []byte(cfg.String()), 0o644)
+	return fsutil.WriteFileAtomic(p, []byte(cfg.String()), 0o644)
 }
 
 // environment is the complete, scrubbed environment of a build script,
@@ -854,38 +854,6 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
-}
-
-// tailBuffer keeps the last max lines written to it.
-type tailBuffer struct {
-	max   int
-	lines []string
-	part  bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.part.Write(p)
-	for {
-		line, err := t.part.ReadString('\n')
-		if err != nil {
-			t.part.Reset()
-			t.part.WriteString(line)
-			break
-		}
-		t.lines = append(t.lines, strings.TrimRight(line, "\n"))
-		if len(t.lines) > t.max {
-			t.lines = t.lines[len(t.lines)-t.max:]
-		}
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	lines := t.lines
-	if t.part.Len() > 0 {
-		lines = append(lines, t.part.String())
-	}
-	return strings.Join(lines, "\n")
 }
 
 func indent(s, prefix string) string {

@@ -11,7 +11,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // RemoteCached nodes were not built: their outputs for the same action key
@@ -99,7 +99,7 @@ func (b *Builder) restore(ctx context.Context, n cookbook.Node, in Inputs) (*Res
 	if err != nil {
 		return nil, false, err
 	}
-	if err := pkgar.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
 		return nil, false, fmt.Errorf("%s: recording inputs: %w", n, err)
 	}
 	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: key, Output: got.output,

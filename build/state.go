@@ -15,7 +15,7 @@ import (
 
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Inputs reads the recorded inputs (nil when they are gone or damaged).
@@ -124,7 +124,7 @@ func (st *stateFile) flush() error {
 	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
 		return err
 	}
-	if err := pkgar.WriteFileAtomic(st.path, append(data, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(st.path, append(data, '\n'), 0o644); err != nil {
 		return err
 	}
 	st.dirty = false
@@ -346,7 +346,7 @@ func (b *Builder) Ensure(ctx context.Context, n cookbook.Node) (Status, *Result,
 	if err := os.MkdirAll(filepath.Dir(b.inputsPath(n)), 0o755); err != nil {
 		return Failed, nil, err
 	}
-	if err := pkgar.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(b.inputsPath(n), append(raw, '\n'), 0o644); err != nil {
 		return Failed, nil, err
 	}
 	err = b.saveRecord(n, &Record{Node: n.String(), Target: string(t), Key: in.Key(), Output: res.Output,

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 const keepMode = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
@@ -38,17 +40,8 @@ func writeTree(ctx context.Context, w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		hdr := &tar.Header{Name: filepath.ToSlash(rel), Mode: int64(info.Mode().Perm()), ModTime: info.ModTime(), Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: filepath.ToSlash(rel), Mode: int64(fsutil.UnixFromMode(info.Mode())), ModTime: info.ModTime(), Format: tar.FormatPAX}
 		mode := info.Mode()
-		if mode&fs.ModeSetuid != 0 {
-			hdr.Mode |= 0o4000
-		}
-		if mode&fs.ModeSetgid != 0 {
-			hdr.Mode |= 0o2000
-		}
-		if mode&fs.ModeSticky != 0 {
-			hdr.Mode |= 0o1000
-		}
 		switch {
 		case mode.IsDir():
 			hdr.Typeflag = tar.TypeDir

@@ -18,6 +18,8 @@ import (
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Downloader fetches URLs into a content-addressed cache shared by every
@@ -428,7 +430,7 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return nil, false, err
 	}
-	if err := writeFileAtomic(d.urlPath(rawURL), []byte(sum+" "+rawURL+"\n"), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(d.urlPath(rawURL), []byte(sum+" "+rawURL+"\n"), 0o644); err != nil {
 		return nil, false, err
 	}
 	d.log.Info("downloaded", "url", rawURL, "from", from, "bytes", n, "blake3", sum, "took", time.Since(start).Round(time.Millisecond))

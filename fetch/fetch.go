@@ -27,7 +27,6 @@
 package fetch
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -39,7 +38,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +48,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/script"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -508,10 +507,10 @@ func (f *Fetcher) RunSourceScript(ctx context.Context, r *cookbook.Recipe, dir s
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(script.SourceScript(r.Source.Script))
 	cmd.Env = sh.Environ(append(os.Environ(), f.env...))
-	var out tailBuffer
-	var w io.Writer = &out
+	out := fsutil.NewTail(30, 8<<10)
+	var w io.Writer = out
 	if f.output != nil {
-		w = io.MultiWriter(&out, f.output)
+		w = io.MultiWriter(out, f.output)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	// Its own process group, killed whole on cancellation (Ctrl-C).
@@ -719,7 +718,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 			}
 			return os.Symlink(t, out)
 		case m.IsRegular():
-			if err := copyFile(p, out, m.Perm()|0o200); err != nil {
+			if err := fsutil.CopyFile(p, out, m.Perm()|0o200); err != nil {
 				return err
 			}
 			return os.Chtimes(out, st.ModTime(), st.ModTime())
@@ -733,54 +732,4 @@ func copyTree(ctx context.Context, src, dst string) error {
 		os.Chtimes(dirs[i].p, dirs[i].t, dirs[i].t)
 	}
 	return nil
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// tailBuffer keeps the last lines written to it, for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-const tailMax = 8 << 10
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if t.buf.Len() > 2*tailMax {
-		b := t.buf.Bytes()[t.buf.Len()-tailMax:]
-		t.buf = *bytes.NewBuffer(append([]byte(nil), b...))
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.buf.String()
-	if len(s) > tailMax {
-		s = "…" + s[len(s)-tailMax:]
-	}
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > 30 {
-		lines = append([]string{"… (" + strconv.Itoa(len(lines)-30) + " more lines above)"}, lines[len(lines)-30:]...)
-	}
-	return strings.Join(lines, "\n")
 }

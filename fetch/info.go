@@ -8,10 +8,11 @@ import (
 	"io/fs"
 	"math/bits"
 	"os"
-	"path/filepath"
 
 	"github.com/BurntSushi/toml"
 	"github.com/zeebo/blake3"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Identifiers for sources that have no content hash of their own (upstream's
@@ -90,31 +91,7 @@ func writeInfo(path string, i *Info) error {
 	if err := toml.NewEncoder(&buf).Encode(i); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes(), 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644)
 }
 
 // PatchIdentifier computes upstream's patch_identifier (§4.4) from the

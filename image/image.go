@@ -31,6 +31,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/redoxfs"
 )
 
@@ -410,7 +411,7 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 		}
 	}
 	if w := deref(cfg.General.WriteBootloader); w != "" && efi != nil {
-		if err := writeFileAtomic(w, efi); err != nil {
+		if err := fsutil.WriteFileAtomic(w, efi, 0o644); err != nil {
 			return nil, fmt.Errorf("write_bootloader: %w", err)
 		}
 	}
@@ -664,20 +665,4 @@ func setSourceDateEpoch(t time.Time) func() {
 		}
 		envMu.Unlock()
 	}
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -201,4 +202,63 @@ description = %q
 cmd = "true"
 type = "oneshot"
 `, why)
+}
+
+// NetworkSpec is a network at boot as a user writes it: a mode (auto, dhcp,
+// static, none; "" for the config's), Cloud Hypervisor's static defaults,
+// and an address, gateway and DNS server in text.
+type NetworkSpec struct {
+	Mode            string
+	CloudHypervisor bool // static, with Cloud Hypervisor's TAP defaults
+	Address         string
+	Gateway, DNS    string
+}
+
+// Parse checks the spec and turns it into a Network: CloudHypervisor is
+// static mode with CloudHypervisorStatic's addresses, which auto mode also
+// falls back to; an address, gateway or DNS server goes with static or auto.
+func (s NetworkSpec) Parse() (Network, error) {
+	n := Network{}
+	if s.Mode != "" {
+		m, err := ParseNetMode(s.Mode)
+		if err != nil {
+			return n, fmt.Errorf("--net: %w", err)
+		}
+		n.Mode = m
+	}
+	if s.CloudHypervisor {
+		if n.Mode != NetDefault && n.Mode != NetStatic {
+			return n, fmt.Errorf("--ch-static is --net static; it cannot go with --net %s", n.Mode)
+		}
+		n = CloudHypervisorStatic()
+	}
+	if n.Mode == NetAuto {
+		// The fallback defaults to Cloud Hypervisor's TAP address.
+		ch := CloudHypervisorStatic()
+		n.Address, n.Gateway, n.DNS = ch.Address, ch.Gateway, ch.DNS
+	}
+	if (s.Address != "" || s.Gateway != "" || s.DNS != "") && n.Mode != NetStatic && n.Mode != NetAuto {
+		return n, errors.New("--ip, --gateway and --dns go with --net static, --net auto or --ch-static")
+	}
+	if s.Address != "" {
+		p, err := netip.ParsePrefix(s.Address)
+		if err != nil {
+			return n, fmt.Errorf("--ip %q: want an address with a prefix length, like 172.16.0.2/24", s.Address)
+		}
+		n.Address = p
+	}
+	for _, x := range []struct {
+		flag, val string
+		dst       *netip.Addr
+	}{{"--gateway", s.Gateway, &n.Gateway}, {"--dns", s.DNS, &n.DNS}} {
+		if x.val == "" {
+			continue
+		}
+		ad, err := netip.ParseAddr(x.val)
+		if err != nil {
+			return n, fmt.Errorf("%s %q: want an IPv4 address", x.flag, x.val)
+		}
+		*x.dst = ad
+	}
+	return n, n.Validate()
 }

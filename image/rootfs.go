@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/redoxfs"
 )
@@ -210,17 +211,7 @@ func permOf(m *uint32, def fs.FileMode) fs.FileMode {
 	if m != nil {
 		v = *m
 	}
-	out := fs.FileMode(v & 0o777)
-	if v&0o4000 != 0 {
-		out |= fs.ModeSetuid
-	}
-	if v&0o2000 != 0 {
-		out |= fs.ModeSetgid
-	}
-	if v&0o1000 != 0 {
-		out |= fs.ModeSticky
-	}
-	return out
+	return fsutil.ModeFromUnix(v)
 }
 
 // appendOpener returns the contents of first followed by data.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ulikunitz/xz/lzma"
 	"github.com/zeebo/blake3"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // CreateOption configures Create and Write.
@@ -240,16 +242,7 @@ func walkStage(root string) ([]Entry, error) {
 			if len(p) >= PathSize {
 				return fmt.Errorf("%s: path is %d bytes, longer than pkgar's limit of %d", filepath.Join(root, p), len(p), PathSize-1)
 			}
-			mode := uint32(fi.Mode().Perm())
-			if fi.Mode()&fs.ModeSetuid != 0 {
-				mode |= 0o4000
-			}
-			if fi.Mode()&fs.ModeSetgid != 0 {
-				mode |= 0o2000
-			}
-			if fi.Mode()&fs.ModeSticky != 0 {
-				mode |= 0o1000
-			}
+			mode := fsutil.UnixFromMode(fi.Mode())
 			switch {
 			case fi.Mode().IsRegular():
 				mode |= ModeFile

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // ExtractOption configures Extract.
@@ -153,7 +155,7 @@ func (rd *Reader) extractTemp(e *Entry, parent string, umask uint32) (string, er
 	tmp := f.Name()
 	_, err = io.CopyBuffer(f, r, make([]byte, 256<<10))
 	if err == nil {
-		err = f.Chmod(unixMode(e.Perm() &^ umask))
+		err = f.Chmod(fsutil.ModeFromUnix(e.Perm() &^ umask))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -167,20 +169,6 @@ func (rd *Reader) extractTemp(e *Entry, parent string, umask uint32) (string, er
 		return "", fmt.Errorf("extracting %s: %w", e.Path, err)
 	}
 	return tmp, nil
-}
-
-func unixMode(perm uint32) fs.FileMode {
-	m := fs.FileMode(perm & 0o777)
-	if perm&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if perm&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if perm&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
 }
 
 // resolveDir returns the host path of directory rel under root, creating

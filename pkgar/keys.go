@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/redox-cook/cook/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -185,7 +186,7 @@ func EnsureKeys(dir string) (*SecretKey, error) {
 	if have, err := os.ReadFile(pubPath); err == nil && bytes.Equal(have, want) {
 		return k, nil
 	}
-	if err := WriteFileAtomic(pubPath, want, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(pubPath, want, 0o644); err != nil {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
 	return k, nil
@@ -228,34 +229,4 @@ func createSecretKey(dir, secPath string) (*SecretKey, error) {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
 	return LoadSecretKey(secPath)
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory and a rename, so readers see the old or the new file, never a
-// partial one.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/redox-cook/cook/internal/fsutil"
 	"io"
 	"math"
 	"os"
@@ -467,5 +468,5 @@ func (f *File) Install(ctx context.Context, dir, name string, opts ...ExtractOpt
 
 // WriteHead writes the package's .pkgar_head to path (temp then rename).
 func (rd *Reader) WriteHead(path string) error {
-	return WriteFileAtomic(path, rd.head, 0o644)
+	return fsutil.WriteFileAtomic(path, rd.head, 0o644)
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // FS is a RedoxFS filesystem opened for reading. It implements fs.FS,
@@ -726,16 +728,7 @@ func (fi *fileInfo) String() string             { return fs.FormatFileInfo(fi) }
 
 // FileMode converts a RedoxFS mode to an fs.FileMode.
 func FileMode(m uint16) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
+	mode := fsutil.ModeFromUnix(uint32(m))
 	switch m & modeType {
 	case modeFile:
 	case modeDir:

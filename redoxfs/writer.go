@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Options say where and how Build writes a filesystem.
@@ -192,21 +194,12 @@ func (w *writer) writeNode(tn *treeNode, ids map[*treeNode]nodeID) (blockPtr, er
 		ts = toTimespec(e.ModTime)
 	}
 	n := &node{
-		mode:   uint16(e.Mode.Perm()),
+		mode:   uint16(fsutil.UnixFromMode(e.Mode)),
 		uid:    e.UID,
 		gid:    e.GID,
 		links:  1,
 		blocks: 1,
 		ctime:  ts, mtime: ts, atime: ts,
-	}
-	if e.Mode&fs.ModeSetuid != 0 {
-		n.mode |= 0o4000
-	}
-	if e.Mode&fs.ModeSetgid != 0 {
-		n.mode |= 0o2000
-	}
-	if e.Mode&fs.ModeSticky != 0 {
-		n.mode |= 0o1000
 	}
 	switch e.Mode.Type() {
 	case fs.ModeDir:

@@ -17,7 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/redox-cook/cook/fetch"
-	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Package is a package's metadata: a stage.toml, and in a repository
@@ -63,7 +63,7 @@ func WritePackage(path string, p *Package) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return pkgar.WriteFileAtomic(path, data, 0o644)
+	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
 
 // autoDepsFile is auto_deps.toml.
@@ -90,7 +90,7 @@ func WriteAutoDeps(path string, pkgs []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return pkgar.WriteFileAtomic(path, data, 0o644)
+	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
 
 // Repository is a repository index, repo.toml.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -112,7 +112,7 @@ func Publish(ctx context.Context, work workdir.Dir, target string, names []strin
 	if err != nil {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
-	if err := pkgar.WriteFileAtomic(filepath.Join(filepath.Dir(dir), pkgar.PublicKeyFile), pub, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(filepath.Dir(dir), pkgar.PublicKeyFile), pub, 0o644); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -198,7 +198,7 @@ func publishOne(ctx context.Context, work workdir.Dir, target, dir, name string,
 			return false, nil
 		}
 		os.Remove(dstArchive)
-		return true, pkgar.WriteFileAtomic(dstToml, meta, 0o644)
+		return true, fsutil.WriteFileAtomic(dstToml, meta, 0o644)
 	}
 	if old, err := os.ReadFile(dstToml); err == nil && bytes.Equal(old, meta) {
 		if _, err := os.Stat(dstArchive); err == nil {
@@ -223,7 +223,7 @@ func publishOne(ctx context.Context, work workdir.Dir, target, dir, name string,
 	if err := linkOrCopy(archive, dstArchive); err != nil {
 		return false, fmt.Errorf("package %s: %w", name, err)
 	}
-	if err := pkgar.WriteFileAtomic(dstToml, meta, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(dstToml, meta, 0o644); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -251,7 +251,8 @@ func linkOrCopy(src, dst string) error {
 		}
 		tmp = f.Name()
 		f.Close()
-		if err := copyFile(src, tmp); err != nil {
+		os.Remove(tmp) // CopyFile makes it anew, never writing through what is there
+		if err := fsutil.CopyFile(src, tmp, 0o644); err != nil {
 			os.Remove(tmp)
 			return err
 		}
@@ -262,23 +263,6 @@ func linkOrCopy(src, dst string) error {
 		return err
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // writeIndex regenerates repo.toml from the <pkg>.toml files in dir.
@@ -342,7 +326,7 @@ func writeIndex(work workdir.Dir, target, dir string, outdated []string, buildID
 	if err != nil {
 		return fmt.Errorf("repository index: %w", err)
 	}
-	return pkgar.WriteFileAtomic(indexPath, data, 0o644)
+	return fsutil.WriteFileAtomic(indexPath, data, 0o644)
 }
 
 // Built lists the packages built for target in the work directory: every

@@ -68,32 +68,59 @@ type Size int64
 
 var sizeUnits = map[string]float64{
 	"": 1, "B": 1,
+	"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
+	"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
 	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
 	"kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
 }
 
+// ParseSize reads a size: bytes, or a number with a unit (K, M, G, T and
+// KiB, MiB, GiB, TiB are powers of 1024; kB, KB, MB, GB, TB of 1000).
+func ParseSize(v string) (Size, error) {
+	num := strings.TrimRight(strings.TrimSpace(v), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	unit := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), num))
+	mult, ok := sizeUnits[unit]
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || err != nil || f < 0 || f*mult > math.MaxInt64/2 {
+		return 0, fmt.Errorf("%q is not a size (want bytes, or a number with K, M, G, T, KiB, MiB, GiB, TiB, KB, MB, GB or TB)", v)
+	}
+	return Size(f * mult), nil
+}
+
+// String is the size in binary units: "512 B", "1.5 GiB".
+func (s Size) String() string {
+	n := int64(s)
+	switch {
+	case n >= 1<<40:
+		return fmt.Sprintf("%.1f TiB", float64(n)/(1<<40))
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
 // UnmarshalTOML reads an integer or a string with a unit.
 func (s *Size) UnmarshalTOML(v any) error {
-	var n float64
+	var n Size
 	switch v := v.(type) {
 	case int64:
-		n = float64(v)
+		n = Size(v)
 	case string:
-		num := strings.TrimRight(strings.TrimSpace(v), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-		unit := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), num))
-		mult, ok := sizeUnits[unit]
-		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if !ok || err != nil {
-			return fmt.Errorf("%q is not a size (want bytes, or a number with KiB, MiB, GiB, TiB, KB, MB, GB or TB)", v)
+		var err error
+		if n, err = ParseSize(v); err != nil {
+			return err
 		}
-		n = f * mult
 	default:
 		return fmt.Errorf("%v is not a size (want bytes, or a string such as \"16GiB\")", v)
 	}
-	if n < 1 || n > math.MaxInt64/2 {
-		return fmt.Errorf("%.0f bytes is not a usable size", n)
+	if n < 1 {
+		return fmt.Errorf("%d bytes is not a usable size", n)
 	}
-	*s = Size(n)
+	*s = n
 	return nil
 }
 

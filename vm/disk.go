@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 
-	"golang.org/x/sys/unix"
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // RunDisk puts image behind something the VM may write to, inside dir, so
@@ -43,59 +42,11 @@ func RunDisk(ctx context.Context, image, dir string, overlay bool) (path, format
 		}
 	}
 	out := filepath.Join(dir, "disk.img")
-	if err := copyFile(abs, out); err != nil {
+	_ = os.Remove(out)
+	if err := fsutil.CopyFile(abs, out, 0o644); err != nil {
 		return "", "", fmt.Errorf("copy %s for the VM: %w", image, err)
 	}
 	return out, "raw", nil
-}
-
-// copyFile copies src to dst: a reflink when the filesystem supports it,
-// else a sparse copy that skips all-zero blocks.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	_ = os.Remove(dst)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if unix.IoctlFileClone(int(out.Fd()), int(in.Fd())) == nil {
-		return out.Close()
-	}
-	buf := make([]byte, 1<<20)
-	zero := make([]byte, len(buf))
-	var off int64
-	for {
-		n, rerr := io.ReadFull(in, buf)
-		if n > 0 {
-			if !bytes.Equal(buf[:n], zero[:n]) {
-				if _, err := out.WriteAt(buf[:n], off); err != nil {
-					out.Close()
-					return err
-				}
-			}
-			off += int64(n)
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			out.Close()
-			return rerr
-		}
-	}
-	if err := out.Truncate(st.Size()); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // FreeForwards returns want with every busy host port moved up to the next

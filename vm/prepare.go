@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // KVMMode says whether to use KVM.
@@ -283,7 +285,8 @@ func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, erro
 		}
 		if m.Firmware.Vars != "" {
 			vars := filepath.Join(dir, filepath.Base(m.Firmware.Vars))
-			if err := copyFile(m.Firmware.Vars, vars); err != nil {
+			_ = os.Remove(vars)
+			if err := fsutil.CopyFile(m.Firmware.Vars, vars, 0o644); err != nil {
 				inst.Close()
 				return nil, fmt.Errorf("copy UEFI variable store %s: %w", m.Firmware.Vars, err)
 			}

@@ -27,10 +27,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // ErrOutside is wrapped by errors for paths that would leave their root.
@@ -222,24 +223,9 @@ func (d Dir) RemoveAll(p string) error {
 	return RemoveAll(p)
 }
 
-// RemoveAll removes the tree at p like os.RemoveAll, making read-only
-// directories in it writable first when that is what stops it.
-func RemoveAll(p string) error {
-	err := os.RemoveAll(p)
-	if err == nil {
-		return nil
-	}
-	filepath.WalkDir(p, func(q string, e fs.DirEntry, err error) error {
-		if err == nil && e.IsDir() {
-			os.Chmod(q, 0o755)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(p); err != nil {
-		return fmt.Errorf("removing %s: %w", p, err)
-	}
-	return nil
-}
+// RemoveAll removes the tree at p, making read-only directories in it
+// writable first (fsutil.RemoveAll).
+func RemoveAll(p string) error { return fsutil.RemoveAll(p) }
 
 func withOpt(base, opt string) string {
 	if opt == "" {

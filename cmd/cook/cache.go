@@ -3,13 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/pipeline"
+	"github.com/redox-cook/cook/settings"
 )
 
 func init() { register(newCacheCmd) }
@@ -63,7 +63,7 @@ see docs/cache.md).`,
 				return a.printJSON(map[string]any{"dir": l.Dir, "stats": s})
 			}
 			fmt.Fprintf(a.stdout, "%s: %d action entries (%s), %d blobs (%s), %s in all\n", l.Dir,
-				s.ActionEntries, humanBytes(s.ActionBytes), s.Blobs, humanBytes(s.BlobBytes), humanBytes(s.ActionBytes+s.BlobBytes))
+				s.ActionEntries, settings.Size(s.ActionBytes), s.Blobs, settings.Size(s.BlobBytes), settings.Size(s.ActionBytes+s.BlobBytes))
 			return nil
 		},
 	})
@@ -76,7 +76,7 @@ see docs/cache.md).`,
 			if !cmd.Flags().Changed("max-size") {
 				return usageErr(fmt.Errorf("cook cache trim needs --max-size SIZE (0 empties the cache)"))
 			}
-			limit, err := parseCacheSize(maxSize)
+			limit, err := settings.ParseSize(maxSize)
 			if err != nil {
 				return usageErr(fmt.Errorf("--max-size: %w", err))
 			}
@@ -89,14 +89,14 @@ see docs/cache.md).`,
 			if err != nil {
 				return err
 			}
-			n, freed, err := l.Trim(limit)
+			n, freed, err := l.Trim(int64(limit))
 			if err != nil {
 				return failed(err)
 			}
 			if a.json {
 				return a.printJSON(map[string]any{"removed": n, "freed_bytes": freed})
 			}
-			fmt.Fprintf(a.stdout, "removed %d files, %s\n", n, humanBytes(freed))
+			fmt.Fprintf(a.stdout, "removed %d files, %s\n", n, settings.Size(freed))
 			return nil
 		},
 	}
@@ -154,33 +154,4 @@ func (a *app) localCache() (*cache.Local, error) {
 		return nil, err
 	}
 	return cache.NewLocal(pipeline.LocalCacheDir(root)), nil
-}
-
-func parseCacheSize(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40} {
-		if strings.HasSuffix(s, suffix) || strings.HasSuffix(s, suffix+"B") || strings.HasSuffix(s, suffix+"IB") {
-			s = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I"), suffix)
-			mult = m
-			break
-		}
-	}
-	var n int64
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size", s)
-	}
-	return n * mult, nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

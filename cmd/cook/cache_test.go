@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/redox-cook/cook/settings"
 	"github.com/redox-cook/cook/toolchain"
 )
 
@@ -129,12 +130,12 @@ func TestCacheCommands(t *testing.T) {
 	if out, _, code := cook(t, "--work", work, "cache", "stats"); code != 0 || !strings.Contains(out, "0 action entries") {
 		t.Fatalf("stats of an empty cache: %d %s", code, out)
 	}
-	for size, want := range map[string]int64{"0": 0, "512": 512, "2K": 2048, "3MiB": 3 << 20, "1g": 1 << 30} {
-		if got, err := parseCacheSize(size); err != nil || got != want {
-			t.Errorf("parseCacheSize(%q) = %d, %v; want %d", size, got, err, want)
+	for size, want := range map[string]settings.Size{"0": 0, "512": 512, "2K": 2048, "3MiB": 3 << 20, "1g": 1 << 30} {
+		if got, err := settings.ParseSize(size); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", size, got, err, want)
 		}
 	}
-	if _, err := parseCacheSize("lots"); err == nil {
+	if _, err := settings.ParseSize("lots"); err == nil {
 		t.Error("parsed lots")
 	}
 }

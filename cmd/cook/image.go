@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -81,49 +80,7 @@ SOURCE_DATE_EPOCH give the same bytes. See docs/images.md.`,
 
 // network turns the network flags into an image.Network.
 func (f *imageFlags) network() (image.Network, error) {
-	n := image.Network{}
-	if f.net != "" {
-		m, err := image.ParseNetMode(f.net)
-		if err != nil {
-			return n, fmt.Errorf("--net: %w", err)
-		}
-		n.Mode = m
-	}
-	if f.chStatic {
-		if n.Mode != image.NetDefault && n.Mode != image.NetStatic {
-			return n, fmt.Errorf("--ch-static is --net static; it cannot go with --net %s", n.Mode)
-		}
-		n = image.CloudHypervisorStatic()
-	}
-	if n.Mode == image.NetAuto {
-		// The fallback defaults to Cloud Hypervisor's TAP address.
-		ch := image.CloudHypervisorStatic()
-		n.Address, n.Gateway, n.DNS = ch.Address, ch.Gateway, ch.DNS
-	}
-	if (f.ip != "" || f.gateway != "" || f.dns != "") && n.Mode != image.NetStatic && n.Mode != image.NetAuto {
-		return n, errors.New("--ip, --gateway and --dns go with --net static, --net auto or --ch-static")
-	}
-	if f.ip != "" {
-		p, err := netip.ParsePrefix(f.ip)
-		if err != nil {
-			return n, fmt.Errorf("--ip %q: want an address with a prefix length, like 172.16.0.2/24", f.ip)
-		}
-		n.Address = p
-	}
-	for _, x := range []struct {
-		flag, val string
-		dst       *netip.Addr
-	}{{"--gateway", f.gateway, &n.Gateway}, {"--dns", f.dns, &n.DNS}} {
-		if x.val == "" {
-			continue
-		}
-		ad, err := netip.ParseAddr(x.val)
-		if err != nil {
-			return n, fmt.Errorf("%s %q: want an IPv4 address", x.flag, x.val)
-		}
-		*x.dst = ad
-	}
-	return n, n.Validate()
+	return image.NetworkSpec{Mode: f.net, CloudHypervisor: f.chStatic, Address: f.ip, Gateway: f.gateway, DNS: f.dns}.Parse()
 }
 
 func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/report"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -42,11 +39,11 @@ time, the critical path and the slowest nodes. The page is self-contained. With
 			if out == "" {
 				out = strings.TrimSuffix(in, filepath.Ext(in)) + ".html"
 			}
-			if err := writeReportFile(out, func(w io.Writer) error { return report.WriteHTML(w, b) }); err != nil {
+			if err := report.WriteHTMLFile(out, b); err != nil {
 				return failed(err)
 			}
 			if trace != "" {
-				if err := writeReportFile(trace, func(w io.Writer) error { return report.WriteTrace(w, b) }); err != nil {
+				if err := report.WriteTraceFile(trace, b); err != nil {
 					return failed(err)
 				}
 			}
@@ -69,7 +66,7 @@ time, the critical path and the slowest nodes. The page is self-contained. With
 // the files on stderr, the timings report last.
 func (a *app) writeBuildReports(w workdir.Dir, b *report.Build, f buildFlags) error {
 	if f.trace != "" {
-		if err := writeReportFile(f.trace, func(out io.Writer) error { return report.WriteTrace(out, b) }); err != nil {
+		if err := report.WriteTraceFile(f.trace, b); err != nil {
 			return failed(fmt.Errorf("--trace: %w", err))
 		}
 		fmt.Fprintf(a.stderr, "trace: %s\n", f.trace)
@@ -79,36 +76,11 @@ func (a *app) writeBuildReports(w workdir.Dir, b *report.Build, f buildFlags) er
 	}
 	path := f.timings
 	if path == defaultTimings {
-		path = freeName(filepath.Join(w.Reports(), "build-"+b.Start.Format("20060102-150405")), ".html")
+		path = report.DefaultPath(w.Reports(), b)
 	}
-	if err := writeReportFile(path, func(out io.Writer) error { return report.WriteHTML(out, b) }); err != nil {
+	if err := report.WriteHTMLFile(path, b); err != nil {
 		return failed(fmt.Errorf("--timings: %w", err))
 	}
 	fmt.Fprintf(a.stderr, "timings: %s\n", path)
 	return nil
-}
-
-// freeName is base+ext, or base-2+ext and so on when that exists.
-func freeName(base, ext string) string {
-	p := base + ext
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(p); os.IsNotExist(err) {
-			return p
-		}
-		p = fmt.Sprintf("%s-%d%s", base, i, ext)
-	}
-}
-
-// writeReportFile renders into path through a temporary file.
-func writeReportFile(path string, render func(io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := render(&buf); err != nil {
-		return err
-	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	return pkgar.WriteFileAtomic(path, buf.Bytes(), 0o644)
 }

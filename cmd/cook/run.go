@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,52 +48,14 @@ func (f *vmFlags) add(cmd *cobra.Command, defaultNet string) {
 
 // options turns the flags into vm options; errors are usage errors.
 func (f *vmFlags) options(cmd *cobra.Command) ([]vm.Option, error) {
-	hv, err := vm.ParseHypervisor(f.hv)
+	opts, err := vm.Spec{Hypervisor: f.hv, Net: f.net, CPUs: f.cpus, Memory: f.memory, KVM: f.kvm, Firmware: f.firmware,
+		BIOS: f.bios, TAP: f.tap, MAC: f.mac, Forwards: f.forwards}.Options()
 	if err != nil {
-		return nil, usageErr(fmt.Errorf("--vm: %w", err))
-	}
-	opts := []vm.Option{vm.WithHypervisor(hv), vm.WithBIOS(f.bios), vm.WithTAP(f.tap, f.mac)}
-	if f.net != "" {
-		n, err := vm.ParseNetMode(f.net)
-		if err != nil {
-			return nil, usageErr(fmt.Errorf("--net: %w", err))
-		}
-		opts = append(opts, vm.WithNet(n))
-	}
-	if f.cpus < 1 {
-		return nil, usageErr(fmt.Errorf("--cpus %d: want at least 1", f.cpus))
-	}
-	opts = append(opts, vm.WithCPUs(f.cpus))
-	mib, err := vm.ParseMemory(f.memory)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("--memory: %w", err))
-	}
-	opts = append(opts, vm.WithMemory(mib))
-	k, err := vm.ParseKVMMode(f.kvm)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("--kvm: %w", err))
-	}
-	opts = append(opts, vm.WithKVM(k))
-	if f.firmware != "" {
-		opts = append(opts, vm.WithFirmware(f.firmware))
-	}
-	if len(f.forwards) > 0 {
-		var fw []vm.Forward
-		for _, s := range f.forwards {
-			h, g, ok := strings.Cut(s, ":")
-			hp, err1 := strconv.Atoi(h)
-			gp, err2 := strconv.Atoi(g)
-			if !ok || err1 != nil || err2 != nil || hp < 1 || hp > 65535 || gp < 1 || gp > 65535 {
-				return nil, usageErr(fmt.Errorf("--forward %q: want HOST:GUEST port numbers, like 8022:22", s))
-			}
-			fw = append(fw, vm.Forward{Host: hp, Guest: gp})
-		}
-		opts = append(opts, vm.WithForwards(fw...))
+		return nil, usageErr(err)
 	}
 	return opts, nil
 }
 
-// imagePath returns --image or the default image in the work directory.
 func (f *vmFlags) imagePath(a *app) (string, error) {
 	if f.image != "" {
 		return f.image, nil
