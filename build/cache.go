@@ -64,14 +64,14 @@ func (b *Builder) stagesDigest(ctx context.Context, n cookbook.Node, dir func(op
 	if err != nil {
 		return "", err
 	}
-	main, err := TreeDigest(ctx, dir(""))
+	main, err := fsutil.HashTree(ctx, dir(""), nil)
 	if err != nil || len(r.OptionalPackages) == 0 {
 		return main, err
 	}
 	h := blake3.New()
 	fmt.Fprintf(h, "=%s\n", main)
 	for _, opt := range optionalNames(r) {
-		d, err := TreeDigest(ctx, dir(opt))
+		d, err := fsutil.HashTree(ctx, dir(opt), nil)
 		if err != nil {
 			return "", err
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/script"
 )
 
@@ -102,7 +101,7 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 	}
 	T := b.TargetOf(n)
 	in := Inputs{"target": string(T), "cook": templateDigest}
-	rd, err := recipeDigest(r)
+	rd, err := recipeDigest(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n, err)
 	}
@@ -175,55 +174,26 @@ func (b *Builder) keyID() string {
 // through $COOKBOOK_RECIPE — leaving out upstream's per-recipe state
 // directories. Most recipe directories hold recipe.toml alone, which costs a
 // single directory read.
-func recipeDigest(r *cookbook.Recipe) (string, error) {
+func recipeDigest(ctx context.Context, r *cookbook.Recipe) (string, error) {
 	if r.Others == nil && r.Digest != "" {
 		return r.Digest, nil // recipe.toml alone: the tree already hashed it
 	}
-	h := blake3.New()
-	fmt.Fprintf(h, "recipe.toml %s\x00", r.Digest)
-	var walk func(dir, rel string) error
-	walk = func(dir, rel string) error {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			name := e.Name()
-			p := filepath.Join(dir, name)
-			relName := filepath.ToSlash(filepath.Join(rel, name))
-			switch {
-			case rel == "" && (name == "recipe.toml" || name == "source" || name == "source.tmp" || name == "target" ||
-				name == "source.tar" || name == "source.tar.tmp"):
-				continue
-			case strings.HasPrefix(name, "."):
-				continue
-			case e.IsDir():
-				if err := walk(p, relName); err != nil {
-					return err
-				}
-			case e.Type()&fs.ModeSymlink != 0:
-				l, err := os.Readlink(p)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(h, "l %s %s\x00", relName, l)
-			default:
-				f, err := os.Open(p)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(h, "f %s\x00", relName)
-				_, err = io.Copy(h, f)
-				f.Close()
-				if err != nil {
-					return err
-				}
+	others, err := fsutil.HashTree(ctx, r.Dir, func(rel string, d fs.DirEntry) bool {
+		switch {
+		case strings.HasPrefix(d.Name(), "."):
+			return true
+		case !strings.Contains(rel, "/"):
+			switch rel {
+			case "recipe.toml", "source", "source.tmp", "target", "source.tar", "source.tar.tmp":
+				return true
 			}
 		}
-		return nil
-	}
-	if err := walk(r.Dir, ""); err != nil {
+		return false
+	})
+	if err != nil {
 		return "", err
 	}
+	h := blake3.New()
+	fmt.Fprintf(h, "recipe.toml %s\x00others %s\x00", r.Digest, others)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 func TestTreeRoundTrip(t *testing.T) {
@@ -35,8 +37,8 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 	defer os.Chmod(filepath.Join(dst, "ro"), 0o755)
 	ctx := context.Background()
-	want, _ := TreeDigest(ctx, src)
-	got, _ := TreeDigest(ctx, dst)
+	want, _ := fsutil.HashTree(ctx, src, nil)
+	got, _ := fsutil.HashTree(ctx, dst, nil)
 	if want != got {
 		t.Fatal("restored tree differs")
 	}

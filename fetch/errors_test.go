@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -420,5 +421,40 @@ func TestStalledDownload(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// A path source keeps its permission bits — setuid, setgid, read-only —
+// as upstream's copy does; the build's overlay keeps the tree pristine.
+func TestPathSourceKeepsModes(t *testing.T) {
+	cr := newCookRoot(t)
+	tree := cr.write(map[string]string{
+		"local":               "[source]\npath = \"local-src\"\n",
+		"../local-src/tool":   "#!/bin/sh\n",
+		"../local-src/ro":     "read only\n",
+		"../local-src/d/data": "x\n",
+	})
+	src := filepath.Join(cr.root, "local-src")
+	modes := map[string]fs.FileMode{"tool": 0o755 | fs.ModeSetuid | fs.ModeSetgid, "ro": 0o444, "d": 0o555 | fs.ModeDir}
+	for name, m := range modes {
+		if err := os.Chmod(filepath.Join(src, name), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer os.Chmod(filepath.Join(src, "d"), 0o755)
+	f := newTestFetcher(t, tree, "", nil)
+	res, err := f.Fetch(context.Background(), "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(filepath.Join(res.Source, "d"), 0o755)
+	for name, want := range modes {
+		st, err := os.Stat(filepath.Join(res.Source, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode() & (fs.ModeDir | fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky); got != want {
+			t.Errorf("%s: mode %v, want %v", name, got, want)
+		}
 	}
 }

@@ -316,7 +316,7 @@ func (f *Fetcher) fetchPath(ctx context.Context, r *cookbook.Recipe) (*Result, e
 	if !filepath.IsAbs(from) {
 		from = filepath.Join(f.tree.Root, from)
 	}
-	hash, err := TreeHash(from)
+	hash, err := fsutil.HashTree(ctx, from, func(rel string, d fs.DirEntry) bool { return d.IsDir() && d.Name() == ".git" })
 	if err != nil {
 		return nil, fmt.Errorf("path source %s: %w", from, err)
 	}
@@ -631,65 +631,20 @@ func HashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// TreeHash is the identity of a directory tree: BLAKE3 over the sorted
-// relative paths, their kinds, executable bits, file contents and link
-// targets. Times and owners are left out.
-func TreeHash(root string) (string, error) {
-	h := blake3.New()
-	var paths []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != root && d.Name() == ".git" && d.IsDir() {
-			return filepath.SkipDir
-		}
-		paths = append(paths, p)
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		rel, _ := filepath.Rel(root, p)
-		st, err := os.Lstat(p)
-		if err != nil {
-			return "", err
-		}
-		switch m := st.Mode(); {
-		case m.IsDir():
-			fmt.Fprintf(h, "d %s\x00", rel)
-		case m&fs.ModeSymlink != 0:
-			t, err := os.Readlink(p)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(h, "l %s\x00%s\x00", rel, t)
-		case m.IsRegular():
-			fmt.Fprintf(h, "f %s\x00%t\x00%d\x00", rel, m&0o111 != 0, st.Size())
-			fh, err := os.Open(p)
-			if err != nil {
-				return "", err
-			}
-			_, err = io.Copy(h, fh)
-			fh.Close()
-			if err != nil {
-				return "", err
-			}
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // copyTree copies src's contents into the existing directory dst, keeping
-// modes, times and symlinks.
+// permission bits (setuid, setgid and sticky too), times and symlinks, as
+// upstream's copy of a path source does: the build's overlay, not the
+// copy, keeps the fetched tree pristine. Directories stay writable while
+// they are filled and get their modes at the end.
 func copyTree(ctx context.Context, src, dst string) error {
-	type dirTimes struct {
-		p string
-		t time.Time
+	type dirMeta struct {
+		p    string
+		t    time.Time
+		mode fs.FileMode
 	}
-	var dirs []dirTimes
+	var dirs []dirMeta
+	const keep = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -706,11 +661,11 @@ func copyTree(ctx context.Context, src, dst string) error {
 		switch m := st.Mode(); {
 		case m.IsDir():
 			if rel != "." {
-				if err := os.Mkdir(out, m.Perm()|0o700); err != nil {
+				if err := os.Mkdir(out, 0o700); err != nil {
 					return err
 				}
 			}
-			dirs = append(dirs, dirTimes{out, st.ModTime()})
+			dirs = append(dirs, dirMeta{out, st.ModTime(), m & keep})
 		case m&fs.ModeSymlink != 0:
 			t, err := os.Readlink(p)
 			if err != nil {
@@ -718,7 +673,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 			}
 			return os.Symlink(t, out)
 		case m.IsRegular():
-			if err := fsutil.CopyFile(p, out, m.Perm()|0o200); err != nil {
+			if err := fsutil.CopyFile(p, out, m&keep); err != nil {
 				return err
 			}
 			return os.Chtimes(out, st.ModTime(), st.ModTime())
@@ -729,6 +684,9 @@ func copyTree(ctx context.Context, src, dst string) error {
 		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i].p, dirs[i].mode); err != nil {
+			return err
+		}
 		os.Chtimes(dirs[i].p, dirs[i].t, dirs[i].t)
 	}
 	return nil

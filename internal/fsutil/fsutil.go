@@ -3,6 +3,8 @@ package fsutil
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
 
@@ -209,4 +212,68 @@ func (t *Tail) String() string {
 		lines = append([]string{"… (" + strconv.Itoa(len(lines)-t.maxLines) + " more lines above)"}, lines[len(lines)-t.maxLines:]...)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// HashTree is the identity of the tree at dir: a BLAKE3 over every entry
+// in lexical order — its path, kind, permission bits (with setuid, setgid,
+// sticky) and content or link target. Times and owners are left out, so
+// two trees with the same files hash the same. skip, when not nil, leaves
+// out an entry (and, for a directory, all below it); a missing dir hashes
+// as an empty tree. It is the one tree hash of cook: output digests of
+// stages, path-source identities and recipe directories.
+func HashTree(ctx context.Context, dir string, skip func(rel string, d fs.DirEntry) bool) (string, error) {
+	h := blake3.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if p != dir && skip != nil && skip(rel, d) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode()
+		switch {
+		case d.IsDir():
+			fmt.Fprintf(h, "d %s %o\x00", rel, UnixFromMode(mode))
+		case mode&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "l %s %s\x00", rel, l)
+		case mode.IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			fh := blake3.New()
+			_, err = io.Copy(fh, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "f %s %o %x\x00", rel, UnixFromMode(mode), fh.Sum(nil))
+		default:
+			return fmt.Errorf("%s: unsupported file type %v", p, mode.Type())
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", dir, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
