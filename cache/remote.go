@@ -84,11 +84,6 @@ func WithWarn(f func(string)) Option {
 	return func(r *Remote) error { r.warn = f; return nil }
 }
 
-// WithHTTPClient replaces the HTTP client.
-func WithHTTPClient(c *http.Client) Option {
-	return func(r *Remote) error { r.client = c; return nil }
-}
-
 // NewRemote returns the store at rawURL (http or https; a path prefix is
 // kept, as bazel-remote's instance names). Credentials in the URL are used
 // for basic auth and never shown.

@@ -43,7 +43,6 @@ type Downloader struct {
 	log     *slog.Logger
 	group   singleflight.Group
 	// progress, when set, is told about the bytes of each network download.
-	progress func(url string) ProgressCounter
 }
 
 // ProgressCounter receives a download's size once known and its bytes as they arrive.
@@ -102,11 +101,6 @@ func WithStallTimeout(d time.Duration) DownloaderOption {
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) DownloaderOption {
 	return func(d *Downloader) error { d.log = l; return nil }
-}
-
-// WithDownloadProgress reports network downloads to counters made by f.
-func WithDownloadProgress(f func(url string) ProgressCounter) DownloaderOption {
-	return func(d *Downloader) error { d.progress = f; return nil }
 }
 
 // DefaultCacheDir is <user cache dir>/cook/downloads, or COOK_CACHE when set.
@@ -388,10 +382,6 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 		}
 		var w io.Writer = io.MultiWriter(tmp, h, kick{watchdog, d.stall})
 		pc, _ := ctx.Value(progressKey{}).(ProgressCounter)
-		if pc == nil && d.progress != nil {
-			pc = d.progress(rawURL)
-			defer pc.Done()
-		}
 		if pc != nil {
 			pc.SetTotal(total)
 			w = io.MultiWriter(w, progressWriter{pc})

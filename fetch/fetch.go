@@ -83,7 +83,6 @@ type Fetcher struct {
 	log      *slog.Logger
 	update   bool
 	env      []string
-	shimExe  string
 	progress ProgressFunc
 	output   io.Writer
 
@@ -104,12 +103,6 @@ func WithUpdate(update bool) Option { return func(f *Fetcher) error { f.update =
 // (upstream's scripts see make's TARGET, GNU_TARGET, COOKBOOK_HOST_SYSROOT).
 func WithScriptEnv(env ...string) Option {
 	return func(f *Fetcher) error { f.env = append(f.env, env...); return nil }
-}
-
-// WithShimExecutable sets the binary that plays wget and curl in source
-// scripts (default: the running executable).
-func WithShimExecutable(path string) Option {
-	return func(f *Fetcher) error { f.shimExe = path; return nil }
 }
 
 // WithProgress reports transfers to counters made by p.
@@ -494,11 +487,7 @@ func (f *Fetcher) prepare(ctx context.Context, r *cookbook.Recipe, dir string, p
 // curl first on PATH. It returns the files the script downloaded, sorted by
 // URL and without repeats.
 func (f *Fetcher) RunSourceScript(ctx context.Context, r *cookbook.Recipe, dir string) ([]Download, error) {
-	opts := []ShimOption{ShimLogger(f.log)}
-	if f.shimExe != "" {
-		opts = append(opts, ShimExecutable(f.shimExe))
-	}
-	sh, err := StartShims(ctx, f.dl, r.Name, opts...)
+	sh, err := StartShims(ctx, f.dl, r.Name, ShimLogger(f.log))
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +619,6 @@ func HashFile(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
 
 // copyTree copies src's contents into the existing directory dst, keeping
 // permission bits (setuid, setgid and sticky too), times and symlinks, as

@@ -60,13 +60,6 @@ func CacheOnly(hint string) ShimOption {
 	return func(s *Shims) error { s.cacheOnly, s.hint = true, hint; return nil }
 }
 
-// ShimExecutable sets the program the wget and curl links point to: a
-// binary that calls ShimMain when run under those names (default: the
-// running executable, which for cook does).
-func ShimExecutable(path string) ShimOption {
-	return func(s *Shims) error { s.Dir = path; return nil }
-}
-
 // ShimParent makes the shim directory a new directory in parent (a work
 // directory's tmp, where leftovers of a killed run are cleared) when the
 // socket's path fits there; otherwise the system's temporary directory is
@@ -88,12 +81,9 @@ func StartShims(ctx context.Context, dl *Downloader, recipe string, opts ...Shim
 			return nil, err
 		}
 	}
-	exe := s.Dir
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("shims for %s: %w", recipe, err)
-		}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("shims for %s: %w", recipe, err)
 	}
 	// A short directory: unix socket paths are limited to ~108 bytes.
 	parent, prefix := "", "cook-shim-"

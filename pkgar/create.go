@@ -26,18 +26,6 @@ type createOptions struct {
 	packaging Packaging
 }
 
-// WithArchitecture sets the header's architecture byte (default
-// ArchIndependent, which is what the cookbook always writes).
-func WithArchitecture(a Architecture) CreateOption {
-	return func(o *createOptions) error {
-		if a > ArchRISCV64 {
-			return fmt.Errorf("unknown architecture %d", a)
-		}
-		o.arch = a
-		return nil
-	}
-}
-
 // WithPackaging sets how entry data is stored: Uncompressed (the default) or
 // LZMA2 (upstream's COOKBOOK_COMPRESSED=true): each entry is then its
 // uncompressed length as a little-endian u64 followed by a raw LZMA2 stream.

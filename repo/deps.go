@@ -217,7 +217,3 @@ func AutoDeps(ctx context.Context, in AutoDepsInput) (*AutoDepsResult, error) {
 	}
 	return res, nil
 }
-
-// IsAlwaysInstalled reports whether soname is one upstream treats as part
-// of every system (libc.so.6, libgcc_s.so.1, libstdc++.so.6).
-func IsAlwaysInstalled(soname string) bool { return alwaysInstalled[soname] }
