@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -601,11 +600,6 @@ func (b *builder) writePartitions(f *os.File, seed []byte, total, fsOff int64, e
 	if espMiB > 256 {
 		fsType = filesystem.TypeFat32
 	}
-	// go-diskfs stamps FAT entries it creates (the volume label, "." and
-	// "..") with SOURCE_DATE_EPOCH or the wall clock: hold the epoch
-	// there while the ESP is written.
-	restore := setSourceDateEpoch(b.epoch)
-	defer restore()
 	esp, err := d.CreateFilesystem(disk.FilesystemSpec{Partition: 2, FSType: fsType, VolumeLabel: "EFI", Reproducible: true})
 	if err != nil {
 		return fmt.Errorf("format the EFI system partition: %w", err)
@@ -632,6 +626,11 @@ func (b *builder) writePartitions(f *os.File, seed []byte, total, fsOff int64, e
 	if err := freeStrayRootCluster(f, int64(espStart)*sectorSize); err != nil {
 		return err
 	}
+	// go-diskfs stamps the entries it makes itself (the volume label, "."
+	// and "..") with the environment's SOURCE_DATE_EPOCH or the wall clock
+	if err := stampTimes(f, int64(espStart)*sectorSize, b.epoch); err != nil {
+		return err
+	}
 	if len(bios) > 0 {
 		code := bios
 		if len(code) > mbrCodeBytes {
@@ -647,22 +646,4 @@ func (b *builder) writePartitions(f *os.File, seed []byte, total, fsOff int64, e
 		}
 	}
 	return nil
-}
-
-var envMu sync.Mutex
-
-// setSourceDateEpoch sets SOURCE_DATE_EPOCH to t for go-diskfs and returns
-// the function that restores the previous value.
-func setSourceDateEpoch(t time.Time) func() {
-	envMu.Lock()
-	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
-	os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(t.Unix(), 10))
-	return func() {
-		if had {
-			os.Setenv("SOURCE_DATE_EPOCH", old)
-		} else {
-			os.Unsetenv("SOURCE_DATE_EPOCH")
-		}
-		envMu.Unlock()
-	}
 }

@@ -266,6 +266,8 @@ func TestReproducible(t *testing.T) {
 	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
 	ra := buildTest(t, f, a)
 	time.Sleep(2100 * time.Millisecond) // FAT times have 2 s steps: a wall-clock leak would show
+	// nor may the environment's SOURCE_DATE_EPOCH leak into the bytes
+	t.Setenv("SOURCE_DATE_EPOCH", "1234567890")
 	rb := buildTest(t, f, b)
 	da, _ := os.ReadFile(a)
 	db, _ := os.ReadFile(b)
