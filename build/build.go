@@ -27,6 +27,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/redox-cook/cook/cargohome"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/repo"
@@ -59,6 +60,13 @@ type Builder struct {
 	// CargoRegistry, when set, replaces crates.io: a local directory
 	// registry (such as Debian's /usr/share/cargo/registry) or an index URL.
 	CargoRegistry string
+	// CargoVendor, when set, is a `cargo vendor` directory replacing
+	// crates.io and every git source of a recipe's Cargo.lock (package
+	// cargohome): builds get a cargo home of their own, nothing is
+	// downloaded.
+	CargoVendor string
+	// ToolchainOptions are passed to toolchain.Find.
+	ToolchainOptions []toolchain.Option
 	// Shims, when set, serves the wget and curl a build script runs from the
 	// download cache (the sandbox has no network): a script that downloads
 	// works when the fetch phase or an earlier run fetched the same URL.
@@ -76,6 +84,7 @@ type Builder struct {
 	states     map[string]*stateFile
 	closures   map[cookbook.Node][]Dep
 	keyHex     string
+	cargoSetup *cargohome.Setup
 }
 
 // ScriptShims starts the download commands of one build script: Start
@@ -134,7 +143,7 @@ func (b *Builder) Toolchain(ctx context.Context, t toolchain.Triple) (*toolchain
 	if tc, ok := b.toolchains[t]; ok {
 		return tc, nil
 	}
-	tc, err := toolchain.Find(ctx, t, b.Work.Root)
+	tc, err := toolchain.Find(ctx, t, b.Work.Root, b.ToolchainOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +406,8 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := b.prepareCargoHome(); err != nil {
+	cargoHome, err := b.prepareCargoHome(ctx, n.Name, tc, sourceDir)
+	if err != nil {
 		return fail(err)
 	}
 	scriptPath := filepath.Join(target, "build.sh")
@@ -407,7 +417,7 @@ func (b *Builder) Build(ctx context.Context, n cookbook.Node) (*Result, error) {
 
 	env := b.environment(r, n, tc, envPaths{
 		build: buildDir, stage: stageTmp, source: sourceDir, sysroot: sysrootDir, toolchain: toolDir,
-		home: home, tmp: tmpDir, tools: toolsBin,
+		home: home, tmp: tmpDir, tools: toolsBin, cargoHome: cargoHome,
 	}, info)
 
 	if b.Shims != nil && !b.AllowNetwork[r.Name] {
@@ -579,45 +589,41 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 }
 
 // cargoFor picks the cargo command for a target: the prefix's own for Redox
-// targets with a prebuilt Rust; otherwise the host's cargo.
+// targets with a prebuilt Rust, or a bootstrapped prefix's wrapper with the
+// -Zbuild-std its Rust needs; otherwise the host's cargo.
 func cargoFor(tc *toolchain.Toolchain) (string, []string) {
 	if tc.Prefix != "" {
 		p := filepath.Join(tc.HostSysroot, "bin", "cargo")
 		if _, err := os.Stat(p); err == nil {
-			return p, nil
+			return p, tc.CargoArgs
 		}
 	}
 	return "cargo", nil
 }
 
-// prepareCargoHome writes the cargo home's config: crates.io replaced by
-// CargoRegistry when one is configured.
-func (b *Builder) prepareCargoHome() error {
+// cargoHomes is how builds get their crates (package cargohome).
+func (b *Builder) cargoHomes() *cargohome.Setup {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cargoSetup == nil {
+		b.cargoSetup = &cargohome.Setup{Shared: b.CargoHome, Registry: b.CargoRegistry, Vendor: b.CargoVendor}
+	}
+	return b.cargoSetup
+}
+
+// prepareCargoHome returns the CARGO_HOME for a build of recipe with tc
+// from sourceDir, its config written (package cargohome): the shared home,
+// or with CargoVendor one of the recipe's own whose config replaces the
+// sources its Cargo.lock files name.
+func (b *Builder) prepareCargoHome(ctx context.Context, recipe string, tc *toolchain.Toolchain, sourceDir string) (string, error) {
 	if b.CargoHome == "" {
-		return nil
+		return "", nil
 	}
-	if err := os.MkdirAll(b.CargoHome, 0o755); err != nil {
-		return err
-	}
-	var cfg strings.Builder
-	cfg.WriteString("# written by cook\n")
-	if reg := b.CargoRegistry; reg != "" {
-		cfg.WriteString("[source.crates-io]\nreplace-with = \"cook\"\n\n[source.cook]\n")
-		if strings.Contains(reg, "://") {
-			fmt.Fprintf(&cfg, "registry = %q\n", reg)
-		} else {
-			fmt.Fprintf(&cfg, "directory = %q\n", reg)
-		}
-	}
-	p := filepath.Join(b.CargoHome, "config.toml")
-	if old, err := os.ReadFile(p); err == nil && string(old) == cfg.String() {
-		return nil
-	}
-	return pkgar.WriteFileAtomic(p, []byte(cfg.String()), 0o644)
+	return b.cargoHomes().Prepare(ctx, string(tc.Target)+"/"+recipe, sourceDir, tc.StdVendor)
 }
 
 type envPaths struct {
-	build, stage, source, sysroot, toolchain, home, tmp, tools string
+	build, stage, source, sysroot, toolchain, home, tmp, tools, cargoHome string
 }
 
 // environment is the complete, scrubbed environment of a build script.
@@ -646,8 +652,8 @@ func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain
 	if home := rustupHome(); home != "" {
 		env["RUSTUP_HOME"] = home
 	}
-	if b.CargoHome != "" {
-		env["CARGO_HOME"] = b.CargoHome
+	if p.cargoHome != "" {
+		env["CARGO_HOME"] = p.cargoHome
 	}
 	if !b.AllowNetwork[r.Name] {
 		env["CARGO_NET_OFFLINE"] = "true"

@@ -150,6 +150,9 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 	}
 	if r.Build.Template == cookbook.TemplateCargo || strings.Contains(r.Build.Script, "cargo") || strings.Contains(r.Build.Script, "CARGO") {
 		in["cargo-registry"] = b.CargoRegistry
+		if b.CargoVendor != "" {
+			in["cargo-vendor"] = b.cargoHomes().Identity(tc.StdVendor)
+		}
 	}
 	if b.Key != nil {
 		in["signing-key"] = b.keyID()

@@ -16,6 +16,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
+	"github.com/redox-cook/cook/toolchain"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -85,6 +86,7 @@ func (a *app) newBuilder(ctx context.Context, tree *cookbook.Tree, w workdir.Dir
 	b := &build.Builder{
 		Tree: tree, Work: w, Target: a.triple, Key: key, NoSandbox: noSandbox, AllowNetwork: allowed,
 		Offline: a.offline, CargoHome: filepath.Join(w.Root, "cargo"), CargoRegistry: a.settings.Cargo.Registry,
+		CargoVendor: a.cargoVendor, ToolchainOptions: []toolchain.Option{toolchain.WithBootstrap(a.bootstrapOptions())},
 		Log: a.logger(),
 	}
 	if a.verbose && !a.json {
