@@ -49,7 +49,7 @@ func bootstrapFiles(p *HostProbe) map[string]prefixFile {
 		{"objdump", "objdump"}, {"readelf", "readelf"}, {"strip", "strip"}, {"strings", "strings"}, {"size", "size"},
 		{"addr2line", "addr2line"}, {"c++filt", "cxxfilt"}, {"objcopy", "objcopy"},
 	} {
-		bin(gnu+"-"+n.gnuName, exe(tool("llvm-" + n.llvm)))
+		bin(gnu+"-"+n.gnuName, exe(tool("llvm-"+n.llvm)))
 	}
 	if t.isX86() {
 		bin(gnu+"-objcopy", exe(tool("gnu-objcopy")))
