@@ -171,8 +171,19 @@ func buildLibgccEH(ctx context.Context, p *HostProbe, sysroot, dir string) error
 	for _, e := range entries {
 		args = append(args, filepath.Join(objs, e.Name()))
 	}
-	return run(dir, ar, args...)
+	if err := run(dir, ar, args...); err != nil {
+		return err
+	}
+	// Rust's unwind crate links -lgcc_s when not crt-static (DYNAMIC_INIT):
+	// there is no shared unwinder here, so libgcc_s.so is a linker script
+	// linking the static one into each program.
+	return os.WriteFile(filepath.Join(sysroot, "lib", "gcc", gnu, "libgcc_s.so"), []byte(libgccS), 0o644)
 }
+
+// libgccS is lib/gcc/<gnu>/libgcc_s.so: Rust's unwind crate links -lgcc_s
+// when not crt-static (DYNAMIC_INIT), and there is no shared unwinder here,
+// so each program gets the static one.
+const libgccS = "/* cook: no shared unwinder; link LLVM libunwind statically (docs/toolchains.md) */\nINPUT(libgcc_eh.a)\n"
 
 // bootstrapTag is the tag of a bootstrapped prefix: the options, every host
 // tool's path with its size and time (checked by Find), each version, and
@@ -187,7 +198,7 @@ func bootstrapTag(p *HostProbe, opts BootstrapOptions, files map[string]prefixFi
 		if t.Found() {
 			fmt.Fprintf(&b, "version %s %s\n", t.Name, t.Version)
 		} else {
-			fmt.Fprintf(&b, "missing %s %s\n", t.Name, t.Problem)
+			fmt.Fprintf(&b, "missing %s %s; fix: %s\n", t.Name, t.Problem, t.Fix)
 		}
 	}
 	for _, t := range p.Tools {
@@ -203,6 +214,7 @@ func bootstrapTag(p *HostProbe, opts BootstrapOptions, files map[string]prefixFi
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", name, files[name].Link, files[name].Text)
 	}
 	h.Write([]byte(ehShim))
+	h.Write([]byte(libgccS))
 	fmt.Fprintf(&b, "files %s\n", hex.EncodeToString(h.Sum(nil)))
 	return b.String()
 }
@@ -307,6 +319,21 @@ func (o BootstrapOptions) choices() BootstrapOptions {
 	return BootstrapOptions{Rustc: o.Rustc, Cargo: o.Cargo, Cbindgen: o.Cbindgen}
 }
 
+// PreviousOptions returns the options target's bootstrapped prefix under
+// work was made with, so that a new bootstrap can keep what it is not told
+// to change.
+func PreviousOptions(work string, target Triple) (BootstrapOptions, bool) {
+	tag, err := os.ReadFile(filepath.Join(PrefixDir(work, target), "sysroot", tagName))
+	if err != nil {
+		return BootstrapOptions{}, false
+	}
+	in, ok := parseBootstrapTag(tag)
+	if !ok {
+		return BootstrapOptions{}, false
+	}
+	return in.opts, true
+}
+
 // findRedox settles which prefix a Redox target uses: a prebuilt one as
 // installed; a bootstrapped one, re-assembled when a host tool or an option
 // changed; none, in which case it bootstraps one when the host has every
@@ -381,16 +408,7 @@ func (tc *Toolchain) loadBootstrap(tag []byte) error {
 	tc.RustSysroot, tc.StdVendor = in.rustSysroot, in.stdVendor
 	tc.CargoArgs = []string{"-Zbuild-std=std,panic_abort"}
 	for _, n := range sortedKeys(in.missing) {
-		fix := ""
-		switch n {
-		case "cbindgen":
-			fix = "; relibc needs it: build one with /work/shared/redox/tools/mkcbindgen.sh DIR (or `cargo install cbindgen`), then `cook toolchain bootstrap --cbindgen DIR/cbindgen`"
-		case "libunwind":
-			if tc.Target.Arch() == Host().Arch() {
-				fix = "; apt-get install libunwind-22-dev, then `cook toolchain bootstrap`"
-			}
-		}
-		tc.Optional = append(tc.Optional, fmt.Sprintf("%s: %s%s", n, in.missing[n], fix))
+		tc.Optional = append(tc.Optional, n+": "+in.missing[n])
 	}
 	return nil
 }

@@ -197,7 +197,7 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 
 	// clang: the C compiler, and compiler-rt's builtins as libgcc.a.
 	clang := HostTool{Name: "clang", Required: true, Package: "clang-14", Fix: "apt-get install clang-14"}
-	builtins := HostTool{Name: "compiler-rt", Required: true, Package: "libclang-rt-14-dev",
+	builtins := HostTool{Name: "compiler-rt", Package: "libclang-rt-14-dev",
 		Fix: "apt-get install libclang-rt-14-dev (compiler-rt builtins, the toolchain's libgcc.a)"}
 	for _, c := range clangCandidates(p.LLVMMajor) {
 		path, err := exec.LookPath(c)
@@ -222,7 +222,11 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 			clang.Version = firstLine(out)
 		}
 		if builtins.Path == "" {
-			builtins.Problem = fmt.Sprintf("no compiler-rt builtins for %s next to %s", target.Arch(), clang.Path)
+			builtins.Problem = fmt.Sprintf("no compiler-rt builtins for %s next to %s: C programs cannot link (libgcc.a)", target.Arch(), clang.Path)
+			if target.Arch() != Host().Arch() {
+				builtins.Package = ""
+				builtins.Fix = "provide libgcc.a for " + target.Arch() + " in the prefix's lib/gcc/" + target.GNU() + "/"
+			}
 		} else {
 			builtins.Version = filepath.Base(builtins.Path)
 		}
@@ -296,7 +300,7 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 	unwind.Fix = "apt-get install " + unwind.Package
 	if target.Arch() != Host().Arch() {
 		unwind.Problem = fmt.Sprintf("Rust std programs with panic=unwind cannot link: the host's LLVM libunwind is for %s, not %s", Host().Arch(), target.Arch())
-		unwind.Fix = "build with panic=abort, or provide libgcc_eh.a in the sysroot's lib/"
+		unwind.Fix = "build with panic=abort, or provide libgcc_eh.a in the prefix's lib/gcc/" + target.GNU() + "/"
 		unwind.Package = ""
 	} else if cfg := findVersioned("llvm-config", p.LLVMMajor); cfg != "" {
 		if out, err := runVersion(ctx, cfg, "--libdir"); err == nil {

@@ -169,6 +169,11 @@ docs/toolchains.md.`,
 				return err
 			}
 			def := a.bootstrapOptions()
+			if prev, ok := toolchain.PreviousOptions(root, t); ok { // keep what is not changed
+				def.Rustc = firstNonEmpty(def.Rustc, prev.Rustc)
+				def.Cargo = firstNonEmpty(def.Cargo, prev.Cargo)
+				def.Cbindgen = firstNonEmpty(def.Cbindgen, prev.Cbindgen)
+			}
 			if opts.Rustc == "" {
 				opts.Rustc = def.Rustc
 			}
