@@ -202,10 +202,10 @@ func bootstrapTag(p *HostProbe, opts BootstrapOptions, files map[string]prefixFi
 		}
 	}
 	for _, t := range p.Tools {
-		if !t.Found() {
+		if t.Path == "" {
 			continue
 		}
-		for _, f := range identityFiles(t) {
+		for _, f := range identityFiles(t) { // found, or found but unusable (too old)
 			fmt.Fprintf(&b, "file %s\n", statLine(f))
 		}
 	}

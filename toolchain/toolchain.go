@@ -134,15 +134,15 @@ func Find(ctx context.Context, target Triple, work string, opts ...Option) (*Too
 		if err != nil {
 			return nil, err
 		}
-		if fix == "" {
-			break
-		}
 		for _, v := range toolVars {
-			if v.name == "PKG_CONFIG" {
+			switch {
+			case v.name == "PKG_CONFIG":
 				tc.Tools[v.name] = target.GNU() + "-pkg-config" // cook's wrapper, always present
-				continue
+			case fix == "": // no prefix: tc.Missing already says what to run
+				tc.Tools[v.name] = ""
+			default:
+				tc.lookup(v.name, target.GNU()+"-"+v.tool, fix)
 			}
-			tc.lookup(v.name, target.GNU()+"-"+v.tool, fix)
 		}
 	default: // a Linux cross target: Debian's cross compiler behind a prefix of wrappers
 		tc.Prefix = PrefixDir(work, target)
