@@ -263,6 +263,13 @@ func TestCargoVendorOffline(t *testing.T) {
 	if err != nil || !strings.HasPrefix(in["cargo-vendor"], "vendor ") {
 		t.Errorf("inputs %v, %v", in, err)
 	}
+	// the fetch phase's cargo fetch resolves from the vendor directory, offline
+	if err := b.CargoFetch(context.Background(), b.Tree.Recipes["hello-libc"], b.Work.Source("hello-libc")); err != nil {
+		t.Errorf("cargo fetch: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.CargoHome, "registry")); err == nil {
+		t.Error("a vendored cargo fetch downloaded into the shared cargo home")
+	}
 }
 
 // TestHermeticCross builds for aarch64: a recipe including a header that only
