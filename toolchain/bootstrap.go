@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Provider says where a Redox target's toolchain comes from.
@@ -185,6 +186,29 @@ func buildLibgccEH(ctx context.Context, p *HostProbe, sysroot, dir string) error
 // so each program gets the static one.
 const libgccS = "/* cook: no shared unwinder; link LLVM libunwind statically (docs/toolchains.md) */\nINPUT(libgcc_eh.a)\n"
 
+// generator digests what this cook writes into a bootstrapped prefix (the
+// wrapper templates, for every target, with placeholder tool paths): a
+// prefix written by another cook version is assembled again.
+var generator = sync.OnceValue(func() string {
+	h := sha256.New()
+	for _, t := range RedoxTargets {
+		p := &HostProbe{Target: t}
+		for _, n := range []string{"rustc", "cargo", "rust-src", "ld.lld", "clang", "compiler-rt", "gnu-ld", "gnu-objcopy", "gnu-as", "cbindgen"} {
+			p.Tools = append(p.Tools, HostTool{Name: n, Path: "/" + n})
+		}
+		for _, n := range llvmTools {
+			p.Tools = append(p.Tools, HostTool{Name: "llvm-" + n, Path: "/llvm-" + n})
+		}
+		files := bootstrapFiles(p)
+		for _, name := range sortedKeys(files) {
+			fmt.Fprintf(h, "%s\x00%s\x00%s\x00", name, files[name].Link, files[name].Text)
+		}
+	}
+	h.Write([]byte(ehShim))
+	h.Write([]byte(libgccS))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+})
+
 // bootstrapTag is the tag of a bootstrapped prefix: the options, every host
 // tool's path with its size and time (checked by Find), each version, and
 // a digest of the generated files.
@@ -192,6 +216,7 @@ func bootstrapTag(p *HostProbe, opts BootstrapOptions, files map[string]prefixFi
 	var b strings.Builder
 	b.WriteString(bootstrapMagic)
 	fmt.Fprintf(&b, "target %s\n", p.Target)
+	fmt.Fprintf(&b, "generator %s\n", generator())
 	fmt.Fprintf(&b, "option rustc=%s\noption cargo=%s\noption cbindgen=%s\n", opts.Rustc, opts.Cargo, opts.Cbindgen)
 	fmt.Fprintf(&b, "rust-sysroot %s\nstd-vendor %s\n", p.RustSysroot, p.StdVendor)
 	for _, t := range p.Tools {
@@ -252,6 +277,7 @@ func filesPresent(sysroot string, files map[string]prefixFile) bool {
 // bootstrapInfo is what Find reads back from a bootstrapped prefix's tag.
 type bootstrapInfo struct {
 	opts        BootstrapOptions
+	generator   string
 	rustSysroot string
 	stdVendor   string
 	versions    map[string]string
@@ -278,6 +304,8 @@ func parseBootstrapTag(tag []byte) (*bootstrapInfo, bool) {
 			case "cbindgen":
 				in.opts.Cbindgen = v
 			}
+		case "generator":
+			in.generator = rest
 		case "rust-sysroot":
 			in.rustSysroot = rest
 		case "std-vendor":
@@ -295,9 +323,12 @@ func parseBootstrapTag(tag []byte) (*bootstrapInfo, bool) {
 	return in, true
 }
 
-// fresh reports whether every host file the prefix was made from is as it
-// was (same size and time).
+// fresh reports whether the prefix was written by this cook and every host
+// file it was made from is as it was (same size and time).
 func (in *bootstrapInfo) fresh() bool {
+	if in.generator != generator() {
+		return false
+	}
 	for _, line := range in.files {
 		i := strings.LastIndexByte(line, ' ')
 		j := strings.LastIndexByte(line[:max(i, 0)], ' ')

@@ -244,6 +244,19 @@ func TestBootstrapNotices(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(tc.HostSysroot, "bin", "cbindgen")); err != nil || l != cb {
 		t.Errorf("bin/cbindgen -> %q, %v", l, err)
 	}
+	// a prefix another cook version wrote is assembled again
+	tagPath := filepath.Join(tc.HostSysroot, tagName)
+	tag, _ := os.ReadFile(tagPath)
+	old := strings.Replace(string(tag), "generator "+generator(), "generator 0000", 1)
+	if err := os.WriteFile(tagPath, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Find(ctx, target, work); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := os.ReadFile(tagPath); string(now) != string(tag) {
+		t.Errorf("the prefix of another generator was not remade:\n%s", now)
+	}
 }
 
 // TestBootstrapMissing: a host tool that is not there makes Find report

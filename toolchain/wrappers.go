@@ -227,6 +227,7 @@ while [ $# -gt 0 ]; do
         shift;;
     -Wl,*) IFS=, read -ra parts <<< "${a#-Wl,}"; args+=("${parts[@]}");;
     -L*|-l*|-T*) args+=("$a");;
+    -z?*) args+=(-z "${a#-z}");;
     -static|--static) static=1;;
     -static-pie) static=1; pie=1;;
     -shared) shared=1;;
