@@ -85,6 +85,7 @@ func TestRedoxBootstrapped(t *testing.T) {
 		if r.Status != "built" {
 			t.Errorf("%s: %s %s", r.Recipe, r.Status, r.Error)
 		}
+		t.Logf("%s: %s in %.0f s (cold)", r.Recipe, r.Status, r.Seconds)
 		stages[r.Recipe] = r.Stage
 	}
 	k := elfOf(t, filepath.Join(stages["kernel"], "usr/lib/boot/kernel"))
