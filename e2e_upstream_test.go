@@ -59,6 +59,7 @@ func mirrorFlags(t *testing.T, sharedDir string) []string {
 
 type result struct {
 	Recipe, Status, Stage, Error string
+	Seconds                      float64
 }
 
 // cook runs the binary and returns its JSON build results.

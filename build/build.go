@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/redox-cook/cook/cache"
+	"github.com/redox-cook/cook/cargohome"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/initfs"
@@ -57,6 +58,13 @@ type Builder struct {
 	// CargoRegistry, when set, replaces crates.io: a local directory
 	// registry (such as Debian's /usr/share/cargo/registry) or an index URL.
 	CargoRegistry string
+	// CargoVendor, when set, is a `cargo vendor` directory replacing
+	// crates.io and every git source of a recipe's Cargo.lock (package
+	// cargohome): builds get a cargo home of their own, nothing is
+	// downloaded.
+	CargoVendor string
+	// ToolchainOptions are passed to toolchain.Find.
+	ToolchainOptions []toolchain.Option
 	// Shims, when set, serves the wget and curl a build script runs from the
 	// download cache (the sandbox has no network): a script that downloads
 	// works when the fetch phase or an earlier run fetched the same URL.
@@ -74,6 +82,7 @@ type Builder struct {
 	states     map[string]*stateFile
 	closures   map[cookbook.Node][]Dep
 	keyHex     string
+	cargoSetup *cargohome.Setup
 }
 
 // ScriptShims starts the download commands of one build script: Start
@@ -168,7 +177,7 @@ func (b *Builder) Toolchain(ctx context.Context, t toolchain.Triple) (*toolchain
 	if tc, ok := b.toolchains[t]; ok {
 		return tc, nil
 	}
-	tc, err := toolchain.Find(ctx, t, b.Work.Root)
+	tc, err := toolchain.Find(ctx, t, b.Work.Root, b.ToolchainOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +482,7 @@ func (j *job) runScript(ctx context.Context, tc *toolchain.Toolchain, d scriptDi
 	if d.tools, err = b.writeTools(tc); err != nil {
 		return err
 	}
-	if err := b.prepareCargoHome(); err != nil {
+	if d.cargo, err = b.prepareCargoHome(ctx, j.node.Name, tc, j.source, !b.NoSandbox); err != nil {
 		return err
 	}
 	scriptPath := filepath.Join(d.script, "build.sh")
@@ -486,6 +495,15 @@ func (j *job) runScript(ctx context.Context, tc *toolchain.Toolchain, d scriptDi
 		if _, err := os.Stat(h); err == nil {
 			iso.hide = append(iso.hide, h)
 		}
+	}
+	if d.cargo != b.CargoHome {
+		// a home of the build's own (package cargohome), and the vendored
+		// crates its config names
+		iso.ownCargo = true
+		if d.vendor, err = b.cargoHomes().VendorDir(ctx, tc.StdVendor); err != nil {
+			return err
+		}
+		iso.hostTools = append(iso.hostTools, b.CargoVendor)
 	}
 	var shim *Shim
 	if b.Shims != nil && !b.AllowNetwork[r.Name] {
@@ -688,7 +706,7 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 		return "", err
 	}
 	// cargo is looked up on PATH, where a prefix's own comes first
-	for name, content := range script.Tools(string(tc.Target), tc.Target.GNU(), "cargo", nil) {
+	for name, content := range script.Tools(string(tc.Target), tc.Target.GNU(), "cargo", tc.CargoArgs) {
 		p := filepath.Join(dir, name)
 		if old, err := os.ReadFile(p); err == nil && string(old) == content {
 			continue
@@ -704,30 +722,52 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 	return dir, nil
 }
 
-// prepareCargoHome writes the cargo home's config: crates.io replaced by
-// CargoRegistry when one is configured.
-func (b *Builder) prepareCargoHome() error {
-	if b.CargoHome == "" {
-		return nil
-	}
-	if err := os.MkdirAll(b.CargoHome, 0o755); err != nil {
-		return err
-	}
-	var cfg strings.Builder
-	cfg.WriteString("# written by cook\n")
-	if reg := b.CargoRegistry; reg != "" {
-		cfg.WriteString("[source.crates-io]\nreplace-with = \"cook\"\n\n[source.cook]\n")
-		if strings.Contains(reg, "://") {
-			fmt.Fprintf(&cfg, "registry = %q\n", reg)
-		} else {
-			fmt.Fprintf(&cfg, "directory = %q\n", reg)
+// cargoFor picks the cargo command for a target: the prefix's own for Redox
+// targets with a prebuilt Rust, or a bootstrapped prefix's wrapper with the
+// -Zbuild-std its Rust needs; otherwise the host's cargo.
+func cargoFor(tc *toolchain.Toolchain) (string, []string) {
+	if tc.Prefix != "" {
+		p := filepath.Join(tc.HostSysroot, "bin", "cargo")
+		if _, err := os.Stat(p); err == nil {
+			return p, tc.CargoArgs
 		}
 	}
-	p := filepath.Join(b.CargoHome, "config.toml")
-	if old, err := os.ReadFile(p); err == nil && string(old) == cfg.String() {
-		return nil
+	return "cargo", nil
+}
+
+// cargoHomes is how builds get their crates (package cargohome).
+func (b *Builder) cargoHomes() *cargohome.Setup {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cargoSetup == nil {
+		b.cargoSetup = &cargohome.Setup{Shared: b.CargoHome, Registry: b.CargoRegistry, Vendor: b.CargoVendor}
 	}
-	return fsutil.WriteFileAtomic(p, []byte(cfg.String()), 0o644)
+	return b.cargoSetup
+}
+
+// prepareCargoHome returns the CARGO_HOME for a build of recipe with tc
+// from sourceDir, its config written (package cargohome): the shared home,
+// or with CargoVendor one of the recipe's own whose config replaces the
+// sources its Cargo.lock files name.
+func (b *Builder) prepareCargoHome(ctx context.Context, recipe string, tc *toolchain.Toolchain, sourceDir string, sandboxed bool) (string, error) {
+	if b.CargoHome == "" {
+		return "", nil
+	}
+	key := string(tc.Target) + "/" + recipe
+	if !sandboxed {
+		key = "host/" + key // a config naming host paths, for cargo run on the host
+	}
+	return b.cargoHomes().Prepare(ctx, key, sourceDir, tc.StdVendor, vendorAt(sandboxed))
+}
+
+// vendorAt is where a build sees the vendored crates: a fixed path in the
+// sandbox (what rustc records of them does not depend on the work
+// directory), the host's own path without one.
+func vendorAt(sandboxed bool) string {
+	if sandboxed {
+		return inVendor
+	}
+	return ""
 }
 
 // environment is the complete, scrubbed environment of a build script,

@@ -235,6 +235,46 @@ func TestCargoRegistryOffline(t *testing.T) {
 	}
 }
 
+// TestCargoVendorOffline builds the same crate with a vendor directory
+// (Debian's registry is one) instead of a registry: the build gets a cargo
+// home of its own whose config replaces crates.io, and the vendor
+// directory is an input of its action key.
+func TestCargoVendorOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds real projects")
+	}
+	need(t, "cargo", "gcc")
+	const vendor = "/usr/share/cargo/registry"
+	if _, err := os.Stat(vendor + "/libc-0.2.139"); err != nil {
+		t.Skip("Debian's librust-libc-dev is not installed")
+	}
+	b := testBuilder(t, toolchain.Host())
+	b.CargoRegistry, b.CargoVendor = "", vendor
+	res, err := buildAll(t, b, "hello-libc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, filepath.Join(res.Stage, "usr/bin/hello-libc")); got != "hello from libc, pid is positive: true" {
+		t.Errorf("got %q", got)
+	}
+	cfg, err := os.ReadFile(filepath.Join(b.CargoHome, "homes", string(toolchain.Host())+"_hello-libc", "config.toml"))
+	// the sandbox shows the vendored crates at a fixed path
+	if err != nil || !strings.Contains(string(cfg), `directory = "/cook/vendor"`) || !strings.Contains(string(cfg), "offline = true") {
+		t.Errorf("the build's cargo home config (%v):\n%s", err, cfg)
+	}
+	in, err := b.Inputs(context.Background(), cookbook.Node{Name: "hello-libc"})
+	if err != nil || !strings.HasPrefix(in["cargo-vendor"], "vendor ") {
+		t.Errorf("inputs %v, %v", in, err)
+	}
+	// the fetch phase's cargo fetch resolves from the vendor directory, offline
+	if err := b.CargoFetch(context.Background(), b.Tree.Recipes["hello-libc"], b.Work.Source("hello-libc")); err != nil {
+		t.Errorf("cargo fetch: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.CargoHome, "registry")); err == nil {
+		t.Error("a vendored cargo fetch downloaded into the shared cargo home")
+	}
+}
+
 // TestHermeticCross builds for aarch64: a recipe including a header that only
 // the host has fails; the same program declaring the library that provides
 // it builds, and runs under qemu-aarch64.

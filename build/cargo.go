@@ -37,18 +37,24 @@ func (b *Builder) CargoFetch(ctx context.Context, r *cookbook.Recipe, sourceDir 
 	if _, err := os.Stat(manifest); err != nil {
 		return nil
 	}
-	if err := b.prepareCargoHome(); err != nil {
+	tc, err := b.Toolchain(ctx, b.Target)
+	if err != nil {
+		return err
+	}
+	home, err := b.prepareCargoHome(ctx, r.Name, tc, sourceDir, false)
+	if err != nil {
 		return err
 	}
 	args := []string{"fetch", "--manifest-path", manifest}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(manifest), "Cargo.lock")); err == nil && !r.Build.ClearLocked {
 		args = append(args, "--locked")
 	}
-	if b.Offline {
+	if b.Offline || b.CargoVendor != "" {
 		args = append(args, "--offline")
 	}
-	cmd := exec.CommandContext(ctx, "cargo", args...)
-	cmd.Env = append(os.Environ(), "CARGO_HOME="+b.CargoHome)
+	cargo, _ := cargoFor(tc) // a bootstrapped prefix's: never a rustup proxy
+	cmd := exec.CommandContext(ctx, cargo, args...)
+	cmd.Env = append(os.Environ(), "CARGO_HOME="+home)
 	if home := rustupHome(); home != "" {
 		cmd.Env = append(cmd.Env, "RUSTUP_HOME="+home)
 	}

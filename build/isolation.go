@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ const (
 	inShim      = "/cook/shim"
 	inCookbook  = "/cook/cookbook"
 	inScript    = "/cook/script"
+	inVendor    = "/cook/vendor"
 	inTmp       = "/tmp"
 )
 
@@ -84,6 +86,8 @@ type scriptDirs struct {
 	// shim is the download shims' directory ("" without shims): its
 	// symlinks' targets are shown at their own paths.
 	shim string
+	// vendor is the vendored crates' directory ("" without one).
+	vendor string
 }
 
 // newView is the view a build's script has of d: fixed paths when
@@ -108,6 +112,7 @@ func newView(d scriptDirs, sandboxed bool) *view {
 	v.add(d.tmp, inTmp)
 	v.add(d.shim, inShim)
 	v.add(d.script, inScript)
+	v.add(d.vendor, inVendor)
 	return v
 }
 
@@ -121,6 +126,9 @@ type isolation struct {
 	// hostTools are host directories outside /usr that the script's tools
 	// need, shown read-only at their own paths (a rustup installation).
 	hostTools []string
+	// ownCargo: the cargo home is the build's own (writable), not the
+	// shared one (behind an overlay).
+	ownCargo bool
 }
 
 // command returns the command running the script at scriptPath (a host
@@ -185,11 +193,27 @@ func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptP
 	ro(d.tools)
 	ro(d.prefix)
 	ro(d.script)
-	if d.cargo != "" {
+	switch {
+	case d.cargo != "" && iso.ownCargo:
+		rw(d.cargo)
+	case d.cargo != "":
 		// crates the fetch phase downloaded; cargo's own writes (unpacked
 		// sources, locks) land in this build's layer
 		mounts = append(mounts, sandbox.Mount{Kind: sandbox.Overlay, Source: d.cargo, Target: inCargo,
 			Upper: layers["cargo/upper"], Work: layers["cargo/work"]})
+	}
+	ro(d.vendor)
+	if d.prefix != "" {
+		// a bootstrapped prefix links host tools kept elsewhere (cbindgen)
+		exes, err := linkTargets(filepath.Join(d.prefix, "sysroot", "bin"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+		for _, e := range exes {
+			if dir := filepath.Dir(e); !underAny(dir, "/usr", "/bin", "/lib", d.prefix) {
+				mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: dir, Target: dir})
+			}
+		}
 	}
 	if d.shim != "" {
 		ro(d.shim)
@@ -208,6 +232,16 @@ func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptP
 	cmd := sandbox.Command(ctx, spec, "bash", "-ex", v.path(scriptPath))
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, cleanup, nil
+}
+
+// underAny reports whether p is one of roots or below one.
+func underAny(p string, roots ...string) bool {
+	for _, r := range roots {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // linkTargets lists the distinct absolute targets of the symlinks in the

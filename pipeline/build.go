@@ -18,6 +18,7 @@ import (
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/report"
+	"github.com/redox-cook/cook/toolchain"
 )
 
 // BuildObserver sees a build: once the fetch phase and the up-to-date
@@ -79,6 +80,7 @@ func (p *Pipeline) Builder(o BuildOptions) (*build.Builder, error) {
 	b := &build.Builder{
 		Tree: tree, Work: w, Target: p.cfg.Target, Key: key, NoSandbox: o.NoSandbox, AllowNetwork: allowed,
 		Offline: p.cfg.Offline, CargoHome: filepath.Join(w.Root, "cargo"), CargoRegistry: p.cfg.Settings.Cargo.Registry,
+		CargoVendor: p.cfg.CargoVendor, ToolchainOptions: []toolchain.Option{toolchain.WithBootstrap(p.cfg.Bootstrap)},
 		Log: p.cfg.Log, Output: o.Output,
 	}
 	dl, err := fetch.NewDownloader(fetch.WithOffline(true), fetch.WithLogger(p.cfg.Log))

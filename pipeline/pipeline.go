@@ -36,7 +36,12 @@ type Config struct {
 	Offline bool
 	// Settings are cook.toml's: cargo, network, limits, toolchain.
 	Settings *settings.Settings
-	Log      *slog.Logger
+	// CargoVendor is a `cargo vendor` directory replacing crates.io and the
+	// lock files' git sources ("" for none).
+	CargoVendor string
+	// Bootstrap are the host programs a bootstrapped Redox toolchain uses.
+	Bootstrap toolchain.BootstrapOptions
+	Log       *slog.Logger
 }
 
 // Pipeline runs the steps for one Config.

@@ -28,10 +28,11 @@ type Settings struct {
 	// Mirrors maps a URL prefix to its replacement prefix.
 	Mirrors map[string]string `toml:"mirrors"`
 
-	Cargo   Cargo   `toml:"cargo"`
-	Network Network `toml:"network"`
-	Cache   Cache   `toml:"cache"`
-	Limits  Limits  `toml:"limits"`
+	Cargo     Cargo     `toml:"cargo"`
+	Network   Network   `toml:"network"`
+	Cache     Cache     `toml:"cache"`
+	Limits    Limits    `toml:"limits"`
+	Toolchain Toolchain `toml:"toolchain"`
 }
 
 // Cargo configures how cargo dependencies are fetched.
@@ -39,6 +40,18 @@ type Cargo struct {
 	// Registry replaces crates.io: a local directory registry (for example
 	// /usr/share/cargo/registry) or a registry index URL.
 	Registry string `toml:"registry"`
+	// Vendor is a `cargo vendor`-style directory holding every crate the
+	// builds need: crates.io and the git sources of each recipe's
+	// Cargo.lock are replaced with it, and nothing is downloaded.
+	Vendor string `toml:"vendor"`
+}
+
+// Toolchain chooses the host programs of a bootstrapped Redox toolchain
+// (cook toolchain bootstrap); empty fields take the defaults.
+type Toolchain struct {
+	Rustc    string `toml:"rustc"`
+	Cargo    string `toml:"cargo"`
+	Cbindgen string `toml:"cbindgen"`
 }
 
 // Network lists recipes allowed to use the network while they build. Such

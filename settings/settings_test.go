@@ -13,6 +13,9 @@ jobs = 3
 "https://ftp.gnu.org/gnu/" = "http://127.0.0.1:8000/gnu/"
 [cargo]
 registry = "/usr/share/cargo/registry"
+vendor = "/srv/crates"
+[toolchain]
+cbindgen = "/opt/cbindgen/cbindgen"
 [network]
 allow = ["relibc"]
 `))
@@ -21,6 +24,9 @@ allow = ["relibc"]
 	}
 	if s.Target != "aarch64-unknown-linux-gnu" || s.Jobs != 3 || s.Cargo.Registry == "" || len(s.Network.Allow) != 1 {
 		t.Fatalf("got %+v", s)
+	}
+	if s.Cargo.Vendor != "/srv/crates" || s.Toolchain.Cbindgen != "/opt/cbindgen/cbindgen" {
+		t.Fatalf("cargo %+v toolchain %+v", s.Cargo, s.Toolchain)
 	}
 	if s.Mirrors["https://ftp.gnu.org/gnu/"] != "http://127.0.0.1:8000/gnu/" {
 		t.Fatalf("mirrors %v", s.Mirrors)

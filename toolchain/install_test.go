@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +68,7 @@ func TestInstallRedoxPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, _ := Find(context.Background(), target, work)
+	tc, _ := Find(context.Background(), target, work, WithoutAutoBootstrap())
 	if tc.Ready() {
 		t.Fatal("toolchain ready before install")
 	}
@@ -84,6 +85,15 @@ func TestInstallRedoxPrefix(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(res.Sysroot, "bin", "cargo")); err != nil {
 		t.Error(err)
+	}
+	if tc.Provider != Prebuilt {
+		t.Errorf("provider %q, want %q", tc.Provider, Prebuilt)
+	}
+	// bootstrapping does not replace an installed prebuilt prefix unasked
+	if _, err := Bootstrap(context.Background(), target, work, BootstrapOptions{}); err != nil && !errors.Is(err, ErrPrebuiltPresent) && !errors.Is(err, ErrBootstrapMissing) {
+		t.Errorf("bootstrap over a prebuilt prefix: %v", err)
+	} else if err == nil {
+		t.Error("bootstrap replaced a prebuilt prefix without Replace")
 	}
 
 	// A tampered archive: refused with both hashes named, the prefix intact.

@@ -48,7 +48,30 @@ type Toolchain struct {
 	// LLVM's binutils rather than Debian's cross gcc.
 	Clang bool
 
+	// Provider says where a Redox prefix came from ("" for the host and
+	// Linux cross targets).
+	Provider Provider
+
+	// Versions maps each host tool of a bootstrapped prefix to its version.
+	Versions map[string]string
+
+	// Optional explains each optional tool that is missing (cbindgen,
+	// libgcc_eh.a) and how to get it; the toolchain is Ready without them.
+	Optional []string
+
+	// RustSysroot is the Rust sysroot a bootstrapped prefix builds with;
+	// StdVendor its standard library's vendored crates ("" if none), which
+	// -Zbuild-std resolves through the same cargo source replacement as
+	// the recipe's crates.
+	RustSysroot, StdVendor string
+
+	// CargoArgs are added to every cargo call of cookbook_redoxer (and so
+	// cookbook_cargo): -Zbuild-std for a Rust without the target's
+	// prebuilt standard library.
+	CargoArgs []string
+
 	identity func() string
+	tag      []byte
 }
 
 // toolVars are the variables redoxer env sets, with the tool suffix each one
@@ -62,7 +85,22 @@ var toolVars = []struct{ name, tool string }{
 // Option adjusts Find.
 type Option func(*findOptions)
 
-type findOptions struct{ clang bool }
+type findOptions struct {
+	clang     bool
+	bootstrap BootstrapOptions
+	noAuto    bool
+}
+
+// WithBootstrap sets the options of a bootstrapped Redox toolchain: Find
+// assembles one when no prefix is installed, and again when the host's
+// tools or these options changed.
+func WithBootstrap(opts BootstrapOptions) Option {
+	return func(o *findOptions) { o.bootstrap = opts }
+}
+
+// WithoutAutoBootstrap makes Find report a missing Redox prefix instead of
+// bootstrapping one.
+func WithoutAutoBootstrap() Option { return func(o *findOptions) { o.noAuto = true } }
 
 // WithClang makes a Linux cross target use clang --target and LLVM's tools
 // even when Debian's cross gcc is installed (without gcc, clang is used
@@ -92,12 +130,19 @@ func Find(ctx context.Context, target Triple, work string, opts ...Option) (*Too
 		tc.Prefix = PrefixDir(work, target)
 		tc.HostSysroot = filepath.Join(tc.Prefix, "sysroot")
 		tc.Path = []string{filepath.Join(tc.HostSysroot, "bin")}
+		fix, err := tc.findRedox(ctx, work, o)
+		if err != nil {
+			return nil, err
+		}
 		for _, v := range toolVars {
-			if v.name == "PKG_CONFIG" {
+			switch {
+			case v.name == "PKG_CONFIG":
 				tc.Tools[v.name] = target.GNU() + "-pkg-config" // cook's wrapper, always present
-				continue
+			case fix == "": // no prefix: tc.Missing already says what to run
+				tc.Tools[v.name] = ""
+			default:
+				tc.lookup(v.name, target.GNU()+"-"+v.tool, fix)
 			}
-			tc.lookup(v.name, target.GNU()+"-"+v.tool, "run `cook toolchain install --target "+string(target)+"`")
 		}
 	default: // a Linux cross target: Debian's cross compiler behind a prefix of wrappers
 		tc.Prefix = PrefixDir(work, target)
@@ -204,6 +249,9 @@ func (tc *Toolchain) Env() map[string]string {
 	if cc := env["CC"]; cc != "" {
 		env["CARGO_TARGET_"+t.Upper()+"_LINKER"] = cc
 	}
+	if tc.Provider == Bootstrapped {
+		env["RUSTC_BOOTSTRAP"] = "1" // -Z flags and #![feature] on the host's stable rustc
+	}
 	return env
 }
 
@@ -220,6 +268,12 @@ func (tc *Toolchain) Identity() string {
 func (tc *Toolchain) computeIdentity() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "target %s\n", tc.Target)
+	if tc.Provider == Bootstrapped {
+		// the tag names every host tool's version, path, size and time and
+		// digests the generated wrappers
+		h.Write(tc.tag)
+		return hex.EncodeToString(h.Sum(nil))
+	}
 	names := make([]string, 0, len(tc.Tools))
 	for n := range tc.Tools {
 		names = append(names, n)

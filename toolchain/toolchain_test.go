@@ -46,14 +46,15 @@ func TestTriples(t *testing.T) {
 }
 
 func TestRedoxEnvMissingPrefix(t *testing.T) {
-	tc, err := Find(context.Background(), "x86_64-unknown-redox", t.TempDir())
+	tc, err := Find(context.Background(), "x86_64-unknown-redox", t.TempDir(), WithoutAutoBootstrap())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tc.Ready() {
 		t.Skip("a Redox toolchain is on PATH")
 	}
-	if !strings.Contains(strings.Join(tc.Missing, "\n"), "cook toolchain install --target x86_64-unknown-redox") {
+	if m := strings.Join(tc.Missing, "\n"); !strings.Contains(m, "cook toolchain install --target x86_64-unknown-redox") ||
+		!strings.Contains(m, "cook toolchain bootstrap --target x86_64-unknown-redox") {
 		t.Errorf("missing = %v", tc.Missing)
 	}
 	env := tc.Env()

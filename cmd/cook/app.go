@@ -34,6 +34,7 @@ type app struct {
 	configFlag   string
 	jobs         int
 	mirrorFlags  []string
+	cargoVendor  string
 	offline      bool
 	noWait       bool
 	json         bool
@@ -60,6 +61,7 @@ func (a *app) addGlobalFlags(root *cobra.Command) {
 	f.IntVarP(&a.jobs, "jobs", "j", 0, "parallel jobs (env COOK_JOBS; default: number of CPUs)")
 	f.StringVar(&a.configFlag, "config", "", "cook settings file (env COOK_CONFIG; default: cook.toml at the cookbook root; cook image uses --config for the filesystem config, so set COOK_CONFIG there)")
 	f.StringArrayVar(&a.mirrorFlags, "mirror", nil, "FROM=TO: fetch any source URL starting with FROM from TO instead (repeatable)")
+	f.StringVar(&a.cargoVendor, "cargo-vendor", "", "a `cargo vendor` directory holding every crate builds need: crates.io and each Cargo.lock's git sources are replaced with it, nothing is downloaded (env COOK_CARGO_VENDOR; cook.toml [cargo] vendor)")
 	f.BoolVar(&a.offline, "offline", false, "no network at all (env COOK_OFFLINE=1)")
 	f.BoolVar(&a.noWait, "no-wait", false, "fail at once when another cook is writing to the work directory, instead of waiting for it")
 	f.BoolVar(&a.json, "json", false, "machine-readable output on stdout")
@@ -140,6 +142,19 @@ func (a *app) init(cmd *cobra.Command) error {
 			a.offline = a.offline || a.settings.Offline
 		}
 	}
+	if v := firstNonEmpty(a.cargoVendor, os.Getenv("COOK_CARGO_VENDOR"), a.settings.Cargo.Vendor); v != "" {
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return usageErr(err)
+		}
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return usageErr(fmt.Errorf("--cargo-vendor %s: not a directory", v))
+		}
+		if a.settings.Cargo.Registry != "" {
+			return usageErr(fmt.Errorf("--cargo-vendor %s and cook.toml [cargo] registry = %q both replace crates.io: set one", v, a.settings.Cargo.Registry))
+		}
+		a.cargoVendor = abs
+	}
 	a.mirrors = map[string]string{}
 	for from, to := range a.settings.Mirrors {
 		a.mirrors[from] = to
@@ -152,6 +167,13 @@ func (a *app) init(cmd *cobra.Command) error {
 		a.mirrors[from] = to
 	}
 	return nil
+}
+
+// bootstrapOptions are the host programs of a bootstrapped Redox toolchain:
+// cook.toml's [toolchain], with COOK_CBINDGEN for cbindgen.
+func (a *app) bootstrapOptions() toolchain.BootstrapOptions {
+	t := a.settings.Toolchain
+	return toolchain.BootstrapOptions{Rustc: t.Rustc, Cargo: t.Cargo, Cbindgen: firstNonEmpty(os.Getenv("COOK_CBINDGEN"), t.Cbindgen)}
 }
 
 // requireCookbook returns the cookbook root or a usage error saying how to name one.
@@ -185,7 +207,7 @@ func (a *app) workDir() (string, error) {
 // pipeline is the pipeline for tree and w with the global settings.
 func (a *app) pipeline(tree *cookbook.Tree, w workdir.Dir) *pipeline.Pipeline {
 	return pipeline.New(pipeline.Config{Tree: tree, Work: w, Target: a.triple, Jobs: a.jobs, Mirrors: a.mirrors,
-		Offline: a.offline, Settings: a.settings, Log: a.logger()})
+		Offline: a.offline, Settings: a.settings, CargoVendor: a.cargoVendor, Bootstrap: a.bootstrapOptions(), Log: a.logger()})
 }
 
 // lockWork takes w's writer lock for a command that changes the work

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/redox-cook/cook/toolchain"
+)
+
+// TestToolchainStatusBootstrap runs cook toolchain status against the
+// host's real tools: with Debian's Rust, clang, lld, LLVM, nasm and
+// binutils installed it bootstraps the prefix and reports the provider and
+// every tool's version; it skips on a host without them.
+func TestToolchainStatusBootstrap(t *testing.T) {
+	p := toolchain.ProbeHost(context.Background(), "x86_64-unknown-redox", toolchain.BootstrapOptions{})
+	if m := p.Missing(); len(m) > 0 {
+		t.Skipf("the host cannot bootstrap: %v", toolchain.MissingError(p.Target, m))
+	}
+	work := t.TempDir()
+	out, errOut, code := cook(t, "--work", work, "--target", "x86_64-unknown-redox", "toolchain", "status")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"provider:     bootstrapped", "CC         x86_64-unknown-redox-gcc", "rustc        rustc ", "nasm         NASM",
+		"ld.lld       ", "clang        ", "gnu-ld       GNU ld", "ready\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, code = cook(t, "--work", work, "--json", "toolchain", "status")
+	var st toolchainStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+		t.Fatalf("json status: %v (exit %d)\n%s", err, code, out)
+	}
+	if st.Provider != "bootstrap" || !st.Ready || st.Versions["cargo"] == "" || st.Env["RUSTC_BOOTSTRAP"] != "1" {
+		t.Errorf("json status: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(work, "prefix", "x86_64-unknown-redox", "sysroot", "bin", "x86_64-unknown-redox-gcc")); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestToolchainStatusMissing: a rustc that is not there is reported with
+// the command that fixes it, and status fails.
+func TestToolchainStatusMissing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "cook.toml")
+	if err := os.WriteFile(cfg, []byte("[toolchain]\nrustc = \"/nonexistent/rustc\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("COOK_CONFIG", cfg)
+	out, errOut, code := cook(t, "--work", filepath.Join(dir, "work"), "--target", "x86_64-unknown-redox", "toolchain", "status")
+	if code == 0 {
+		t.Fatalf("status succeeded without a rustc:\n%s", out)
+	}
+	all := out + errOut
+	for _, want := range []string{"not ready", "rustc", "apt-get install rustc-web", "cook toolchain install"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("output lacks %q:\n%s", want, all)
+		}
+	}
+	_, errOut, code = cook(t, "--work", filepath.Join(dir, "work"), "toolchain", "bootstrap")
+	if code == 0 || !strings.Contains(errOut, "apt-get install rustc-web") {
+		t.Errorf("bootstrap without a rustc: exit %d\n%s", code, errOut)
+	}
+}

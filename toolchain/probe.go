@@ -1,0 +1,557 @@
+package toolchain
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HostTool is one host program (or file) a bootstrapped Redox toolchain is
+// made of, as ProbeHost found it.
+type HostTool struct {
+	Name     string // rustc, cargo, rust-src, clang, ...
+	Path     string // absolute; "" when missing
+	Version  string // one line; "" when missing
+	Required bool
+	// Package is the Debian package that provides it.
+	Package string
+	// Problem says why it is missing or unusable; Fix how to get it.
+	Problem, Fix string
+}
+
+// Found reports a usable tool.
+func (t HostTool) Found() bool { return t.Path != "" && t.Problem == "" }
+
+// HostProbe is what the host offers for a Redox toolchain built from its own
+// Rust and LLVM: every tool, found or not, with versions.
+type HostProbe struct {
+	Target Triple
+	Tools  []HostTool
+	// RustSysroot is `rustc --print sysroot`; StdVendor the standard
+	// library's vendored crates under it ("" when rust-src has none).
+	RustSysroot, StdVendor string
+	// LLVMMajor is the LLVM major version rustc was built with: lld and the
+	// LLVM binutils of that version are preferred.
+	LLVMMajor int
+}
+
+// Tool returns the probe's entry for name (the zero HostTool if none).
+func (p *HostProbe) Tool(name string) HostTool {
+	for _, t := range p.Tools {
+		if t.Name == name {
+			return t
+		}
+	}
+	return HostTool{}
+}
+
+// Missing lists the required tools that are missing or unusable.
+func (p *HostProbe) Missing() []HostTool {
+	var out []HostTool
+	for _, t := range p.Tools {
+		if t.Required && !t.Found() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// OptionalMissing lists optional tools that are missing (what needs them is
+// in the Problem).
+func (p *HostProbe) OptionalMissing() []HostTool {
+	var out []HostTool
+	for _, t := range p.Tools {
+		if !t.Required && !t.Found() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// AptCommand is the apt-get command installing the Debian packages of the
+// given tools ("" when none has one).
+func AptCommand(tools []HostTool) string {
+	seen := map[string]bool{}
+	var pkgs []string
+	for _, t := range tools {
+		for _, p := range strings.Fields(t.Package) {
+			if !seen[p] {
+				seen[p] = true
+				pkgs = append(pkgs, p)
+			}
+		}
+	}
+	if len(pkgs) == 0 {
+		return ""
+	}
+	return "apt-get install " + strings.Join(pkgs, " ")
+}
+
+// BootstrapPackages are the Debian 12 packages a bootstrapped x86_64 Redox
+// toolchain needs (docs/toolchains.md).
+const BootstrapPackages = "rustc-web cargo-web rust-web-src rust-web-llvm lld-22 llvm-22 clang-14 libclang-rt-14-dev libunwind-22-dev nasm binutils make"
+
+// BootstrapOptions chooses the host programs; empty fields take defaults.
+type BootstrapOptions struct {
+	// Rustc and Cargo default to /usr/bin/rustc and /usr/bin/cargo (a
+	// distribution's Rust), else the first on PATH that is not a rustup
+	// proxy (which would obey a source's rust-toolchain.toml and download).
+	Rustc, Cargo string
+	// Cbindgen is a cbindgen ≥ 0.29 (relibc's headers); default: on PATH.
+	Cbindgen string
+	// Replace lets Bootstrap replace a prebuilt prefix.
+	Replace bool
+}
+
+// minCbindgen is the oldest cbindgen relibc's headers build with
+// (#[unsafe(no_mangle)] needs 0.29).
+var minCbindgen = [3]int{0, 29, 0}
+
+// ProbeHost finds the host programs a bootstrapped toolchain for target
+// would use and asks each for its version. It changes nothing.
+func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostProbe {
+	p := &HostProbe{Target: target}
+	add := func(t HostTool) { p.Tools = append(p.Tools, t) }
+
+	// Rust: rustc, cargo, rust-src (for -Zbuild-std), the target.
+	rustc := HostTool{Name: "rustc", Required: true, Package: "rustc-web"}
+	rustc.Path, rustc.Problem = findRust("rustc", opts.Rustc)
+	if rustc.Path != "" && rustc.Problem == "" {
+		out, err := runVersion(ctx, rustc.Path, "-vV")
+		if err != nil {
+			rustc.Problem = err.Error()
+		} else {
+			rustc.Version = firstLine(out)
+			if m := regexp.MustCompile(`(?m)^LLVM version: (\d+)`).FindStringSubmatch(out); m != nil {
+				p.LLVMMajor, _ = strconv.Atoi(m[1])
+				rustc.Version += "; LLVM " + strings.TrimPrefix(lineWith(out, "LLVM version: "), "LLVM version: ")
+			}
+		}
+	}
+	rustc.Fix = "apt-get install rustc-web (Debian 12; or pass --rustc a nightly's rustc, not a rustup proxy)"
+	add(rustc)
+	cargo := HostTool{Name: "cargo", Required: true, Package: "cargo-web"}
+	cargo.Path, cargo.Problem = findRust("cargo", opts.Cargo)
+	if cargo.Found() {
+		if out, err := runVersion(ctx, cargo.Path, "-V"); err != nil {
+			cargo.Problem = err.Error()
+		} else {
+			cargo.Version = firstLine(out)
+		}
+	}
+	cargo.Fix = "apt-get install cargo-web"
+	add(cargo)
+
+	src := HostTool{Name: "rust-src", Required: true, Package: "rust-web-src",
+		Fix: "apt-get install rust-web-src (the standard library's source, which -Zbuild-std compiles)"}
+	if rustc.Found() {
+		if out, err := runVersion(ctx, rustc.Path, "--print", "sysroot"); err == nil {
+			p.RustSysroot = strings.TrimSpace(out)
+		}
+		lib := filepath.Join(p.RustSysroot, "lib", "rustlib", "src", "rust", "library")
+		if _, err := os.Stat(filepath.Join(lib, "core", "src", "lib.rs")); err != nil {
+			src.Problem = "no standard library source in " + lib
+		} else {
+			src.Path = filepath.Join(p.RustSysroot, "lib", "rustlib", "src", "rust")
+			src.Version = "library/Cargo.lock " + fileDigest(filepath.Join(lib, "Cargo.lock"))
+			if st, err := os.Stat(filepath.Join(lib, "vendor")); err == nil && st.IsDir() {
+				p.StdVendor = filepath.Join(lib, "vendor")
+				src.Version += ", vendored std crates"
+			}
+		}
+		if out, err := runVersion(ctx, rustc.Path, "--print", "target-list"); err == nil &&
+			!containsLine(out, string(target)) {
+			rustc.Problem = fmt.Sprintf("%s does not know the target %s", rustc.Version, target)
+			p.Tools[0] = rustc
+		}
+	} else {
+		src.Problem = "needs rustc"
+	}
+	add(src)
+
+	// lld: rustc's linker for the kernel and UEFI targets (as rust-lld) and
+	// the C link driver's linker.
+	lld := HostTool{Name: "ld.lld", Required: true, Package: fmt.Sprintf("lld-%d", orDefault(p.LLVMMajor, 22))}
+	lld.Path = findVersioned("ld.lld", p.LLVMMajor)
+	lld.Fix = "apt-get install " + lld.Package
+	if lld.Path != "" {
+		if out, err := runVersion(ctx, lld.Path, "--version"); err != nil {
+			lld.Problem = err.Error()
+		} else {
+			lld.Version = firstLine(out)
+		}
+	} else {
+		lld.Problem = "no ld.lld on PATH"
+	}
+	add(lld)
+
+	// clang: the C compiler, and compiler-rt's builtins as libgcc.a.
+	clang := HostTool{Name: "clang", Required: true, Package: "clang-14", Fix: "apt-get install clang-14"}
+	builtins := HostTool{Name: "compiler-rt", Package: "libclang-rt-14-dev",
+		Fix: "apt-get install libclang-rt-14-dev (compiler-rt builtins, the toolchain's libgcc.a)"}
+	for _, c := range clangCandidates(p.LLVMMajor) {
+		path, err := exec.LookPath(c)
+		if err != nil {
+			continue
+		}
+		rt := compilerRT(ctx, path, target)
+		if clang.Path == "" || rt != "" && builtins.Path == "" {
+			clang.Path, builtins.Path = path, rt
+		}
+		if rt != "" {
+			break
+		}
+	}
+	if clang.Path == "" {
+		clang.Problem = "no clang on PATH"
+		builtins.Problem = "needs clang"
+	} else {
+		if out, err := runVersion(ctx, clang.Path, "--version"); err != nil {
+			clang.Problem = err.Error()
+		} else {
+			clang.Version = firstLine(out)
+		}
+		if builtins.Path == "" {
+			builtins.Problem = fmt.Sprintf("no compiler-rt builtins for %s next to %s: C programs cannot link (libgcc.a)", target.Arch(), clang.Path)
+			if target.Arch() != Host().Arch() {
+				builtins.Package = ""
+				builtins.Fix = "provide libgcc.a for " + target.Arch() + " in the prefix's lib/gcc/" + target.GNU() + "/"
+			}
+		} else {
+			builtins.Version = filepath.Base(builtins.Path)
+		}
+	}
+	add(clang)
+	add(builtins)
+
+	// LLVM binutils.
+	llvmPkg := fmt.Sprintf("llvm-%d", orDefault(p.LLVMMajor, 22))
+	for _, name := range llvmTools {
+		t := HostTool{Name: "llvm-" + name, Required: true, Package: llvmPkg, Fix: "apt-get install " + llvmPkg}
+		t.Path = findVersioned("llvm-"+name, p.LLVMMajor)
+		if t.Path == "" {
+			t.Problem = "no llvm-" + name + " on PATH"
+		} else if name == "ar" {
+			if out, err := runVersion(ctx, t.Path, "--version"); err != nil {
+				t.Problem = err.Error()
+			} else {
+				t.Version = strings.TrimSpace(lineWith(out, "LLVM version"))
+			}
+		}
+		add(t)
+	}
+	if v := p.Tool("llvm-ar").Version; v != "" { // one package: one version
+		for i, t := range p.Tools {
+			if strings.HasPrefix(t.Name, "llvm-") && t.Found() {
+				p.Tools[i].Version = v
+			}
+		}
+	}
+
+	// x86: nasm (kernel, BIOS bootloader) and GNU ld/objcopy/as (BIOS
+	// stage 3 links with -m elf_i386; kernel and BIOS objcopy).
+	if target.isX86() {
+		nasm := HostTool{Name: "nasm", Required: true, Package: "nasm", Fix: "apt-get install nasm"}
+		nasm.Path = lookPath("nasm")
+		if nasm.Path == "" {
+			nasm.Problem = "no nasm on PATH"
+		} else if out, err := runVersion(ctx, nasm.Path, "-v"); err != nil {
+			nasm.Problem = err.Error()
+		} else {
+			nasm.Version = firstLine(out)
+		}
+		add(nasm)
+		for _, g := range []struct{ name, cmd, arg string }{{"gnu-ld", "ld", "-v"}, {"gnu-objcopy", "objcopy", "--version"}, {"gnu-as", "as", "--version"}} {
+			t := HostTool{Name: g.name, Required: true, Package: "binutils", Fix: "apt-get install binutils"}
+			t.Path = lookPath(g.cmd)
+			if t.Path == "" {
+				t.Problem = "no " + g.cmd + " on PATH"
+			} else if out, err := runVersion(ctx, t.Path, g.arg); err != nil {
+				t.Problem = err.Error()
+			} else {
+				t.Version = firstLine(out)
+			}
+			if t.Found() && g.cmd == "ld" && Host().Arch() == "x86_64" {
+				if out, err := runVersion(ctx, t.Path, "-V"); err == nil && !strings.Contains(out, "elf_i386") {
+					t.Problem = t.Path + " cannot link elf_i386"
+				}
+			}
+			if t.Found() && Host().Arch() != "x86_64" {
+				t.Problem = "the host's GNU binutils are not for x86"
+				t.Fix = "apt-get install binutils-x86-64-linux-gnu"
+			}
+			add(t)
+		}
+	}
+
+	// Optional: LLVM's libunwind as libgcc_eh.a (Rust std programs with
+	// panic=unwind), and cbindgen (relibc's headers).
+	unwind := HostTool{Name: "libunwind", Package: fmt.Sprintf("libunwind-%d-dev", orDefault(p.LLVMMajor, 22))}
+	unwind.Fix = "apt-get install " + unwind.Package
+	if target.Arch() != Host().Arch() {
+		unwind.Problem = fmt.Sprintf("Rust std programs with panic=unwind cannot link: the host's LLVM libunwind is for %s, not %s", Host().Arch(), target.Arch())
+		unwind.Fix = "build with panic=abort, or provide libgcc_eh.a in the prefix's lib/gcc/" + target.GNU() + "/"
+		unwind.Package = ""
+	} else if cfg := findVersioned("llvm-config", p.LLVMMajor); cfg != "" {
+		if out, err := runVersion(ctx, cfg, "--libdir"); err == nil {
+			if a := filepath.Join(strings.TrimSpace(out), "libunwind.a"); fileExists(a) {
+				unwind.Path, unwind.Version = a, "LLVM "+strings.TrimSpace(mustVersion(ctx, cfg, "--version"))
+			}
+		}
+	}
+	if unwind.Path == "" && unwind.Problem == "" {
+		unwind.Problem = "no LLVM libunwind.a: Rust std programs with panic=unwind cannot link (libgcc_eh.a)"
+	}
+	add(unwind)
+
+	cb := HostTool{Name: "cbindgen", Package: "",
+		Fix: "build one with /work/shared/redox/tools/mkcbindgen.sh DIR (or `cargo install cbindgen`) and pass --cbindgen DIR/cbindgen, or put it on PATH"}
+	cb.Path = opts.Cbindgen
+	if cb.Path == "" {
+		cb.Path = lookPath("cbindgen")
+	} else if abs, err := filepath.Abs(cb.Path); err == nil {
+		cb.Path = abs
+	}
+	if cb.Path == "" {
+		cb.Problem = "no cbindgen on PATH: relibc's headers need cbindgen ≥ 0.29"
+	} else if out, err := runVersion(ctx, cb.Path, "--version"); err != nil {
+		cb.Problem = fmt.Sprintf("%s: %v", cb.Path, err)
+	} else {
+		cb.Version = firstLine(out)
+		if !versionAtLeast(cb.Version, minCbindgen) {
+			cb.Problem = fmt.Sprintf("%s is %s: relibc's headers need cbindgen ≥ 0.29", cb.Path, cb.Version)
+		}
+	}
+	add(cb)
+	return p
+}
+
+// llvmTools are the LLVM binutils behind the prefix's GNU names.
+var llvmTools = []string{"ar", "nm", "ranlib", "objcopy", "objdump", "readelf", "strip", "strings", "size", "addr2line", "cxxfilt"}
+
+func (t Triple) isX86() bool {
+	switch t.Arch() {
+	case "x86_64", "i586", "i686":
+		return true
+	}
+	return false
+}
+
+// findRust returns the rustc or cargo to use: the one asked for, else the
+// distribution's in /usr/bin, else the first on PATH that is not rustup.
+func findRust(name, want string) (string, string) {
+	if want != "" {
+		p, err := exec.LookPath(want)
+		if err != nil {
+			return "", fmt.Sprintf("%s: %v", want, err)
+		}
+		p, _ = filepath.Abs(p)
+		if isRustup(p) {
+			return "", p + " is a rustup proxy: it obeys rust-toolchain.toml and downloads; name the toolchain's own " + name
+		}
+		return p, ""
+	}
+	if p := "/usr/bin/" + name; fileExists(p) && !isRustup(p) {
+		return p, ""
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if fileExists(p) && !isRustup(p) {
+			return p, ""
+		}
+	}
+	return "", "no " + name + " on PATH other than rustup's proxy"
+}
+
+// isRustup reports a rustup proxy: a link to (or a copy of) the rustup
+// binary, which lives in the same directory.
+func isRustup(p string) bool {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return false
+	}
+	if filepath.Base(real) == "rustup" || filepath.Base(real) == "rustup-init" {
+		return true
+	}
+	r := filepath.Join(filepath.Dir(p), "rustup")
+	a, errA := os.Stat(real)
+	b, errB := os.Stat(r)
+	return errA == nil && errB == nil && os.SameFile(a, b)
+}
+
+// findVersioned looks for name-<major> first, then name, then other
+// versions, newest first.
+func findVersioned(name string, major int) string {
+	cands := []string{}
+	if major > 0 {
+		cands = append(cands, fmt.Sprintf("%s-%d", name, major))
+	}
+	cands = append(cands, name)
+	for v := 30; v >= 14; v-- {
+		if v != major {
+			cands = append(cands, fmt.Sprintf("%s-%d", name, v))
+		}
+	}
+	for _, c := range cands {
+		if p := lookPath(c); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+func clangCandidates(major int) []string {
+	var out []string
+	if major > 0 {
+		out = append(out, fmt.Sprintf("clang-%d", major))
+	}
+	for v := 30; v >= 14; v-- {
+		if v != major {
+			out = append(out, fmt.Sprintf("clang-%d", v))
+		}
+	}
+	return append(out, "clang")
+}
+
+// clangTriple is the triple clang compiles target's C for.
+func clangTriple(t Triple) string { return t.GNU() }
+
+// compilerRT returns clang's compiler-rt builtins archive for target's
+// architecture, or "".
+func compilerRT(ctx context.Context, clang string, t Triple) string {
+	arch := t.Arch()
+	switch arch {
+	case "i586", "i686":
+		arch = "i386"
+	case "riscv64gc":
+		arch = "riscv64"
+	}
+	out, err := runVersion(ctx, clang, "--target="+arch+"-unknown-linux-gnu", "--rtlib=compiler-rt", "-print-libgcc-file-name")
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimSpace(out)
+	if !fileExists(p) {
+		return ""
+	}
+	return p
+}
+
+func lookPath(name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return abs
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// runVersion runs a tool's version query (a few seconds at most) and
+// returns its output.
+func runVersion(ctx context.Context, path string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), "RUSTC_BOOTSTRAP=1", "LC_ALL=C")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %v: %s", path, strings.Join(args, " "), err, strings.TrimSpace(firstLine(out.String())))
+	}
+	return out.String(), nil
+}
+
+func mustVersion(ctx context.Context, path string, args ...string) string {
+	out, _ := runVersion(ctx, path, args...)
+	return firstLine(out)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+func containsLine(s, want string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) == want {
+			return true
+		}
+	}
+	return false
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func fileDigest(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "unreadable"
+	}
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:8])
+}
+
+var versionRE = regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`)
+
+// versionAtLeast reports whether the first x.y[.z] in s is at least min.
+func versionAtLeast(s string, min [3]int) bool {
+	m := versionRE.FindStringSubmatch(s)
+	if m == nil {
+		return false
+	}
+	var v [3]int
+	for i := 0; i < 3; i++ {
+		v[i], _ = strconv.Atoi(m[i+1])
+	}
+	for i := 0; i < 3; i++ {
+		if v[i] != min[i] {
+			return v[i] > min[i]
+		}
+	}
+	return true
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
