@@ -25,7 +25,7 @@ import (
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -156,7 +156,7 @@ func newMachine(t testing.TB, o machineOpt) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &build.Builder{Tree: tree, Work: work, Target: toolchain.Host(), Key: key, Jobs: 2,
+	b := &build.Builder{Tree: tree, Work: work, Target: triple.Host(), Key: key, Jobs: 2,
 		NoSandbox: o.noSandbox, CargoHome: filepath.Join(work.Root, "cargo")}
 	m := &machine{b: b}
 	if o.store != nil {

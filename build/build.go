@@ -33,6 +33,7 @@ import (
 	"github.com/redox-cook/cook/script"
 	"github.com/redox-cook/cook/sysroot"
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -40,7 +41,7 @@ import (
 type Builder struct {
 	Tree   *cookbook.Tree
 	Work   workdir.Dir
-	Target toolchain.Triple
+	Target triple.Triple
 	Key    *pkgar.SecretKey
 
 	// Jobs is COOKBOOK_MAKE_JOBS, the parallelism inside one build.
@@ -77,7 +78,7 @@ type Builder struct {
 	Cache *ActionCache
 
 	mu         sync.Mutex
-	toolchains map[toolchain.Triple]*toolchain.Toolchain
+	toolchains map[triple.Triple]*toolchain.Toolchain
 	outputs    map[cookbook.Node]string
 	states     map[string]*stateFile
 	closures   map[cookbook.Node][]Dep
@@ -105,7 +106,7 @@ type Shim struct {
 // Result describes one finished build.
 type Result struct {
 	Node     cookbook.Node
-	Target   toolchain.Triple
+	Target   triple.Triple
 	Stage    string // main staged tree
 	Package  string // main package archive ("" for a meta package)
 	Log      string
@@ -163,15 +164,15 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // TargetOf is the triple n is built for: the host for host: nodes.
-func (b *Builder) TargetOf(n cookbook.Node) toolchain.Triple {
+func (b *Builder) TargetOf(n cookbook.Node) triple.Triple {
 	if n.Host {
-		return toolchain.Host()
+		return triple.Host()
 	}
 	return b.Target
 }
 
 // Toolchain returns (and caches) the toolchain for t.
-func (b *Builder) Toolchain(ctx context.Context, t toolchain.Triple) (*toolchain.Toolchain, error) {
+func (b *Builder) Toolchain(ctx context.Context, t triple.Triple) (*toolchain.Toolchain, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if tc, ok := b.toolchains[t]; ok {
@@ -182,7 +183,7 @@ func (b *Builder) Toolchain(ctx context.Context, t toolchain.Triple) (*toolchain
 		return nil, err
 	}
 	if b.toolchains == nil {
-		b.toolchains = map[toolchain.Triple]*toolchain.Toolchain{}
+		b.toolchains = map[triple.Triple]*toolchain.Toolchain{}
 	}
 	b.toolchains[t] = tc
 	return tc, nil
@@ -337,7 +338,7 @@ type job struct {
 	b      *Builder
 	node   cookbook.Node
 	recipe *cookbook.Recipe
-	target toolchain.Triple
+	target triple.Triple
 	t      string // target, as directory names spell it
 	res    *Result
 	start  time.Time
@@ -706,7 +707,7 @@ func (b *Builder) writeTools(tc *toolchain.Toolchain) (string, error) {
 		return "", err
 	}
 	// cargo is looked up on PATH, where a prefix's own comes first
-	for name, content := range script.Tools(string(tc.Target), tc.Target.GNU(), "cargo", tc.CargoArgs) {
+	for name, content := range script.Tools(tc.Target, "cargo", tc.CargoArgs) {
 		p := filepath.Join(dir, name)
 		if old, err := os.ReadFile(p); err == nil && string(old) == content {
 			continue
@@ -806,7 +807,7 @@ func (b *Builder) environment(r *cookbook.Recipe, n cookbook.Node, tc *toolchain
 	env["COOKBOOK_REDOXER"] = v.path(filepath.Join(d.tools, "cookbook_redoxer"))
 	env["COOKBOOK_BUILD"] = v.path(d.build)
 	env["COOKBOOK_NAME"] = r.Name
-	env["COOKBOOK_HOST_TARGET"] = string(toolchain.Host())
+	env["COOKBOOK_HOST_TARGET"] = string(triple.Host())
 	env["COOKBOOK_HOST_SYSROOT"] = v.path(tc.HostSysroot)
 	env["COOKBOOK_RECIPE"] = v.path(d.recipe)
 	env["COOKBOOK_ROOT"] = b.Tree.Root

@@ -12,13 +12,13 @@ import (
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
 // testBuilder loads testdata/cookbook into a builder with a fresh work
 // directory.
-func testBuilder(t *testing.T, target toolchain.Triple) *Builder {
+func testBuilder(t *testing.T, target triple.Triple) *Builder {
 	t.Helper()
 	tree, err := cookbook.Load(context.Background(), "testdata/cookbook")
 	if err != nil {
@@ -116,7 +116,7 @@ func TestTemplatesHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds real projects")
 	}
-	host := toolchain.Host()
+	host := triple.Host()
 	for _, tc := range []struct {
 		recipe, bin, want string
 		tools             []string
@@ -159,11 +159,11 @@ func TestLibraryThroughSysroot(t *testing.T) {
 		t.Skip("builds real projects")
 	}
 	need(t, "gcc")
-	b := testBuilder(t, toolchain.Host())
+	b := testBuilder(t, triple.Host())
 	if _, err := buildAll(t, b, "greeter"); err != nil {
 		t.Fatal(err)
 	}
-	host := string(toolchain.Host())
+	host := string(triple.Host())
 	if _, err := os.Stat(filepath.Join(b.Work.Sysroot("greeter", host), "usr/include/greet.h")); err != nil {
 		t.Error(err)
 	}
@@ -177,12 +177,12 @@ func TestLibraryThroughSysroot(t *testing.T) {
 }
 
 func TestOptionalPackagesAndMeta(t *testing.T) {
-	b := testBuilder(t, toolchain.Host())
+	b := testBuilder(t, triple.Host())
 	b.NoSandbox = testing.Short()
 	if _, err := buildAll(t, b, "splitter"); err != nil {
 		t.Fatal(err)
 	}
-	host := string(toolchain.Host())
+	host := string(triple.Host())
 	for _, p := range []string{"usr/include/splitter/a.h", "usr/lib/libsplitter.a"} {
 		if _, err := os.Stat(filepath.Join(b.Work.Stage("splitter", host, "dev"), p)); err != nil {
 			t.Errorf("dev package lacks %s", p)
@@ -225,7 +225,7 @@ func TestCargoRegistryOffline(t *testing.T) {
 	if _, err := os.Stat("/usr/share/cargo/registry/libc-0.2.139"); err != nil {
 		t.Skip("Debian's librust-libc-dev is not installed")
 	}
-	b := testBuilder(t, toolchain.Host())
+	b := testBuilder(t, triple.Host())
 	res, err := buildAll(t, b, "hello-libc")
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestCargoVendorOffline(t *testing.T) {
 	if _, err := os.Stat(vendor + "/libc-0.2.139"); err != nil {
 		t.Skip("Debian's librust-libc-dev is not installed")
 	}
-	b := testBuilder(t, toolchain.Host())
+	b := testBuilder(t, triple.Host())
 	b.CargoRegistry, b.CargoVendor = "", vendor
 	res, err := buildAll(t, b, "hello-libc")
 	if err != nil {
@@ -257,7 +257,7 @@ func TestCargoVendorOffline(t *testing.T) {
 	if got := run(t, filepath.Join(res.Stage, "usr/bin/hello-libc")); got != "hello from libc, pid is positive: true" {
 		t.Errorf("got %q", got)
 	}
-	cfg, err := os.ReadFile(filepath.Join(b.CargoHome, "homes", string(toolchain.Host())+"_hello-libc", "config.toml"))
+	cfg, err := os.ReadFile(filepath.Join(b.CargoHome, "homes", string(triple.Host())+"_hello-libc", "config.toml"))
 	// the sandbox shows the vendored crates at a fixed path
 	if err != nil || !strings.Contains(string(cfg), `directory = "/cook/vendor"`) || !strings.Contains(string(cfg), "offline = true") {
 		t.Errorf("the build's cargo home config (%v):\n%s", err, cfg)
@@ -305,7 +305,7 @@ func TestHermeticCross(t *testing.T) {
 	}
 	// The same undeclared recipe builds for the host, where the header is part
 	// of the system: the failure above is the sandbox's doing, not the recipe's.
-	hb := testBuilder(t, toolchain.Host())
+	hb := testBuilder(t, triple.Host())
 	if _, err := buildAll(t, hb, "zlib-undeclared"); err != nil {
 		t.Errorf("host build: %v", err)
 	}
@@ -319,7 +319,7 @@ func TestCargoFetch(t *testing.T) {
 	if _, err := os.Stat("/usr/share/cargo/registry/libc-0.2.139"); err != nil {
 		t.Skip("Debian's librust-libc-dev is not installed")
 	}
-	b := testBuilder(t, toolchain.Host())
+	b := testBuilder(t, triple.Host())
 	stageSource(t, b, "hello-libc")
 	r := b.Tree.Recipes["hello-libc"]
 	if err := b.CargoFetch(context.Background(), r, b.Work.Source("hello-libc")); err != nil {
@@ -361,7 +361,7 @@ func checkPhases(t *testing.T, phases []Phase, want ...string) {
 // TestBuildPhases: a build times its sysroot, script and package steps; a
 // meta package only packages; a failed build keeps the steps it reached.
 func TestBuildPhases(t *testing.T) {
-	b := testBuilder(t, toolchain.Host())
+	b := testBuilder(t, triple.Host())
 	b.NoSandbox = true
 	before := time.Now()
 	res, err := buildAll(t, b, "splitter")

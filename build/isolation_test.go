@@ -11,7 +11,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/sandbox"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -25,7 +25,7 @@ func TestScriptSeesNothingOfTheHost(t *testing.T) {
 	if err := sandbox.Available(); err != nil {
 		t.Skip(err)
 	}
-	host := string(toolchain.Host())
+	host := string(triple.Host())
 	for _, sandboxed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sandbox=%v", sandboxed), func(t *testing.T) {
 			root := t.TempDir()
@@ -75,7 +75,7 @@ echo victim > "${COOKBOOK_STAGE}/usr/share/victim.txt"`)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := &Builder{Tree: tree, Work: work, Target: toolchain.Host(), Key: key, NoSandbox: !sandboxed}
+			b := &Builder{Tree: tree, Work: work, Target: triple.Host(), Key: key, NoSandbox: !sandboxed}
 			for _, n := range []string{"victim", "snoop"} {
 				os.MkdirAll(work.Source(n), 0o755)
 				if _, err := b.Build(context.Background(), cookbook.Node{Name: n}); err != nil {

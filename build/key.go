@@ -82,7 +82,7 @@ var templateDigest = func() string {
 	io.WriteString(h, script.BuildPrescript())
 	io.WriteString(h, script.SharedPrescript())
 	io.WriteString(h, script.BuildPostscript())
-	tools := script.Tools("T", "G", "cargo", nil)
+	tools := script.Tools("x-unknown-redox", "cargo", nil)
 	names := make([]string, 0, len(tools))
 	for n := range tools {
 		names = append(names, n)

@@ -445,3 +445,23 @@ type kick struct {
 }
 
 func (k kick) Write(p []byte) (int, error) { k.t.Reset(k.d); return len(p), nil }
+
+// Download gets url into the download cache and returns the cached file's
+// path; refresh asks the network even when a copy is cached. With Extract
+// it is what toolchain.Install takes as its Source.
+func (d *Downloader) Download(ctx context.Context, url string, refresh bool) (string, error) {
+	get := func(ctx context.Context, url string) (*Blob, error) { return d.Get(ctx, url, "") }
+	if refresh {
+		get = d.Refresh
+	}
+	b, err := get(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	return b.Path, nil
+}
+
+// Extract unpacks archive into dir (see the package function Extract).
+func (d *Downloader) Extract(ctx context.Context, archive, dir string) error {
+	return Extract(ctx, archive, dir, WithExtractLimit(d.maxSize))
+}

@@ -10,25 +10,20 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/config"
 )
-
-// Arch returns the config directory name of a target triple's
-// architecture, as upstream's make uses it (x86_64, aarch64, i586, riscv64gc).
-func Arch(target string) string {
-	return strings.SplitN(target, "-", 2)[0]
-}
 
 // FindConfig loads the filesystem config named by ref: a file when ref
 // contains a slash or ends in .toml, else a config name looked up as
 // upstream's make does, <arch>/<name>.toml then <name>.toml, in the
 // cookbook's config/ directory when cookbook is an upstream tree that has
 // one, else among the configs cook ships.
-func FindConfig(ref, target, cookbook string) (*Config, error) {
+func FindConfig(ref string, target triple.Triple, cookbook string) (*Config, error) {
 	if strings.Contains(ref, "/") || strings.HasSuffix(ref, ".toml") {
 		return LoadConfig(ref)
 	}
-	arch := Arch(target)
+	arch := target.Arch() // the config directory upstream's make uses
 	cands := []string{path.Join(arch, ref+".toml"), ref + ".toml"}
 	if cookbook != "" {
 		dir := filepath.Join(cookbook, "config")

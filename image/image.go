@@ -30,6 +30,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/redoxfs"
 )
@@ -62,7 +63,7 @@ type builder struct {
 	sizeMiB    uint32
 	net        Network
 	epoch      time.Time
-	target     string
+	target     triple.Triple
 	progress   func(Progress)
 	live       *bool
 	bootloader string // package holding the bootloaders
@@ -116,8 +117,8 @@ func WithEpoch(t time.Time) Option {
 
 // WithTarget sets the target triple (default x86_64-unknown-redox); it
 // picks the EFI file name on the ESP.
-func WithTarget(triple string) Option {
-	return func(b *builder) error { b.target = triple; return nil }
+func WithTarget(t triple.Triple) Option {
+	return func(b *builder) error { b.target = t; return nil }
 }
 
 // WithLive forces the live variant on or off (default: the config's
@@ -554,8 +555,8 @@ func redoxfsUUID(u [16]byte) string {
 }
 
 // efiName is the removable-media boot path's file name for a target.
-func efiName(target string) string {
-	switch strings.SplitN(target, "-", 2)[0] {
+func efiName(target triple.Triple) string {
+	switch target.Arch() {
 	case "aarch64":
 		return "BOOTAA64.EFI"
 	case "i586", "i686":

@@ -43,7 +43,7 @@ func (p *Pipeline) Image(ctx context.Context, cfg *image.Config, out string, opt
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 	}
-	all := []image.Option{image.WithTarget(target)}
+	all := []image.Option{image.WithTarget(p.cfg.Target)}
 	switch {
 	case keyErr == nil:
 		r, err := image.OpenRepo(w.Repo(target), keyFile)

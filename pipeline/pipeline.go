@@ -17,6 +17,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/settings"
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -30,7 +31,7 @@ var ErrInvalid = errors.New("invalid request")
 type Config struct {
 	Tree    *cookbook.Tree // the recipe tree (nil for steps that need none)
 	Work    workdir.Dir
-	Target  toolchain.Triple
+	Target  triple.Triple
 	Jobs    int               // recipes (or fetches) at a time
 	Mirrors map[string]string // URL prefix → replacement
 	Offline bool

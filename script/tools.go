@@ -3,17 +3,19 @@ package script
 import (
 	"fmt"
 	"strings"
+
+	"github.com/redox-cook/cook/triple"
 )
 
 // Tools returns the helper commands a build's PATH holds, by file name, for
-// target (its GNU name gnu): cookbook_redoxer, which $COOKBOOK_CARGO names,
-// and <gnu>-pkg-config, the sysroot-confined pkg-config. cargo is the cargo
+// target: cookbook_redoxer, which $COOKBOOK_CARGO names, and
+// <gnu>-pkg-config, the sysroot-confined pkg-config. cargo is the cargo
 // command to run; extraArgs are added to every cargo call (for example
 // -Zbuild-std for a target without a prebuilt standard library).
-func Tools(target, gnu, cargo string, extraArgs []string) map[string]string {
+func Tools(target triple.Triple, cargo string, extraArgs []string) map[string]string {
 	return map[string]string{
-		"cookbook_redoxer":  redoxer(target, cargo, extraArgs),
-		gnu + "-pkg-config": pkgConfig,
+		"cookbook_redoxer":           redoxer(target, cargo, extraArgs),
+		target.GNU() + "-pkg-config": pkgConfig,
 	}
 }
 
@@ -22,11 +24,10 @@ func Tools(target, gnu, cargo string, extraArgs []string) map[string]string {
 // with the cross environment recomputed from the shell's current variables,
 // so the RUSTFLAGS DYNAMIC_INIT exported become the per-target rustflags
 // (spec/cookbook.md §5.4). "cookbook_redoxer env CMD" runs CMD as is.
-func redoxer(target, cargo string, extraArgs []string) string {
-	t := strings.ReplaceAll(target, "-", "_")
-	tu := strings.ToUpper(t)
+func redoxer(target triple.Triple, cargo string, extraArgs []string) string {
+	t, tu := target.Underscored(), target.Upper()
 	frame := ""
-	switch strings.SplitN(target, "-", 2)[0] {
+	switch target.Arch() {
 	case "x86_64", "aarch64", "riscv64gc":
 		frame = " -C force-frame-pointers=yes"
 	}

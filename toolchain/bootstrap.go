@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/redox-cook/cook/triple"
 )
 
 // Provider says where a Redox target's toolchain comes from.
@@ -43,7 +45,7 @@ const bootstrapMagic = "provider bootstrap\n"
 
 // BootstrapResult says what Bootstrap made.
 type BootstrapResult struct {
-	Target  Triple
+	Target  triple.Triple
 	Sysroot string
 	Probe   *HostProbe
 	// Changed is false when the prefix was already up to date.
@@ -51,7 +53,7 @@ type BootstrapResult struct {
 }
 
 // MissingError lists what the host lacks, with the command that fixes it.
-func MissingError(target Triple, missing []HostTool) error {
+func MissingError(target triple.Triple, missing []HostTool) error {
 	var b strings.Builder
 	for _, t := range missing {
 		fmt.Fprintf(&b, "\n  %s: %s; fix: %s", t.Name, t.Problem, t.Fix)
@@ -70,7 +72,7 @@ func MissingError(target Triple, missing []HostTool) error {
 // host upgrade and the toolchain identity covers every version. A prefix
 // already matching is left alone; a prebuilt one is replaced only with
 // opts.Replace.
-func Bootstrap(ctx context.Context, target Triple, work string, opts BootstrapOptions) (*BootstrapResult, error) {
+func Bootstrap(ctx context.Context, target triple.Triple, work string, opts BootstrapOptions) (*BootstrapResult, error) {
 	if !target.IsRedox() {
 		return nil, fmt.Errorf("toolchain bootstrap: %s is not a Redox target", target)
 	}
@@ -191,7 +193,7 @@ const libgccS = "/* cook: no shared unwinder; link LLVM libunwind statically (do
 // prefix written by another cook version is assembled again.
 var generator = sync.OnceValue(func() string {
 	h := sha256.New()
-	for _, t := range RedoxTargets {
+	for _, t := range triple.RedoxTargets {
 		p := &HostProbe{Target: t}
 		for _, n := range []string{"rustc", "cargo", "rust-src", "ld.lld", "clang", "compiler-rt", "gnu-ld", "gnu-objcopy", "gnu-as", "cbindgen"} {
 			p.Tools = append(p.Tools, HostTool{Name: n, Path: "/" + n})
@@ -353,7 +355,7 @@ func (o BootstrapOptions) choices() BootstrapOptions {
 // PreviousOptions returns the options target's bootstrapped prefix under
 // work was made with, so that a new bootstrap can keep what it is not told
 // to change.
-func PreviousOptions(work string, target Triple) (BootstrapOptions, bool) {
+func PreviousOptions(work string, target triple.Triple) (BootstrapOptions, bool) {
 	tag, err := os.ReadFile(filepath.Join(PrefixDir(work, target), "sysroot", tagName))
 	if err != nil {
 		return BootstrapOptions{}, false

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redox-cook/cook/triple"
 )
 
 // fakeProbe is a probe whose every tool is found at /usr/bin/<name>.
-func fakeProbe(t Triple) *HostProbe {
+func fakeProbe(t triple.Triple) *HostProbe {
 	p := &HostProbe{Target: t, LLVMMajor: 22}
 	names := []string{"rustc", "cargo", "rust-src", "ld.lld", "clang", "compiler-rt", "nasm", "gnu-ld", "gnu-objcopy", "gnu-as", "cbindgen"}
 	for _, n := range llvmTools {
@@ -32,7 +34,7 @@ func TestBootstrapFiles(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
-	for _, target := range RedoxTargets {
+	for _, target := range triple.RedoxTargets {
 		t.Run(string(target), func(t *testing.T) {
 			files := bootstrapFiles(fakeProbe(target))
 			gnu := target.GNU()
@@ -58,7 +60,7 @@ func TestBootstrapFiles(t *testing.T) {
 				}
 			}
 			ld := files["bin/"+gnu+"-ld"].Text
-			if target.isX86() != strings.Contains(ld, "/usr/bin/gnu-ld") {
+			if target.IsX86() != strings.Contains(ld, "/usr/bin/gnu-ld") {
 				t.Errorf("%s-ld:\n%s", gnu, ld)
 			}
 			if !strings.Contains(files["bin/"+gnu+"-gcc"].Text, "-m "+ldEmulation(target)) {
@@ -110,7 +112,7 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 func TestBootstrapReal(t *testing.T) {
 	hostReady(t)
 	ctx := context.Background()
-	target := Triple("x86_64-unknown-redox")
+	target := triple.Triple("x86_64-unknown-redox")
 	work := t.TempDir()
 	tc, err := Find(ctx, target, work) // no prefix: bootstraps
 	if err != nil {
@@ -214,7 +216,7 @@ func fileExistsOrLink(p string) bool {
 func TestBootstrapNotices(t *testing.T) {
 	hostReady(t)
 	ctx := context.Background()
-	target := Triple("x86_64-unknown-redox")
+	target := triple.Triple("x86_64-unknown-redox")
 	work := t.TempDir()
 	cb := filepath.Join(t.TempDir(), "cbindgen")
 	write := func(v string) {

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/triple"
 )
 
 // DefaultBaseURL is where upstream publishes its prebuilt Redox toolchains:
@@ -32,30 +32,37 @@ var Archives = []Archive{{"gcc-install", true}, {"rust-install", true}, {"clang-
 
 // InstallResult says what Install did.
 type InstallResult struct {
-	Target  Triple
+	Target  triple.Triple
 	Prefix  string
 	Sysroot string
 	Files   map[string]string // archive file → verified SHA-256
 }
 
-// Install downloads upstream's prebuilt toolchain for target through dl
-// (mirrors, the download cache, offline mode), verifies every archive
-// against the published SHA256SUM before unpacking it, and assembles
-// <work>/prefix/<target>/sysroot, replacing a previous one only when the new
-// one is complete.
-func Install(ctx context.Context, target Triple, work string, dl *fetch.Downloader, baseURL string) (*InstallResult, error) {
+// Source is where Install gets files: Download returns a local copy of a
+// URL (with refresh, never an older cached one), Extract unpacks an archive
+// into a new directory. Package fetch's downloader and extractor are one.
+type Source interface {
+	Download(ctx context.Context, url string, refresh bool) (path string, err error)
+	Extract(ctx context.Context, archive, dir string) error
+}
+
+// Install downloads upstream's prebuilt toolchain for target from src,
+// verifies every archive against the published SHA256SUM before unpacking
+// it, and assembles <work>/prefix/<target>/sysroot, replacing a previous
+// one only when the new one is complete.
+func Install(ctx context.Context, target triple.Triple, work string, src Source, baseURL string) (*InstallResult, error) {
 	if !target.IsRedox() {
 		return nil, fmt.Errorf("toolchain install: %s is not a Redox target; for Linux cross targets install Debian's gcc-%s (cook assembles the prefix itself)", target, debArch(target))
 	}
 	if baseURL == "" {
 		baseURL = DefaultBaseURL
 	}
-	base := strings.TrimRight(baseURL, "/") + "/" + string(Host()) + "/" + string(target) + "/"
-	sumsBlob, err := dl.Refresh(ctx, base+"SHA256SUM")
+	base := strings.TrimRight(baseURL, "/") + "/" + string(triple.Host()) + "/" + string(target) + "/"
+	sumsPath, err := src.Download(ctx, base+"SHA256SUM", true)
 	if err != nil {
 		return nil, fmt.Errorf("toolchain install %s: checksums: %w", target, err)
 	}
-	sums, err := parseSums(sumsBlob.Path)
+	sums, err := parseSums(sumsPath)
 	if err != nil {
 		return nil, fmt.Errorf("toolchain install %s: %s: %w", target, base+"SHA256SUM", err)
 	}
@@ -82,11 +89,11 @@ func Install(ctx context.Context, target Triple, work string, dl *fetch.Download
 			}
 			continue
 		}
-		blob, err := dl.Get(ctx, base+file, "")
+		path, err := src.Download(ctx, base+file, false)
 		if err != nil {
 			return nil, fmt.Errorf("toolchain install %s: %w", target, err)
 		}
-		got, err := sha256File(blob.Path)
+		got, err := sha256File(path)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +102,7 @@ func Install(ctx context.Context, target Triple, work string, dl *fetch.Download
 		}
 		res.Files[file] = got
 		dir := filepath.Join(tmp, a.Name)
-		if err := fetch.Extract(ctx, blob.Path, dir); err != nil {
+		if err := src.Extract(ctx, path, dir); err != nil {
 			return nil, fmt.Errorf("toolchain install %s: %s: %w", target, file, err)
 		}
 		if err := linkTree(ctx, dir, sysroot); err != nil {

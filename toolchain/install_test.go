@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/triple"
 )
 
 // tarGz makes a .tar.gz whose entries sit under one top directory, as
@@ -42,9 +43,9 @@ func tarGz(t *testing.T, path string, files map[string]string) {
 }
 
 func TestInstallRedoxPrefix(t *testing.T) {
-	target := Triple("x86_64-unknown-redox")
+	target := triple.Triple("x86_64-unknown-redox")
 	srv := t.TempDir()
-	dir := filepath.Join(srv, string(Host()), string(target))
+	dir := filepath.Join(srv, string(triple.Host()), string(target))
 	os.MkdirAll(dir, 0o755)
 	tools := map[string]string{}
 	for _, tool := range []string{"gcc", "g++", "gcc-ar", "as", "ld", "gcc-nm", "objcopy", "objdump", "gcc-ranlib", "readelf", "strip"} {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redox-cook/cook/triple"
 )
 
 // HostTool is one host program (or file) a bootstrapped Redox toolchain is
@@ -35,7 +37,7 @@ func (t HostTool) Found() bool { return t.Path != "" && t.Problem == "" }
 // HostProbe is what the host offers for a Redox toolchain built from its own
 // Rust and LLVM: every tool, found or not, with versions.
 type HostProbe struct {
-	Target Triple
+	Target triple.Triple
 	Tools  []HostTool
 	// RustSysroot is `rustc --print sysroot`; StdVendor the standard
 	// library's vendored crates under it ("" when rust-src has none).
@@ -119,7 +121,7 @@ var minCbindgen = [3]int{0, 29, 0}
 
 // ProbeHost finds the host programs a bootstrapped toolchain for target
 // would use and asks each for its version. It changes nothing.
-func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostProbe {
+func ProbeHost(ctx context.Context, target triple.Triple, opts BootstrapOptions) *HostProbe {
 	p := &HostProbe{Target: target}
 	add := func(t HostTool) { p.Tools = append(p.Tools, t) }
 
@@ -223,7 +225,7 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 		}
 		if builtins.Path == "" {
 			builtins.Problem = fmt.Sprintf("no compiler-rt builtins for %s next to %s: C programs cannot link (libgcc.a)", target.Arch(), clang.Path)
-			if target.Arch() != Host().Arch() {
+			if target.Arch() != triple.Host().Arch() {
 				builtins.Package = ""
 				builtins.Fix = "provide libgcc.a for " + target.Arch() + " in the prefix's lib/gcc/" + target.GNU() + "/"
 			}
@@ -260,7 +262,7 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 
 	// x86: nasm (kernel, BIOS bootloader) and GNU ld/objcopy/as (BIOS
 	// stage 3 links with -m elf_i386; kernel and BIOS objcopy).
-	if target.isX86() {
+	if target.IsX86() {
 		nasm := HostTool{Name: "nasm", Required: true, Package: "nasm", Fix: "apt-get install nasm"}
 		nasm.Path = lookPath("nasm")
 		if nasm.Path == "" {
@@ -281,12 +283,12 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 			} else {
 				t.Version = firstLine(out)
 			}
-			if t.Found() && g.cmd == "ld" && Host().Arch() == "x86_64" {
+			if t.Found() && g.cmd == "ld" && triple.Host().Arch() == "x86_64" {
 				if out, err := runVersion(ctx, t.Path, "-V"); err == nil && !strings.Contains(out, "elf_i386") {
 					t.Problem = t.Path + " cannot link elf_i386"
 				}
 			}
-			if t.Found() && Host().Arch() != "x86_64" {
+			if t.Found() && triple.Host().Arch() != "x86_64" {
 				t.Problem = "the host's GNU binutils are not for x86"
 				t.Fix = "apt-get install binutils-x86-64-linux-gnu"
 			}
@@ -298,8 +300,8 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 	// panic=unwind), and cbindgen (relibc's headers).
 	unwind := HostTool{Name: "libunwind", Package: fmt.Sprintf("libunwind-%d-dev", orDefault(p.LLVMMajor, 22))}
 	unwind.Fix = "apt-get install " + unwind.Package
-	if target.Arch() != Host().Arch() {
-		unwind.Problem = fmt.Sprintf("Rust std programs with panic=unwind cannot link: the host's LLVM libunwind is for %s, not %s", Host().Arch(), target.Arch())
+	if target.Arch() != triple.Host().Arch() {
+		unwind.Problem = fmt.Sprintf("Rust std programs with panic=unwind cannot link: the host's LLVM libunwind is for %s, not %s", triple.Host().Arch(), target.Arch())
 		unwind.Fix = "build with panic=abort, or provide libgcc_eh.a in the prefix's lib/gcc/" + target.GNU() + "/"
 		unwind.Package = ""
 	} else if cfg := findVersioned("llvm-config", p.LLVMMajor); cfg != "" {
@@ -338,14 +340,6 @@ func ProbeHost(ctx context.Context, target Triple, opts BootstrapOptions) *HostP
 
 // llvmTools are the LLVM binutils behind the prefix's GNU names.
 var llvmTools = []string{"ar", "nm", "ranlib", "objcopy", "objdump", "readelf", "strip", "strings", "size", "addr2line", "cxxfilt"}
-
-func (t Triple) isX86() bool {
-	switch t.Arch() {
-	case "x86_64", "i586", "i686":
-		return true
-	}
-	return false
-}
 
 // findRust returns the rustc or cargo to use: the one asked for, else the
 // distribution's in /usr/bin, else the first on PATH that is not rustup.
@@ -424,11 +418,11 @@ func clangCandidates(major int) []string {
 }
 
 // clangTriple is the triple clang compiles target's C for.
-func clangTriple(t Triple) string { return t.GNU() }
+func clangTriple(t triple.Triple) string { return t.GNU() }
 
 // compilerRT returns clang's compiler-rt builtins archive for target's
 // architecture, or "".
-func compilerRT(ctx context.Context, clang string, t Triple) string {
+func compilerRT(ctx context.Context, clang string, t triple.Triple) string {
 	arch := t.Arch()
 	switch arch {
 	case "i586", "i686":

@@ -1,3 +1,4 @@
+// Package toolchain finds or makes the compilers for a target: a Redox prefix (prebuilt or bootstrapped from the host), Linux cross prefixes, the host's.
 package toolchain
 
 import (
@@ -14,11 +15,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/redox-cook/cook/triple"
 )
 
 // Toolchain is what was found for one target.
 type Toolchain struct {
-	Target Triple
+	Target triple.Triple
 
 	// Prefix is the directory holding this target's prebuilt tools, laid out
 	// as upstream's prefix/<target>: sysroot/bin holds the <gnu>-gcc ...
@@ -108,12 +111,12 @@ func WithoutAutoBootstrap() Option { return func(o *findOptions) { o.noAuto = tr
 func WithClang() Option { return func(o *findOptions) { o.clang = true } }
 
 // PrefixDir is where cook keeps the prefix of target under a work directory.
-func PrefixDir(work string, t Triple) string { return filepath.Join(work, "prefix", string(t)) }
+func PrefixDir(work string, t triple.Triple) string { return filepath.Join(work, "prefix", string(t)) }
 
 // Find locates the toolchain for target. work is cook's work directory,
 // where prefixes live. For a Linux cross target whose Debian cross compiler
 // is installed, Find assembles the prefix on first use (see EnsureLinuxPrefix).
-func Find(ctx context.Context, target Triple, work string, opts ...Option) (*Toolchain, error) {
+func Find(ctx context.Context, target triple.Triple, work string, opts ...Option) (*Toolchain, error) {
 	var o findOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -192,7 +195,7 @@ func hostToolName(tool string) string {
 	return tool
 }
 
-func debArch(t Triple) string {
+func debArch(t triple.Triple) string {
 	switch t.Arch() {
 	case "x86_64":
 		return "x86-64-linux-gnu"
@@ -323,7 +326,7 @@ func lookPathIn(cmd, pathEnv string) string {
 // rewritten to sysroot-relative paths, and sysroot/bin holds <gnu>-gcc,
 // -g++ and -cpp wrappers passing --sysroot, so that nothing from the host's
 // /usr/<gnu> is used. It is done once; a tag file marks a complete prefix.
-func EnsureLinuxPrefix(ctx context.Context, t Triple, prefix string, clang bool) error {
+func EnsureLinuxPrefix(ctx context.Context, t triple.Triple, prefix string, clang bool) error {
 	sysroot := filepath.Join(prefix, "sysroot")
 	tag := filepath.Join(sysroot, ".cook-prefix")
 	gnu := t.GNU()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/redox-cook/cook/triple"
 )
 
 // prefixFile is one file of a bootstrapped prefix: a script or a symlink.
@@ -51,7 +53,7 @@ func bootstrapFiles(p *HostProbe) map[string]prefixFile {
 	} {
 		bin(gnu+"-"+n.gnuName, exe(tool("llvm-"+n.llvm)))
 	}
-	if t.isX86() {
+	if t.IsX86() {
 		bin(gnu+"-objcopy", exe(tool("gnu-objcopy")))
 		ld := exe(tool("gnu-ld"))
 		as := exe(tool("gnu-as"))
@@ -113,7 +115,7 @@ exec %[2]s "$@"
 }
 
 // ldEmulation is lld's -m for target.
-func ldEmulation(t Triple) string {
+func ldEmulation(t triple.Triple) string {
 	switch t.Arch() {
 	case "x86_64":
 		return "elf_x86_64"
@@ -128,7 +130,7 @@ func ldEmulation(t Triple) string {
 }
 
 // dynamicLinker is relibc's ld.so path on target (relibc's config.mk).
-func dynamicLinker(t Triple) string {
+func dynamicLinker(t triple.Triple) string {
 	switch t.Arch() {
 	case "x86_64":
 		return "/lib/ld64.so.1"
@@ -139,7 +141,7 @@ func dynamicLinker(t Triple) string {
 }
 
 // archCFlags are the flags clang needs for target beyond --target.
-func archCFlags(t Triple) []string {
+func archCFlags(t triple.Triple) []string {
 	switch t.Arch() {
 	case "riscv64gc":
 		return []string{"-march=rv64gc", "-mabi=lp64d"}

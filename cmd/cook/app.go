@@ -19,6 +19,7 @@ import (
 	"github.com/redox-cook/cook/pipeline"
 	"github.com/redox-cook/cook/settings"
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -45,7 +46,7 @@ type app struct {
 	settings *settings.Settings
 	cookbook string // absolute root of the recipe tree ("" when none was found)
 	target   string
-	triple   toolchain.Triple // target, validated
+	triple   triple.Triple // target, validated
 	mirrors  map[string]string
 }
 
@@ -114,7 +115,7 @@ func (a *app) init(cmd *cobra.Command) error {
 	}
 
 	a.target = firstNonEmpty(a.targetFlag, os.Getenv("COOK_TARGET"), a.settings.Target, "x86_64-unknown-redox")
-	triple, err := toolchain.Parse(a.target)
+	triple, err := triple.Parse(a.target)
 	if err != nil {
 		return usageErr(fmt.Errorf("--target: %w", err))
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/redox-cook/cook/settings"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 )
 
 // memCache is an in-memory server of bazel-remote's HTTP protocol.
@@ -57,7 +57,7 @@ func TestBuildRemoteCache(t *testing.T) {
 	t.Setenv("COOK_CACHE_TOKEN", "team-token")
 	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
 	workA, workB := t.TempDir(), t.TempDir()
-	host := string(toolchain.Host())
+	host := string(triple.Host())
 	buildJSON := func(work string) map[string]string {
 		t.Helper()
 		out, errOut, code := cook(t, "--cookbook", cookbook, "--work", work, "--target", host, "--json", "-j", "2",
@@ -147,7 +147,7 @@ func TestBuildSharedDirCache(t *testing.T) {
 	}
 	shared := t.TempDir()
 	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
-	host := string(toolchain.Host())
+	host := string(triple.Host())
 	statuses := func(work string, extra ...string) map[string]string {
 		t.Helper()
 		args := append([]string{"--cookbook", cookbook, "--work", work, "--target", host, "--json", "build", "--no-sandbox",

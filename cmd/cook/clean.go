@@ -9,7 +9,7 @@ import (
 
 	"github.com/redox-cook/cook/build"
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 )
 
 func init() { register(newCleanCmd) }
@@ -76,7 +76,7 @@ download cache stay (see cook unfetch).`,
 // or the host's for host: nodes.
 func cleanTargets(a *app, n cookbook.Node) []string {
 	if n.Host {
-		return []string{string(toolchain.Host())}
+		return []string{string(triple.Host())}
 	}
 	return []string{a.target}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/demo"
 	"github.com/redox-cook/cook/image"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -44,8 +44,8 @@ Everything goes under <work>/demo; run it again and nothing is rebuilt.`,
 				return err
 			}
 			defer unlock()
-			host := string(toolchain.Host())
-			a.target, a.triple = host, toolchain.Host()
+			host := string(triple.Host())
+			a.target, a.triple = host, triple.Host()
 			fmt.Fprintf(a.stderr, "cook demo: a demonstration build for this machine (%s), under %s\n", host, base)
 
 			if err := demo.Extract(book); err != nil {

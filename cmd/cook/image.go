@@ -89,7 +89,7 @@ func (a *app) runImage(cmd *cobra.Command, f *imageFlags) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	cfg, err := image.FindConfig(f.config, a.target, a.cookbook)
+	cfg, err := image.FindConfig(f.config, a.triple, a.cookbook)
 	if err != nil {
 		return usageErr(fmt.Errorf("--config: %w", err))
 	}

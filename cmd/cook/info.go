@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -48,7 +48,7 @@ func newInfoCmd(a *app) *cobra.Command {
 			w := workdir.New(root)
 			target := a.target
 			if ns[0].Host {
-				target = string(toolchain.Host())
+				target = string(triple.Host())
 			}
 			rep := infoReport{Recipe: r, Target: target, State: infoState{
 				Source: w.Source(r.Name), Build: w.Build(r.Name, target), Stage: w.Stage(r.Name, target, ""),

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/script"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 )
 
 // planTree writes a cookbook: top (custom) depends on leaf (a meta package,
@@ -46,7 +46,7 @@ func normalise(s string, paths ...string) string {
 // one object; explain on a record whose inputs file is damaged says so.
 func TestPlanOutput(t *testing.T) {
 	book, work := planTree(t)
-	host := string(toolchain.Host())
+	host := string(triple.Host())
 	run := func(args ...string) string {
 		t.Helper()
 		out, errs, code := cook(t, append([]string{"--cookbook", book, "--work", work, "--target", host}, args...)...)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/script"
-	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/triple"
 )
 
 func init() { register(newPrintScriptCmd) }
@@ -37,7 +37,7 @@ target, template and script ("" for template none, which runs no script).`,
 			if a.json {
 				target := a.target
 				if ns[0].Host {
-					target = string(toolchain.Host())
+					target = string(triple.Host())
 				}
 				// template none (and remote) runs no script: "script" is ""
 				return a.printJSON(printScriptJSON{Recipe: ns[0].String(), Target: target, Template: string(r.Build.Template), Script: script.Build(r)})

@@ -1,8 +1,5 @@
-// Package toolchain knows target triples and the compilers for them: the GNU
-// names, the cross environment a build script sees (CC, CARGO_TARGET_*_LINKER,
-// PKG_CONFIG_*, ...), where the tools are found (a Redox prefix, Debian's cross
-// compilers on PATH, the host compiler) and how a prefix is installed.
-package toolchain
+// Package triple is the target triple — a Redox target, the host or a Linux triple — and the names tools derive from it.
+package triple
 
 import (
 	"fmt"
@@ -132,4 +129,13 @@ func (t Triple) Is64() bool {
 // StaticOnly reports targets where DYNAMIC_INIT does nothing upstream.
 func (t Triple) StaticOnly() bool {
 	return t == "i586-unknown-redox" || t == "riscv64gc-unknown-redox"
+}
+
+// IsX86 reports an x86 architecture (32 or 64 bits).
+func (t Triple) IsX86() bool {
+	switch t.Arch() {
+	case "x86_64", "i586", "i686":
+		return true
+	}
+	return false
 }
