@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/config"
+	"github.com/redox-cook/cook/triple"
 )
 
 // FindConfig loads the filesystem config named by ref: a file when ref

@@ -30,9 +30,9 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/redoxfs"
+	"github.com/redox-cook/cook/triple"
 )
 
 // Disk layout constants (image-formats.md §3.2).
