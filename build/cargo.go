@@ -1,67 +1,49 @@
 package build
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/redox-cook/cook/cookbook"
 )
 
-// UsesCargo reports whether r builds with cargo: the cargo template, or a
-// custom script calling cookbook_cargo* or $COOKBOOK_CARGO.
-func UsesCargo(r *cookbook.Recipe) bool {
-	switch r.Build.Template {
-	case cookbook.TemplateCargo:
+// UsesCargo reports whether a build of r runs cargo, with its source in
+// sourceDir: the cargo template, a script that names cargo (cookbook_cargo,
+// $COOKBOOK_CARGO, a plain cargo call), or a Cargo.lock where the recipe's
+// cargopath points (a Makefile-driven cargo build, like the kernel's). It
+// is the one rule for what the cargo home is an input of, and for what the
+// fetch phase runs cargo fetch for.
+func UsesCargo(r *cookbook.Recipe, sourceDir string) bool {
+	if r.Build.Template == cookbook.TemplateCargo ||
+		strings.Contains(r.Build.Script, "cargo") || strings.Contains(r.Build.Script, "CARGO") {
 		return true
-	case cookbook.TemplateCustom:
-		return strings.Contains(r.Build.Script, "cookbook_cargo") || strings.Contains(r.Build.Script, "COOKBOOK_CARGO")
 	}
-	return false
+	if sourceDir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(sourceDir, r.Build.CargoPath, "Cargo.lock"))
+	return err == nil
 }
 
-// CargoFetch is the fetch-phase step of cargo recipes: `cargo fetch`
-// against the source's Cargo.lock into the shared cargo home, so that the
-// build, which has no network, finds every crate. It does nothing for
-// recipes that do not use cargo or whose manifest is not where the recipe
-// says.
-func (b *Builder) CargoFetch(ctx context.Context, r *cookbook.Recipe, sourceDir string) error {
-	if !UsesCargo(r) || b.CargoHome == "" {
-		return nil
-	}
-	manifest := filepath.Join(sourceDir, r.Build.CargoPath, "Cargo.toml")
-	if _, err := os.Stat(manifest); err != nil {
-		return nil
-	}
+// HostCargo is how to run cargo on the host (outside any sandbox) for r's
+// source in sourceDir — the fetch phase's cargo fetch: the toolchain's
+// cargo (a bootstrapped prefix's, never a rustup proxy) and the
+// environment naming the cargo home whose config a build of r uses.
+func (b *Builder) HostCargo(ctx context.Context, r *cookbook.Recipe, sourceDir string) (cargo string, env []string, err error) {
 	tc, err := b.Toolchain(ctx, b.Target)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	home, err := b.prepareCargoHome(ctx, r.Name, tc, sourceDir, false)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	args := []string{"fetch", "--manifest-path", manifest}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(manifest), "Cargo.lock")); err == nil && !r.Build.ClearLocked {
-		args = append(args, "--locked")
+	cargo, _ = cargoFor(tc)
+	env = append(os.Environ(), "CARGO_HOME="+home)
+	if rh := rustupHome(); rh != "" {
+		env = append(env, "RUSTUP_HOME="+rh)
 	}
-	if b.Offline || b.CargoVendor != "" {
-		args = append(args, "--offline")
-	}
-	cargo, _ := cargoFor(tc) // a bootstrapped prefix's: never a rustup proxy
-	cmd := exec.CommandContext(ctx, cargo, args...)
-	cmd.Env = append(os.Environ(), "CARGO_HOME="+home)
-	if home := rustupHome(); home != "" {
-		cmd.Env = append(cmd.Env, "RUSTUP_HOME="+home)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cargo fetch for %s (%s): %v\n%s", r.Name, manifest, err, strings.TrimSpace(out.String()))
-	}
-	return nil
+	return cargo, env, nil
 }

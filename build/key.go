@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -152,13 +150,11 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 	default:
 		in["isolation"] = "sandbox"
 	}
-	scriptCargo := r.Build.Template == cookbook.TemplateCargo || strings.Contains(r.Build.Script, "cargo") || strings.Contains(r.Build.Script, "CARGO")
-	if scriptCargo {
+	if UsesCargo(r, b.Work.Source(n.Name)) {
 		in["cargo-registry"] = b.CargoRegistry
-	}
-	if b.CargoVendor != "" && (scriptCargo || hasCargoLock(b.Work.Source(n.Name))) {
-		// a Makefile may run cargo too (the kernel's): a Cargo.lock says so
-		in["cargo-vendor"] = b.cargoHomes().Identity(tc.StdVendor)
+		if b.CargoVendor != "" {
+			in["cargo-vendor"] = b.cargoHomes().Identity(tc.StdVendor)
+		}
 	}
 	if b.Key != nil {
 		in["signing-key"] = b.keyID()
@@ -203,10 +199,4 @@ func recipeDigest(ctx context.Context, r *cookbook.Recipe) (string, error) {
 	h := blake3.New()
 	fmt.Fprintf(h, "recipe.toml %s\x00others %s\x00", r.Digest, others)
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// hasCargoLock reports a Cargo.lock at the top of a fetched source.
-func hasCargoLock(source string) bool {
-	_, err := os.Stat(filepath.Join(source, "Cargo.lock"))
-	return err == nil
 }

@@ -320,7 +320,7 @@ func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, b *build.Builder
 		if res.Source == "" {
 			return nil
 		}
-		return b.CargoFetch(ctx, p.cfg.Tree.Recipes[name], res.Source)
+		return p.cargoFetch(ctx, b, p.cfg.Tree.Recipes[name], res.Source)
 	}
 	out := p.runFetches(ctx, f, names, o, cargo)
 	return out, ctx.Err()
