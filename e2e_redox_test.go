@@ -9,6 +9,7 @@
 package cook_test
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redox-cook/cook/internal/redoxtest"
 	"github.com/redox-cook/cook/toolchain"
 )
 
@@ -113,6 +115,9 @@ func TestRedoxBootstrapped(t *testing.T) {
 		}
 	}
 
+	t.Run("boot", func(t *testing.T) { bootRedox(t, work, flags) })
+	t.Run("reproducible", func(t *testing.T) { reproducible(t, s, flags, stages) })
+
 	// cook's test programs, built for Redox with relibc in their sysroot
 	cb := t.TempDir()
 	copyTree(t, filepath.Join(s, "corpus", "redox", "recipes", "core", "relibc"), filepath.Join(cb, "recipes", "core", "relibc"))
@@ -191,6 +196,90 @@ func TestRedoxBootstrapped(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bootRedox boots what cook built in work: an initfs whose bootstrap is
+// redoxtest's user-mode program, written by the redox-initfs-ar cook puts in
+// every build's tools, a GPT image from cook image (the bootloader on the
+// ESP, kernel and initfs in RedoxFS under /usr/lib/boot), and cook boot-test
+// under QEMU TCG with OVMF: the bootloader, "Redox OS starting", the line the
+// bootstrap wrote through a system call and the kernel's report of its
+// deliberate fault in ring 3. The serial log is kept in $COOK_ARTIFACTS
+// when set.
+func bootRedox(t *testing.T, work string, flags []string) {
+	need(t, "qemu-system-x86_64")
+	if _, err := os.Stat("/usr/share/OVMF/OVMF_CODE_4M.fd"); err != nil {
+		if _, err := os.Stat("/usr/share/ovmf/OVMF.fd"); err != nil {
+			t.Skip("no OVMF firmware (Debian's ovmf)")
+		}
+	}
+	cb := t.TempDir()
+	files := map[string][]byte{
+		"src/initfs/bootstrap":   redoxtest.Bootstrap(),
+		"src/initfs/root/README": []byte("the initfs of cook's boot test\n"),
+		"recipes/test/boot-initfs/recipe.toml": []byte("[source]\npath = \"src/initfs\"\n\n[build]\ntemplate = \"custom\"\n" +
+			"script = \"\"\"\nmkdir -p \"${COOKBOOK_STAGE}/usr/lib/boot\"\n" +
+			"redox-initfs-ar \"${COOKBOOK_SOURCE}/root\" \"${COOKBOOK_SOURCE}/bootstrap\" -o \"${COOKBOOK_STAGE}/usr/lib/boot/initfs\"\n\"\"\"\n"),
+		"boot.toml": []byte("[general]\nfilesystem_size = 64\n\n[packages]\nkernel = {}\nbootloader = {}\nboot-initfs = {}\n"),
+	}
+	for n, c := range files {
+		p := filepath.Join(cb, n)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, c, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := append([]string{"--cookbook", cb, "--work", work}, flags...)
+	if _, out, err := cook(t, append(args, "build", "boot-initfs")...); err != nil {
+		t.Fatalf("build the initfs: %v\n%s", err, out)
+	}
+	img := filepath.Join(work, "images", "boot-test.img")
+	if _, out, err := cook(t, append(args, "image", "--config", filepath.Join(cb, "boot.toml"), "-o", img)...); err != nil {
+		t.Fatalf("cook image: %v\n%s", err, out)
+	}
+	log := filepath.Join(work, "logs", "boot-test-redox.log")
+	if dir := os.Getenv("COOK_ARTIFACTS"); dir != "" {
+		log = filepath.Join(dir, "boot-test-redox-uefi.log")
+	}
+	boot := []string{"--work", work, "boot-test", "--image", img, "--kvm", "off", "--timeout", "10m", "--log", log,
+		"--expect", "Redox OS Bootloader", "--expect", "Redox OS starting"}
+	for _, e := range redoxtest.Expect() {
+		boot = append(boot, "--expect", e)
+	}
+	if _, out, err := cook(t, boot...); err != nil {
+		t.Fatalf("cook boot-test: %v\n%s", err, out)
+	} else {
+		t.Logf("%s", lastLines(out, 1))
+	}
+}
+
+// reproducible builds kernel and bootloader again in another work
+// directory: the kernel and bootloader.efi must be byte-identical to the
+// first build's (stages).
+func reproducible(t *testing.T, shared string, flags []string, stages map[string]string) {
+	work := t.TempDir()
+	args := append([]string{"--cookbook", filepath.Join(shared, "corpus", "redox"), "--work", work, "--json"}, flags...)
+	res, out, err := cook(t, append(args, "build", "kernel", "bootloader")...)
+	if err != nil {
+		t.Fatalf("cook build: %v\n%s", err, out)
+	}
+	for _, r := range res {
+		for _, f := range map[string][]string{"kernel": {"kernel"}, "bootloader": {"bootloader.efi", "bootloader.bios"}}[r.Recipe] {
+			a, errA := os.ReadFile(filepath.Join(stages[r.Recipe], "usr/lib/boot", f))
+			b, errB := os.ReadFile(filepath.Join(r.Stage, "usr/lib/boot", f))
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				t.Errorf("%s differs between two work directories (%v, %v; %d and %d bytes)", f, errA, errB, len(a), len(b))
+			}
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func copyTree(t *testing.T, src, dst string) {

@@ -191,6 +191,18 @@ func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptP
 		ro(d.toolchain)
 	}
 	ro(d.tools)
+	if d.tools != "" {
+		// tools that are links to cook itself (redox-initfs-ar)
+		exes, err := linkTargets(d.tools)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range exes {
+			if !underAny(e, "/usr", "/bin") {
+				mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: e, Target: e})
+			}
+		}
+	}
 	ro(d.prefix)
 	ro(d.script)
 	switch {

@@ -32,6 +32,17 @@ var RedoxMilestones = []Milestone{
 	{Name: "login prompt", Patterns: []string{"login:", "Welcome to Redox", "ion>"}},
 }
 
+// Answer is input a boot test types on the serial console once Prompt
+// has appeared.
+type Answer struct {
+	Prompt string
+	Input  string
+}
+
+// RedoxAnswers answer the Redox bootloader's resolution menu with Enter,
+// as upstream's automated runs do.
+var RedoxAnswers = []Answer{{Prompt: "Arrow keys and enter select mode", Input: "\r"}}
+
 // ExpectMilestones turns texts into one milestone each, named by the text.
 func ExpectMilestones(texts ...string) []Milestone {
 	ms := make([]Milestone, len(texts))
@@ -53,6 +64,9 @@ type BootTestOptions struct {
 	TailLines int
 	// Poll is how often the log is read (default 100ms).
 	Poll time.Duration
+	// Answers are typed on the console as their prompts appear, each once
+	// (QEMU only; default RedoxAnswers).
+	Answers []Answer
 }
 
 // Reached is a milestone seen during a boot test.
@@ -126,6 +140,9 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	if o.Echo == nil {
 		o.Echo = io.Discard
 	}
+	if o.Answers == nil {
+		o.Answers = RedoxAnswers
+	}
 	m := i.Machine
 	m.GUI = false
 	m.NoReboot = true
@@ -133,7 +150,14 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	if err != nil {
 		return nil, fmt.Errorf("boot test: serial log: %w", err)
 	}
-	m.SerialFile = log
+	// QEMU: the console on the VM's stdio, written to the log as it comes
+	// and answerable; others write the log themselves.
+	stdio := m.Hypervisor == QEMU
+	if stdio {
+		m.SerialStdio = true
+	} else {
+		m.SerialFile = log
+	}
 	args, err := m.Args()
 	if err != nil {
 		return nil, err
@@ -151,6 +175,19 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	var vmOut bytes.Buffer // the VM's own messages (not the guest's)
 	cmd.Stdout, cmd.Stderr = &vmOut, &vmOut
 	cmd.Stdin = nil
+	var console io.WriteCloser
+	if stdio {
+		out, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("boot test: serial log: %w", err)
+		}
+		defer out.Close()
+		cmd.Stdout = out
+		if console, err = cmd.StdinPipe(); err != nil {
+			return nil, fmt.Errorf("boot test: %w", err)
+		}
+		defer console.Close()
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -178,6 +215,7 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	defer f.Close()
 	var seen []byte // the whole log so far
 	cursor, next := 0, 0
+	answered := make([]bool, len(o.Answers))
 	buf := make([]byte, 64<<10)
 	// scan reads what the VM wrote since the last call and advances through
 	// the milestones; it reports whether all are reached.
@@ -189,6 +227,12 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 			}
 			o.Echo.Write(buf[:n])
 			seen = append(seen, buf[:n]...)
+		}
+		for k, a := range o.Answers {
+			if !answered[k] && console != nil && bytes.Contains(seen, []byte(a.Prompt)) {
+				answered[k] = true
+				io.WriteString(console, a.Input)
+			}
 		}
 		for next < len(ms) {
 			idx, pat := -1, ""

@@ -107,6 +107,10 @@ type Machine struct {
 	// SerialFile sends the serial console to a file; empty means the
 	// terminal (QEMU: with the monitor multiplexed, Ctrl-A X quits).
 	SerialFile string
+	// SerialStdio (QEMU) puts the serial console, and nothing else, on the
+	// process's standard input and output: a boot test reads it and answers
+	// prompts.
+	SerialStdio bool
 
 	// NoReboot makes QEMU exit instead of rebooting (boot tests).
 	NoReboot bool
@@ -230,9 +234,12 @@ func (m *Machine) qemuArgs() ([]string, error) {
 	} else {
 		a = append(a, "-vga", "none", "-display", "none")
 	}
-	if m.SerialFile != "" {
+	switch {
+	case m.SerialStdio:
+		a = append(a, "-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0", "-monitor", "none")
+	case m.SerialFile != "":
 		a = append(a, "-serial", "file:"+m.SerialFile, "-monitor", "none")
-	} else {
+	default:
 		a = append(a, "-serial", "mon:stdio")
 	}
 	a = append(a, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04")
