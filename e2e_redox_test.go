@@ -121,8 +121,8 @@ func TestRedoxBootstrapped(t *testing.T) {
 	// cook's test programs, built for Redox with relibc in their sysroot
 	cb := t.TempDir()
 	copyTree(t, filepath.Join(s, "corpus", "redox", "recipes", "core", "relibc"), filepath.Join(cb, "recipes", "core", "relibc"))
-	copyTree(t, filepath.Join("build", "testdata", "cookbook", "src", "hello-cargo"), filepath.Join(cb, "src", "hello-cargo"))
-	copyTree(t, filepath.Join("build", "testdata", "cookbook", "src", "hello-autoconf"), filepath.Join(cb, "src", "hello-autoconf"))
+	copyTree(t, filepath.Join("builder", "testdata", "cookbook", "src", "hello-cargo"), filepath.Join(cb, "src", "hello-cargo"))
+	copyTree(t, filepath.Join("builder", "testdata", "cookbook", "src", "hello-autoconf"), filepath.Join(cb, "src", "hello-autoconf"))
 	if out, err := exec.Command("autoreconf", "-fi", filepath.Join(cb, "src", "hello-autoconf")).CombinedOutput(); err != nil {
 		t.Fatalf("autoreconf: %v\n%s", err, out)
 	}

@@ -92,7 +92,7 @@ func newFixture(t testing.TB, efi []byte) *fixture {
 		return dir
 	}
 	pkg := func(name string, deps []string) {
-		if _, err := repo.PackageRecipe(ctx, repo.Build{Work: w, Recipe: name, Target: testTarget, Version: "1.0",
+		if _, err := repo.PackageRecipe(ctx, repo.Packaging{Work: w, Recipe: name, Target: testTarget, Version: "1.0",
 			Key: key, Depends: deps, AutoDeps: []string{}}); err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func newFixture(t testing.TB, efi []byte) *fixture {
 	}, map[string]os.FileMode{"usr/bin/hello": 0o755, "bin/hello-again": 0o755})
 	buildHello(t, filepath.Join(hello, "usr/bin/hello"))
 	pkg("hello", []string{"libdemo"})
-	if _, err := repo.PackageRecipe(ctx, repo.Build{Work: w, Recipe: "meta", Target: testTarget, Meta: true, Depends: []string{"hello"}}); err != nil {
+	if _, err := repo.PackageRecipe(ctx, repo.Packaging{Work: w, Recipe: "meta", Target: testTarget, Meta: true, Depends: []string{"hello"}}); err != nil {
 		t.Fatal(err)
 	}
 	bl := stage("bootloader", map[string]string{"usr/lib/boot/bootloader.bios": string(f.bios)}, nil)

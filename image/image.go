@@ -175,9 +175,9 @@ func (e *TooSmallError) Error() string {
 
 func (e *TooSmallError) Unwrap() error { return redoxfs.ErrNoSpace }
 
-// Build writes the image for cfg to out, through a temporary file beside
+// Assemble writes the image for cfg to out, through a temporary file beside
 // it that is renamed into place only when complete.
-func Build(ctx context.Context, cfg *Config, out string, opts ...Option) (*Result, error) {
+func Assemble(ctx context.Context, cfg *Config, out string, opts ...Option) (*Result, error) {
 	b := &builder{target: "x86_64-unknown-redox", bootloader: "bootloader"}
 	epoch, err := EpochFromEnv()
 	if err != nil {

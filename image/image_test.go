@@ -35,7 +35,7 @@ func loadTestConfig(t testing.TB) *Config {
 func buildTest(t testing.TB, f *fixture, out string, opts ...Option) *Result {
 	t.Helper()
 	opts = append([]Option{WithPackages(f.repo), WithEpoch(testEpoch)}, opts...)
-	res, err := Build(context.Background(), loadTestConfig(t), out, opts...)
+	res, err := Assemble(context.Background(), loadTestConfig(t), out, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestSkipPartitions(t *testing.T) {
 	yes := true
 	c.General.SkipPartitions = &yes
 	img := filepath.Join(t.TempDir(), "fs.img")
-	res, err := Build(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(33))
+	res, err := Assemble(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(33))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestErrors(t *testing.T) {
 	// A package the repository lacks names the recipe to build.
 	c := loadTestConfig(t)
 	c.Packages["not-built"] = PackageRule{}
-	_, err := Build(ctx, c, filepath.Join(dir, "x.img"), WithPackages(f.repo), WithEpoch(testEpoch))
+	_, err := Assemble(ctx, c, filepath.Join(dir, "x.img"), WithPackages(f.repo), WithEpoch(testEpoch))
 	var me *MissingPackageError
 	if !errors.As(err, &me) || !strings.Contains(err.Error(), "`cook build not-built`") || !errors.Is(err, ErrMissingPackage) {
 		t.Errorf("missing package: %v", err)
@@ -392,14 +392,14 @@ func TestErrors(t *testing.T) {
 	// stored twice: as /big and inside /filesystem.toml.)
 	big := loadTestConfig(t)
 	big.Files = append(big.Files, File{Path: "/big", Data: strings.Repeat("x", 40*MiB)})
-	_, err = Build(ctx, big, filepath.Join(dir, "x.img"), WithPackages(f.repo), WithEpoch(testEpoch))
+	_, err = Assemble(ctx, big, filepath.Join(dir, "x.img"), WithPackages(f.repo), WithEpoch(testEpoch))
 	var ts *TooSmallError
 	if !errors.As(err, &ts) || ts.NeededMiB < 83 || ts.NeededMiB > 90 || !strings.Contains(err.Error(), "needs at least") {
 		t.Errorf("too small: %v", err)
 	}
 	if ts != nil {
 		// And the size it names is enough.
-		if _, err := Build(ctx, big, filepath.Join(dir, "x.img"), WithPackages(f.repo), WithEpoch(testEpoch), WithSize(ts.NeededMiB)); err != nil {
+		if _, err := Assemble(ctx, big, filepath.Join(dir, "x.img"), WithPackages(f.repo), WithEpoch(testEpoch), WithSize(ts.NeededMiB)); err != nil {
 			t.Errorf("with the size the error named: %v", err)
 		}
 	}
@@ -407,7 +407,7 @@ func TestErrors(t *testing.T) {
 	nobl := loadTestConfig(t)
 	delete(nobl.Packages, "bootloader")
 	nobl.Packages["bootloader"] = PackageRule{Rule: RuleIgnore}
-	_, err = Build(ctx, nobl, filepath.Join(dir, "y.img"), WithPackages(f.repo), WithEpoch(testEpoch), WithBootloaderEFI(filepath.Join(dir, "missing.efi")))
+	_, err = Assemble(ctx, nobl, filepath.Join(dir, "y.img"), WithPackages(f.repo), WithEpoch(testEpoch), WithBootloaderEFI(filepath.Join(dir, "missing.efi")))
 	if err == nil || !strings.Contains(err.Error(), "missing.efi") {
 		t.Errorf("missing EFI file: %v", err)
 	}
@@ -415,7 +415,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("a failed build left an image")
 	}
 	// A bad network.
-	if _, err := Build(ctx, c, filepath.Join(dir, "z.img"), WithNetwork(Network{Mode: NetStatic})); err == nil || !strings.Contains(err.Error(), "--ip") {
+	if _, err := Assemble(ctx, c, filepath.Join(dir, "z.img"), WithNetwork(Network{Mode: NetStatic})); err == nil || !strings.Contains(err.Error(), "--ip") {
 		t.Errorf("static without address: %v", err)
 	}
 }
@@ -469,7 +469,7 @@ func TestESPSizes(t *testing.T) {
 			c := loadTestConfig(t)
 			c.General.EFIPartitionSize = &mib
 			img := filepath.Join(t.TempDir(), "esp.img")
-			res, err := Build(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(64))
+			res, err := Assemble(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(64))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -509,7 +509,7 @@ func TestEFIOnlyWithoutRepository(t *testing.T) {
 	c := loadTestConfig(t)
 	c.Packages = map[string]PackageRule{}
 	img := filepath.Join(dir, "x.img")
-	res, err := Build(context.Background(), c, img, WithEpoch(testEpoch), WithBootloaderEFI(efi))
+	res, err := Assemble(context.Background(), c, img, WithEpoch(testEpoch), WithBootloaderEFI(efi))
 	if err != nil {
 		t.Fatal(err)
 	}

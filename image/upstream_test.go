@@ -39,7 +39,7 @@ func TestUpstreamMinimalImage(t *testing.T) {
 		for p, data := range files {
 			writeFile(t, filepath.Join(w.Stage(name, testTarget, ""), p), []byte(data), 0o644)
 		}
-		if _, err := repo.PackageRecipe(ctx, repo.Build{Work: w, Recipe: name, Target: testTarget, Version: "0.1", Key: key, AutoDeps: []string{}}); err != nil {
+		if _, err := repo.PackageRecipe(ctx, repo.Packaging{Work: w, Recipe: name, Target: testTarget, Version: "0.1", Key: key, AutoDeps: []string{}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +51,7 @@ func TestUpstreamMinimalImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "harddrive.img")
-	res, err := Build(ctx, cfg, img, WithPackages(r), WithEpoch(testEpoch))
+	res, err := Assemble(ctx, cfg, img, WithPackages(r), WithEpoch(testEpoch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestUpstreamMinimalImage(t *testing.T) {
 // package has none.
 func TestLiveVariant(t *testing.T) {
 	f := newFixture(t, nil)
-	_, err := Build(context.Background(), loadTestConfig(t), filepath.Join(t.TempDir(), "live.img"),
+	_, err := Assemble(context.Background(), loadTestConfig(t), filepath.Join(t.TempDir(), "live.img"),
 		WithPackages(f.repo), WithEpoch(testEpoch), WithLive(true))
 	if err == nil || !strings.Contains(err.Error(), "usr/lib/boot/bootloader-live.efi") {
 		t.Errorf("live without live bootloaders: %v", err)

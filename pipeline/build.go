@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
@@ -26,7 +26,7 @@ import (
 type BuildObserver interface {
 	BuildScheduled(jobs int)
 	BuildStarted(n cookbook.Node)
-	BuildFinished(o build.Outcome)
+	BuildFinished(o builder.Outcome)
 }
 
 // BuildOptions adjust Build.
@@ -64,7 +64,7 @@ type RemoteCache struct {
 // Builder makes the builder of the Config: the work directory's signing
 // key (created on first use), the sandbox and network settings, the cargo
 // home, and download shims answering build scripts from the cache.
-func (p *Pipeline) Builder(o BuildOptions) (*build.Builder, error) {
+func (p *Pipeline) Builder(o BuildOptions) (*builder.Builder, error) {
 	tree, w := p.cfg.Tree, p.cfg.Work
 	key, err := pkgar.EnsureKeys(w.Keys())
 	if err != nil {
@@ -77,7 +77,7 @@ func (p *Pipeline) Builder(o BuildOptions) (*build.Builder, error) {
 		}
 		allowed[n] = true
 	}
-	b := &build.Builder{
+	b := &builder.Builder{
 		Tree: tree, Work: w, Target: p.cfg.Target, Key: key, NoSandbox: o.NoSandbox, AllowNetwork: allowed,
 		Offline: p.cfg.Offline, CargoHome: filepath.Join(w.Root, "cargo"), CargoRegistry: p.cfg.Settings.Cargo.Registry,
 		CargoVendor: p.cfg.CargoVendor, ToolchainOptions: []toolchain.Option{toolchain.WithBootstrap(p.cfg.Bootstrap)},
@@ -98,18 +98,18 @@ type buildShims struct {
 	tmp string
 }
 
-func (s buildShims) Start(ctx context.Context, recipe string) (*build.Shim, error) {
+func (s buildShims) Start(ctx context.Context, recipe string) (*builder.Shim, error) {
 	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimLogger(s.log), fetch.ShimParent(s.tmp))
 	if err != nil {
 		return nil, err
 	}
-	return &build.Shim{Root: sh.Root, Bin: sh.Dir, Env: sh.Env(), Stop: sh.Close}, nil
+	return &builder.Shim{Root: sh.Root, Bin: sh.Dir, Env: sh.Env(), Stop: sh.Close}, nil
 }
 
 // openCache gives b the action cache rc asks for: the work directory's
 // store, then the remote one. It returns nil (and leaves b alone) without
 // a remote.
-func (p *Pipeline) openCache(b *build.Builder, rc RemoteCache, warn func(string)) (*build.ActionCache, error) {
+func (p *Pipeline) openCache(b *builder.Builder, rc RemoteCache, warn func(string)) (*builder.ActionCache, error) {
 	if rc.URL == "" || p.cfg.Offline {
 		return nil, nil
 	}
@@ -144,8 +144,8 @@ func (p *Pipeline) openCache(b *build.Builder, rc RemoteCache, warn func(string)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, err
 	}
-	ac, err := build.NewActionCache(&cache.Layered{Local: cache.NewLocal(LocalCacheDir(b.Work.Root)), Remote: remote},
-		build.WithWarnings(warn), build.WithTempDir(tmp), build.WithUploads(4))
+	ac, err := builder.NewActionCache(&cache.Layered{Local: cache.NewLocal(LocalCacheDir(b.Work.Root)), Remote: remote},
+		builder.WithWarnings(warn), builder.WithTempDir(tmp), builder.WithUploads(4))
 	if err != nil {
 		return nil, err
 	}
@@ -158,21 +158,21 @@ func LocalCacheDir(work string) string { return filepath.Join(work, "cache") }
 
 // BuildRun is a finished build.
 type BuildRun struct {
-	Builder  *build.Builder
-	Outcomes []build.Outcome
+	Builder  *builder.Builder
+	Outcomes []builder.Outcome
 	// FetchErrors are the recipes whose sources could not be fetched.
 	FetchErrors map[string]error
 	// Report is the build as data: every node's status, times and phases.
 	Report *report.Build
 
-	cache *build.ActionCache
+	cache *builder.ActionCache
 }
 
 // Failed counts the nodes that failed.
 func (r *BuildRun) Failed() int {
 	n := 0
 	for _, o := range r.Outcomes {
-		if o.Status == build.Failed {
+		if o.Status == builder.Failed {
 			n++
 		}
 	}
@@ -181,9 +181,9 @@ func (r *BuildRun) Failed() int {
 
 // Wait waits, at most until ctx ends, for the action cache's background
 // uploads.
-func (r *BuildRun) Wait(ctx context.Context) (build.CacheCounts, error) {
+func (r *BuildRun) Wait(ctx context.Context) (builder.CacheCounts, error) {
 	if r.cache == nil {
-		return build.CacheCounts{}, nil
+		return builder.CacheCounts{}, nil
 	}
 	err := r.cache.Flush(ctx)
 	return r.cache.Counts(), err
@@ -261,13 +261,13 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 	}
 	settled := b.Settled(ctx, pending, pl.Deps)
 	phase(report.CheckPhase)
-	jobs := make([]build.Job, 0, len(pl.Order))
+	jobs := make([]builder.Job, 0, len(pl.Order))
 	for _, n := range pl.Order {
 		if r := settled[n]; r != nil {
-			run.Outcomes = append(run.Outcomes, build.Outcome{Node: n, Status: build.Cached, Result: r})
+			run.Outcomes = append(run.Outcomes, builder.Outcome{Node: n, Status: builder.Cached, Result: r})
 			continue
 		}
-		j := build.Job{Node: n}
+		j := builder.Job{Node: n}
 		for _, d := range pl.Deps(n) {
 			if settled[d] == nil {
 				j.Deps = append(j.Deps, d)
@@ -278,12 +278,12 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 		}
 		jobs = append(jobs, j)
 	}
-	s := &build.Scheduler{
+	s := &builder.Scheduler{
 		Jobs:      p.cfg.Jobs,
 		KeepGoing: o.KeepGoing,
-		Run: func(ctx context.Context, n cookbook.Node) (build.Status, *build.Result, error) {
+		Run: func(ctx context.Context, n cookbook.Node) (builder.Status, *builder.Result, error) {
 			if err := run.FetchErrors[n.Name]; err != nil {
-				return build.Failed, nil, err
+				return builder.Failed, nil, err
 			}
 			return b.Ensure(ctx, n)
 		},
@@ -307,7 +307,7 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 // the recipe asks for it now (a changed pin, patch or script refetches; a
 // branch-tracking checkout is only updated with Update), and runs cargo
 // fetch for cargo recipes.
-func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, b *build.Builder, o FetchOptions) ([]FetchOutcome, error) {
+func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, b *builder.Builder, o FetchOptions) ([]FetchOutcome, error) {
 	names := pl.Sources(p.cfg.Tree)
 	if len(names) == 0 {
 		return nil, nil
@@ -328,7 +328,7 @@ func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, b *build.Builder
 
 // reportNodes turns outcomes into the report's nodes: status, times,
 // phases (the fetch shown on one node per recipe), dependencies and errors.
-func (p *Pipeline) reportNodes(b *build.Builder, pl *Plan, outcomes []build.Outcome, fetched []FetchOutcome) []report.Node {
+func (p *Pipeline) reportNodes(b *builder.Builder, pl *Plan, outcomes []builder.Outcome, fetched []FetchOutcome) []report.Node {
 	fetchOf := map[string]report.Phase{}
 	for _, f := range fetched {
 		fetchOf[f.Recipe] = report.Phase{Name: report.FetchPhase, Start: f.Start, End: f.End}
@@ -346,21 +346,21 @@ func (p *Pipeline) reportNodes(b *build.Builder, pl *Plan, outcomes []build.Outc
 		for _, d := range pl.Deps(o.Node) {
 			r.Deps = append(r.Deps, d.String())
 		}
-		var phases []build.Phase
-		if be := (*build.Error)(nil); errors.As(o.Err, &be) {
+		var phases []builder.Phase
+		if be := (*builder.Error)(nil); errors.As(o.Err, &be) {
 			phases = be.Phases
 		}
 		if o.Result != nil {
 			phases = o.Result.Phases
 			r.Stage, r.Package, r.Output, r.Hermetic, r.Key = o.Result.Stage, o.Result.Package, o.Result.Output, o.Result.Hermetic, o.Result.Key.String()
-			if o.Status == build.Cached {
+			if o.Status == builder.Cached {
 				r.Seconds = 0
 			}
 		}
 		if o.Err != nil {
 			r.Error = o.Err.Error()
 		}
-		if o.Status == build.Skipped && o.Cause.Name != "" {
+		if o.Status == builder.Skipped && o.Cause.Name != "" {
 			r.Error = fmt.Sprintf("not built: dependency %s failed", o.Cause)
 			r.Cause = o.Cause.String()
 		}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 )
 
@@ -19,8 +19,8 @@ import (
 // crate (with a vendor directory, offline: it checks they are all there).
 // It does nothing for recipes that do not use cargo or whose manifest is
 // not where the recipe says.
-func (p *Pipeline) cargoFetch(ctx context.Context, b *build.Builder, r *cookbook.Recipe, sourceDir string) error {
-	if b.CargoHome == "" || !build.UsesCargo(r, sourceDir) {
+func (p *Pipeline) cargoFetch(ctx context.Context, b *builder.Builder, r *cookbook.Recipe, sourceDir string) error {
+	if b.CargoHome == "" || !builder.UsesCargo(r, sourceDir) {
 		return nil
 	}
 	manifest := filepath.Join(sourceDir, r.Build.CargoPath, "Cargo.toml")

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/triple"
@@ -17,7 +17,7 @@ import (
 
 // cargoBuilder is a builder of the build package's test cookbook with
 // hello-libc's source in place.
-func cargoBuilder(t *testing.T) *build.Builder {
+func cargoBuilder(t *testing.T) *builder.Builder {
 	t.Helper()
 	if _, err := exec.LookPath("cargo"); err != nil {
 		t.Skip("cargo is not installed")
@@ -25,7 +25,7 @@ func cargoBuilder(t *testing.T) *build.Builder {
 	if _, err := os.Stat("/usr/share/cargo/registry/libc-0.2.139"); err != nil {
 		t.Skip("Debian's librust-libc-dev is not installed")
 	}
-	tree, err := cookbook.Load(context.Background(), "../build/testdata/cookbook")
+	tree, err := cookbook.Load(context.Background(), "../builder/testdata/cookbook")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func cargoBuilder(t *testing.T) *build.Builder {
 	if out, err := exec.Command("cp", "-a", filepath.Join(tree.Root, tree.Recipes["hello-libc"].Source.Path), src).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	return &build.Builder{Tree: tree, Work: w, Target: triple.Host(), Key: key, CargoHome: filepath.Join(w.Root, "cargo")}
+	return &builder.Builder{Tree: tree, Work: w, Target: triple.Host(), Key: key, CargoHome: filepath.Join(w.Root, "cargo")}
 }
 
 // TestCargoFetch runs the fetch phase's cargo step against Debian's

@@ -55,5 +55,5 @@ func (p *Pipeline) Image(ctx context.Context, cfg *image.Config, out string, opt
 		return nil, fmt.Errorf("%w in %s yet (no signing key in %s): build the config's packages first, for example `cook build %s`",
 			ErrNothingBuilt, w.Root, w.Keys(), strings.Join(cfg.PackageNames(), " "))
 	}
-	return image.Build(ctx, cfg, out, append(all, opts...)...)
+	return image.Assemble(ctx, cfg, out, append(all, opts...)...)
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 )
 
@@ -97,7 +97,7 @@ type Step struct {
 // why, building and fetching nothing: a source that changed upstream shows
 // up on the real run. Every node gets its own reasons first, then the
 // dependencies it would wait for.
-func (p *Pipeline) DryRun(ctx context.Context, pl *Plan, b *build.Builder) []Step {
+func (p *Pipeline) DryRun(ctx context.Context, pl *Plan, b *builder.Builder) []Step {
 	rebuild := map[cookbook.Node]bool{}
 	var steps []Step
 	for _, n := range pl.Order {

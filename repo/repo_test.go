@@ -139,7 +139,7 @@ func buildWork(t *testing.T) (workdir.Dir, *pkgar.SecretKey) {
 
 	stageFiles(t, w.Stage("libfoo", target, ""), map[string]string{"usr/lib/libfoo.so.1": "not really ELF", "usr/share/doc/foo": "docs"})
 	stageFiles(t, w.Stage("libfoo", target, "dev"), map[string]string{"usr/include/foo.h": "int foo(int);\n", "usr/lib/libfoo.so": "->libfoo.so.1"})
-	res, err := PackageRecipe(ctx, Build{
+	res, err := PackageRecipe(ctx, Packaging{
 		Work: w, Recipe: "libfoo", Target: target, Version: "1.2.3", Source: src, Key: key,
 		Depends:  []string{"libfoo-data"},
 		Optional: []Optional{{Name: "dev", Depends: []string{".doc", "zlib"}}},
@@ -152,7 +152,7 @@ func buildWork(t *testing.T) (workdir.Dir, *pkgar.SecretKey) {
 	}
 
 	stageFiles(t, w.Stage("app", target, ""), map[string]string{"usr/bin/app": "#!/bin/sh\n"})
-	_, err = PackageRecipe(ctx, Build{
+	_, err = PackageRecipe(ctx, Packaging{
 		Work: w, Recipe: "app", Target: target, Version: "TODO", Source: src, Key: key,
 		Depends:       []string{"data", "libfoo"},
 		AutoDeps:      []string{"libfoo", "zlib"}, // as detection would have found
@@ -162,7 +162,7 @@ func buildWork(t *testing.T) (workdir.Dir, *pkgar.SecretKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PackageRecipe(ctx, Build{Work: w, Recipe: "meta", Target: target, Meta: true, Depends: []string{"app", "app"}}); err != nil {
+	if _, err := PackageRecipe(ctx, Packaging{Work: w, Recipe: "meta", Target: target, Meta: true, Depends: []string{"app", "app"}}); err != nil {
 		t.Fatal(err)
 	}
 	return w, key
@@ -208,10 +208,10 @@ func TestPackageRecipeDetectsDeps(t *testing.T) {
 	w := workdir.New(t.TempDir())
 	key := fixedKeys(t, w)
 	buildELF(t, w.Stage("foo", target, ""), w.Stage("prog", target, ""))
-	if _, err := PackageRecipe(ctx, Build{Work: w, Recipe: "foo", Target: target, Version: "1", Key: key}); err != nil {
+	if _, err := PackageRecipe(ctx, Packaging{Work: w, Recipe: "foo", Target: target, Version: "1", Key: key}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := PackageRecipe(ctx, Build{
+	res, err := PackageRecipe(ctx, Packaging{
 		Work: w, Recipe: "prog", Target: target, Version: "1", Key: key,
 		Depends:   []string{"extra"},
 		Providers: []Provider{{Name: "foo", Pkgar: w.Pkgar("foo", target, "")}},
@@ -244,13 +244,13 @@ func TestPackageRecipeRefuses(t *testing.T) {
 	key := fixedKeys(t, w)
 	tests := []struct {
 		name string
-		b    Build
+		b    Packaging
 		msg  string
 	}{
-		{"no stage", Build{Work: w, Recipe: "x", Target: target, Key: key}, "no stage directory"},
-		{"no key", Build{Work: w, Recipe: "x", Target: target}, "no signing key"},
-		{"bad name", Build{Work: w, Recipe: "a.b", Target: target, Key: key}, "not valid"},
-		{"bad optional", Build{Work: w, Recipe: "x", Target: target, Key: key, Optional: []Optional{{Name: "a/b"}}}, "optional package name"},
+		{"no stage", Packaging{Work: w, Recipe: "x", Target: target, Key: key}, "no stage directory"},
+		{"no key", Packaging{Work: w, Recipe: "x", Target: target}, "no signing key"},
+		{"bad name", Packaging{Work: w, Recipe: "a.b", Target: target, Key: key}, "not valid"},
+		{"bad optional", Packaging{Work: w, Recipe: "x", Target: target, Key: key, Optional: []Optional{{Name: "a/b"}}}, "optional package name"},
 	}
 	for _, tc := range tests {
 		_, err := PackageRecipe(context.Background(), tc.b)

@@ -30,10 +30,10 @@ func BuildPrescript() string { return buildPrescript }
 // BuildPostscript is upstream's BUILD_POSTSCRIPT, unchanged.
 func BuildPostscript() string { return buildPostscript }
 
-// Build returns the full build script of r: prescript, shared prescript,
+// Generate returns the full build script of r: prescript, shared prescript,
 // the template's text, postscript — each joined by a newline as upstream
 // joins them. Template none has no script ("").
-func Build(r *cookbook.Recipe) string {
+func Generate(r *cookbook.Recipe) string {
 	body := Template(r)
 	if r.Build.Template == cookbook.TemplateNone || r.Build.Template == cookbook.TemplateRemote {
 		return ""

@@ -88,7 +88,7 @@ func TestScriptIsBash(t *testing.T) {
 	}
 	for _, tmpl := range []string{"cargo", "configure", "cmake", "meson", "python"} {
 		r := cookbook.Parse("x", "/r", "recipes/x/recipe.toml", []byte("[build]\ntemplate = \""+tmpl+"\"\n"))
-		s := Build(r)
+		s := Generate(r)
 		if !strings.HasPrefix(s, BuildPrescript()) || !strings.HasSuffix(s, BuildPostscript()) || !strings.Contains(s, SharedPrescript()) {
 			t.Errorf("%s: not prescript + shared + template + postscript", tmpl)
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/internal/live"
 	"github.com/redox-cook/cook/pipeline"
@@ -148,7 +148,7 @@ func (a *app) waitUploads(run *pipeline.BuildRun) {
 	if err != nil {
 		fmt.Fprintf(a.stderr, "cook: warning: %v\n", err)
 	}
-	if a.verbose && !a.json && c != (build.CacheCounts{}) {
+	if a.verbose && !a.json && c != (builder.CacheCounts{}) {
 		fmt.Fprintf(a.stderr, "cache: %d restored, %d missed, %d stored, %d not stored\n", c.Hits, c.Misses, c.Stored, c.FailedStores)
 	}
 }
@@ -156,7 +156,7 @@ func (a *app) waitUploads(run *pipeline.BuildRun) {
 // reportBuild prints a build's failures and summary (or its JSON), writes
 // the reports asked for, and returns the exit status.
 func (a *app) reportBuild(ctx context.Context, run *pipeline.BuildRun, f buildFlags) error {
-	count := map[build.Status]int{}
+	count := map[builder.Status]int{}
 	for _, o := range run.Outcomes {
 		count[o.Status]++
 	}
@@ -173,7 +173,7 @@ func (a *app) reportBuild(ctx context.Context, run *pipeline.BuildRun, f buildFl
 	if ctx.Err() != nil {
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
 	}
-	if n := count[build.Failed]; n > 0 {
+	if n := count[builder.Failed]; n > 0 {
 		if a.json {
 			return &exitError{code: exitFailed, err: errSilent}
 		}
@@ -184,13 +184,13 @@ func (a *app) reportBuild(ctx context.Context, run *pipeline.BuildRun, f buildFl
 
 // printSummary prints each failure once, what was skipped, the counts and
 // the slowest builds.
-func (a *app) printSummary(run *pipeline.BuildRun, count map[build.Status]int) {
+func (a *app) printSummary(run *pipeline.BuildRun, count map[builder.Status]int) {
 	var skipped []string
 	for _, o := range run.Outcomes {
 		if o.Err != nil && !errors.Is(o.Err, context.Canceled) {
 			fmt.Fprintf(a.stderr, "\n%s\n", escape(o.Err.Error()))
 		}
-		if o.Status == build.Skipped {
+		if o.Status == builder.Skipped {
 			skipped = append(skipped, show(o.Node))
 		}
 	}
@@ -200,17 +200,17 @@ func (a *app) printSummary(run *pipeline.BuildRun, count map[build.Status]int) {
 	if a.quiet {
 		return
 	}
-	cached := fmt.Sprint(count[build.Cached] + count[build.RemoteCached])
-	if n := count[build.RemoteCached]; n > 0 {
+	cached := fmt.Sprint(count[builder.Cached] + count[builder.RemoteCached])
+	if n := count[builder.RemoteCached]; n > 0 {
 		cached += fmt.Sprintf(" (%d from the action cache)", n)
 	}
 	fmt.Fprintf(a.stderr, "%d built, %s cached, %d failed, %d skipped\n",
-		count[build.Built], cached, count[build.Failed], count[build.Skipped])
-	slow := append([]build.Outcome(nil), run.Outcomes...)
+		count[builder.Built], cached, count[builder.Failed], count[builder.Skipped])
+	slow := append([]builder.Outcome(nil), run.Outcomes...)
 	sort.Slice(slow, func(i, j int) bool { return slow[i].Duration > slow[j].Duration })
 	var parts []string
 	for _, o := range slow {
-		if o.Status == build.Built && len(parts) < 5 {
+		if o.Status == builder.Built && len(parts) < 5 {
 			parts = append(parts, fmt.Sprintf("%s %s", show(o.Node), o.Duration.Round(100*time.Millisecond)))
 		}
 	}
@@ -264,21 +264,21 @@ func (v *buildView) close() {
 
 func (v *buildView) BuildStarted(n cookbook.Node) { v.Start(show(n)) }
 
-func (v *buildView) BuildFinished(o build.Outcome) {
+func (v *buildView) BuildFinished(o builder.Outcome) {
 	line := ""
 	switch o.Status {
-	case build.Built:
+	case builder.Built:
 		line = fmt.Sprintf("built   %s (%s)", show(o.Node), o.Duration.Round(100*time.Millisecond))
-	case build.RemoteCached:
+	case builder.RemoteCached:
 		line = fmt.Sprintf("cached  %s (from the action cache)", show(o.Node))
-	case build.Failed:
+	case builder.Failed:
 		line = fmt.Sprintf("FAILED  %s", show(o.Node))
-	case build.Skipped:
+	case builder.Skipped:
 		if o.Cause.Name != "" {
 			line = fmt.Sprintf("skipped %s (needs %s, which failed)", show(o.Node), show(o.Cause))
 		}
 	}
-	if v.a.quiet && o.Status != build.Failed {
+	if v.a.quiet && o.Status != builder.Failed {
 		line = ""
 	}
 	v.Finish(show(o.Node), line)

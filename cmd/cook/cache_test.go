@@ -55,7 +55,7 @@ func TestBuildRemoteCache(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	t.Setenv("COOK_CACHE_TOKEN", "team-token")
-	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
+	cookbook, _ := filepath.Abs("../../builder/testdata/shared-cookbook")
 	workA, workB := t.TempDir(), t.TempDir()
 	host := string(triple.Host())
 	buildJSON := func(work string) map[string]string {
@@ -146,7 +146,7 @@ func TestBuildSharedDirCache(t *testing.T) {
 		t.Skip("builds recipes")
 	}
 	shared := t.TempDir()
-	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
+	cookbook, _ := filepath.Abs("../../builder/testdata/shared-cookbook")
 	host := string(triple.Host())
 	statuses := func(work string, extra ...string) map[string]string {
 		t.Helper()
@@ -193,7 +193,7 @@ func TestBuildSharedDirCache(t *testing.T) {
 // A file:// remote cache that does not exist is a usage error, not a
 // silent empty cache.
 func TestSharedDirCacheMissing(t *testing.T) {
-	cookbook, _ := filepath.Abs("../../build/testdata/shared-cookbook")
+	cookbook, _ := filepath.Abs("../../builder/testdata/shared-cookbook")
 	missing := filepath.Join(t.TempDir(), "no-such-dir")
 	_, stderr, code := cook(t, "--cookbook", cookbook, "--work", t.TempDir(), "build", "--remote-cache", "file://"+missing, "libhello")
 	if code != exitUsage || !strings.Contains(stderr, "no such directory") {

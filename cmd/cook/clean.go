@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/triple"
 )
@@ -44,7 +44,7 @@ download cache stay (see cook unfetch).`,
 					names = append(names, cookbook.Node{Name: e.Name()})
 				}
 			}
-			state := &build.Builder{Work: w, Target: a.triple} // only its state records are used
+			state := &builder.Builder{Work: w, Target: a.triple} // only its state records are used
 			removed := 0
 			for _, n := range names {
 				if err := state.Forget(n); err != nil {

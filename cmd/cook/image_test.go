@@ -32,7 +32,7 @@ func imageWork(t *testing.T) (work, cfg, efi string) {
 	if err := os.WriteFile(filepath.Join(stage, "usr/bin/hello"), []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repo.PackageRecipe(ctx, repo.Build{Work: w, Recipe: "hello", Target: "x86_64-unknown-redox", Version: "1", Key: key, AutoDeps: []string{}}); err != nil {
+	if _, err := repo.PackageRecipe(ctx, repo.Packaging{Work: w, Recipe: "hello", Target: "x86_64-unknown-redox", Version: "1", Key: key, AutoDeps: []string{}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := repo.Publish(ctx, w, "x86_64-unknown-redox", []string{"hello"}); err != nil {

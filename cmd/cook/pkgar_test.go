@@ -37,7 +37,7 @@ func builtWork(t *testing.T) workdir.Dir {
 	if err := os.Symlink("usr/bin", filepath.Join(stage, "bin")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repo.PackageRecipe(context.Background(), repo.Build{Work: w, Recipe: "hello", Target: T, Version: "1.0", Key: key, Depends: []string{"missing"}}); err != nil {
+	if _, err := repo.PackageRecipe(context.Background(), repo.Packaging{Work: w, Recipe: "hello", Target: T, Version: "1.0", Key: key, Depends: []string{"missing"}}); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -68,7 +68,7 @@ func TestPlanOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps.Recipe != "host:top" || ps.Target != host || ps.Template != "custom" || ps.Script != script.Build(tree.Recipes["top"]) {
+	if ps.Recipe != "host:top" || ps.Target != host || ps.Template != "custom" || ps.Script != script.Generate(tree.Recipes["top"]) {
 		t.Errorf("print-script --json: %+v", ps)
 	}
 

@@ -40,13 +40,13 @@ target, template and script ("" for template none, which runs no script).`,
 					target = string(triple.Host())
 				}
 				// template none (and remote) runs no script: "script" is ""
-				return a.printJSON(printScriptJSON{Recipe: ns[0].String(), Target: target, Template: string(r.Build.Template), Script: script.Build(r)})
+				return a.printJSON(printScriptJSON{Recipe: ns[0].String(), Target: target, Template: string(r.Build.Template), Script: script.Generate(r)})
 			}
 			if r.Build.Template == cookbook.TemplateNone {
 				a.printf("# %s has template none: nothing runs; it is packaged as a meta package\n", r.Name)
 				return nil
 			}
-			a.printf("%s", script.Build(r))
+			a.printf("%s", script.Generate(r))
 			return nil
 		},
 	}

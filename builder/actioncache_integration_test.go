@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -25,7 +25,7 @@ func remoteStore(t testing.TB, url string, opts ...cache.Option) func(workdir.Di
 	}
 }
 
-func allStatus(got map[string]build.Status, want build.Status) bool {
+func allStatus(got map[string]builder.Status, want builder.Status) bool {
 	for _, st := range got {
 		if st != want {
 			return false
@@ -44,7 +44,7 @@ func TestBazelRemoteShare(t *testing.T) {
 	br := startBazelRemote(t)
 	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL)})
 	got := a.buildAll(t, "meta")
-	want := map[string]build.Status{"libhello": build.Built, "hello": build.Built, "split": build.Built, "meta": build.Built}
+	want := map[string]builder.Status{"libhello": builder.Built, "hello": builder.Built, "split": builder.Built, "meta": builder.Built}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("machine A (-want +got):\n%s", diff)
 	}
@@ -54,7 +54,7 @@ func TestBazelRemoteShare(t *testing.T) {
 
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL)})
 	got = b.buildAll(t, "meta")
-	if !allStatus(got, build.RemoteCached) {
+	if !allStatus(got, builder.RemoteCached) {
 		t.Fatalf("machine B: %v, want everything remote-cached", got)
 	}
 	if diff := cmp.Diff(a.outputs(t), b.outputs(t)); diff != "" {
@@ -70,14 +70,14 @@ func TestBazelRemoteShare(t *testing.T) {
 	}
 	// B's own state now says up to date: a second run is a plain no-op
 	got = b.buildAll(t, "meta")
-	if !allStatus(got, build.Cached) {
+	if !allStatus(got, builder.Cached) {
 		t.Fatalf("machine B again: %v, want cached", got)
 	}
 	// a third machine with another signing key shares nothing (the key
 	// signs the packages, so it is an input)
 	c := newMachine(t, machineOpt{store: remoteStore(t, br.URL)})
 	got = c.buildAll(t, "libhello")
-	if got["libhello"] != build.Built {
+	if got["libhello"] != builder.Built {
 		t.Fatalf("machine C with its own key: %v, want built", got)
 	}
 
@@ -98,11 +98,11 @@ func TestBazelRemoteReadOnly(t *testing.T) {
 	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL, cache.WithReadOnly(true)), noSandbox: true})
 	a.buildAll(t, "libhello")
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL), noSandbox: true})
-	if got := b.buildAll(t, "libhello"); got["libhello"] != build.Built {
+	if got := b.buildAll(t, "libhello"); got["libhello"] != builder.Built {
 		t.Fatalf("read-only A uploaded: B says %v", got)
 	}
 	c := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL, cache.WithReadOnly(true)), noSandbox: true})
-	if got := c.buildAll(t, "libhello"); got["libhello"] != build.RemoteCached {
+	if got := c.buildAll(t, "libhello"); got["libhello"] != builder.RemoteCached {
 		t.Fatalf("read-only C did not read: %v", got)
 	}
 }

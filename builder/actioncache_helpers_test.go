@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
@@ -119,14 +119,14 @@ func (br *bazelRemote) stop() {
 // machine is one work directory with its builder, loading testdata/cookbook
 // (testdata/shared-cookbook, or root) for the host.
 type machine struct {
-	b     *build.Builder
-	ac    *build.ActionCache
+	b     *builder.Builder
+	ac    *builder.ActionCache
 	store cache.Store
 }
 
 type machineOpt struct {
-	root      string         // recipe tree (default testdata/cookbook)
-	keysFrom  *build.Builder // share the signing key (it is an input of the action key)
+	root      string           // recipe tree (default testdata/cookbook)
+	keysFrom  *builder.Builder // share the signing key (it is an input of the action key)
 	store     func(w workdir.Dir) cache.Store
 	noSandbox bool
 	warn      func(string)
@@ -156,7 +156,7 @@ func newMachine(t testing.TB, o machineOpt) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &build.Builder{Tree: tree, Work: work, Target: triple.Host(), Key: key, Jobs: 2,
+	b := &builder.Builder{Tree: tree, Work: work, Target: triple.Host(), Key: key, Jobs: 2,
 		NoSandbox: o.noSandbox, CargoHome: filepath.Join(work.Root, "cargo")}
 	m := &machine{b: b}
 	if o.store != nil {
@@ -166,7 +166,7 @@ func newMachine(t testing.TB, o machineOpt) *machine {
 		}
 		os.MkdirAll(work.Tmp(), 0o755)
 		m.store = o.store(work)
-		m.ac, err = build.NewActionCache(m.store, build.WithWarnings(warn), build.WithTempDir(work.Tmp()))
+		m.ac, err = builder.NewActionCache(m.store, builder.WithWarnings(warn), builder.WithTempDir(work.Tmp()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +195,7 @@ func (m *machine) stageSources(t testing.TB) {
 
 // buildAll ensures every node of roots' graph, in order, and returns each
 // node's status; it fails the test on a build error.
-func (m *machine) buildAll(t testing.TB, roots ...string) map[string]build.Status {
+func (m *machine) buildAll(t testing.TB, roots ...string) map[string]builder.Status {
 	t.Helper()
 	m.stageSources(t)
 	var ns []cookbook.Node
@@ -206,7 +206,7 @@ func (m *machine) buildAll(t testing.TB, roots ...string) map[string]build.Statu
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]build.Status{}
+	got := map[string]builder.Status{}
 	for _, n := range order {
 		st, _, err := m.b.Ensure(context.Background(), n)
 		if err != nil {

@@ -1,4 +1,4 @@
-package build
+package builder
 
 import (
 	"context"
@@ -347,7 +347,7 @@ func TestBuildPhases(t *testing.T) {
 	_, err = b.Build(context.Background(), cookbook.Node{Name: "broken"})
 	var be *Error
 	if !errors.As(err, &be) {
-		t.Fatalf("err = %v, want a *build.Error", err)
+		t.Fatalf("err = %v, want a *builder.Error", err)
 	}
 	checkPhases(t, be.Phases, "sysroot", "script")
 }

@@ -19,10 +19,10 @@ type Optional struct {
 	Depends []string // its dependencies; ".x" means the sibling <recipe>.x
 }
 
-// Build describes a built recipe to package. The staged trees are read
+// Packaging describes a built recipe to package. The staged trees are read
 // from, and everything is written to, the work directory's paths for the
 // recipe and target (workdir.Dir.Stage, Pkgar, StageToml, AutoDeps).
-type Build struct {
+type Packaging struct {
 	Work   workdir.Dir
 	Recipe string // recipe name, "host:" prefixed for host builds
 	Target string // target triple the stage was built for
@@ -69,7 +69,7 @@ type Result struct {
 // optional package and finally the main package a signed archive
 // (stage[.<opt>].pkgar) and its metadata (stage[.<opt>].toml). Every file is
 // written under a temporary name and renamed into place.
-func PackageRecipe(ctx context.Context, b Build) (*Result, error) {
+func PackageRecipe(ctx context.Context, b Packaging) (*Result, error) {
 	if err := b.check(); err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func PackageRecipe(ctx context.Context, b Build) (*Result, error) {
 	return res, nil
 }
 
-func (b *Build) check() error {
+func (b *Packaging) check() error {
 	var errs []error
 	if b.Work.Root == "" {
 		errs = append(errs, errors.New("no work directory"))

@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/pkgar"
@@ -30,11 +30,11 @@ func TestRestoreChecksOutputDigest(t *testing.T) {
 		return r
 	}
 	a := newMachine(t, machineOpt{store: store, noSandbox: true})
-	wantAll(t, a.buildAll(t, "split"), build.Built)
+	wantAll(t, a.buildAll(t, "split"), builder.Built)
 	// forge: a consistent entry claiming another output digest
 	mem.mu.Lock()
 	for k, v := range mem.blobs {
-		var e build.Entry
+		var e builder.Entry
 		if !strings.HasPrefix(k, "cas/") || json.Unmarshal(v, &e) != nil || e.Node != "split" {
 			continue
 		}
@@ -48,7 +48,7 @@ func TestRestoreChecksOutputDigest(t *testing.T) {
 	mem.mu.Unlock()
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: store, noSandbox: true, warn: w.add})
-	wantAll(t, b.buildAll(t, "split"), build.Built)
+	wantAll(t, b.buildAll(t, "split"), builder.Built)
 	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], "the entry says") {
 		t.Fatalf("warnings %q", ws)
 	}
@@ -79,13 +79,13 @@ func TestScriptDownloadChangesActionKey(t *testing.T) {
 	a := newMachine(t, machineOpt{noSandbox: true, store: remoteStore(t, srv.URL)})
 	a.stageSources(t)
 	info(a, strings.Repeat("a", 64))
-	wantAll(t, a.buildAll(t, "libhello"), build.Built)
+	wantAll(t, a.buildAll(t, "libhello"), builder.Built)
 	keyA := a.key(t, "libhello")
 
 	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, store: remoteStore(t, srv.URL)})
 	b.stageSources(t)
 	info(b, strings.Repeat("a", 64))
-	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
+	wantAll(t, b.buildAll(t, "libhello"), builder.RemoteCached)
 
 	c := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, store: remoteStore(t, srv.URL)})
 	c.stageSources(t)
@@ -93,7 +93,7 @@ func TestScriptDownloadChangesActionKey(t *testing.T) {
 	if c.key(t, "libhello") == keyA {
 		t.Fatal("a different script download left the action key unchanged")
 	}
-	wantAll(t, c.buildAll(t, "libhello"), build.Built)
+	wantAll(t, c.buildAll(t, "libhello"), builder.Built)
 	// and in one work directory, the changed download makes the build stale
 	info(a, strings.Repeat("b", 64))
 	if ok, _, _, err := a.b.Check(context.Background(), cookbook.Node{Name: "libhello"}); err != nil || ok {
@@ -116,7 +116,7 @@ func TestRestoreRefusesForeignPackage(t *testing.T) {
 		return r
 	}
 	a := newMachine(t, machineOpt{store: store, noSandbox: true})
-	wantAll(t, a.buildAll(t, "libhello"), build.Built)
+	wantAll(t, a.buildAll(t, "libhello"), builder.Built)
 	foreign, err := pkgar.GenerateSecretKey()
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestRestoreRefusesForeignPackage(t *testing.T) {
 	mem.blobs["cas/"+td.Hash] = raw
 	forged := 0
 	for k, v := range mem.blobs {
-		var e build.Entry
+		var e builder.Entry
 		if !strings.HasPrefix(k, "cas/") || json.Unmarshal(v, &e) != nil || e.Node != "libhello" {
 			continue
 		}
@@ -159,7 +159,7 @@ func TestRestoreRefusesForeignPackage(t *testing.T) {
 	}
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: store, noSandbox: true, warn: w.add})
-	wantAll(t, b.buildAll(t, "libhello"), build.Built)
+	wantAll(t, b.buildAll(t, "libhello"), builder.Built)
 	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], "package") {
 		t.Fatalf("warnings %q", ws)
 	}

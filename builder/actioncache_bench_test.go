@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 )
 
@@ -46,8 +46,8 @@ ln -s ../../bin/r%03d "${COOKBOOK_STAGE}/usr/share/r%03d/link"
 
 // schedule builds every recipe of m's tree the way cook build does: the
 // parallel scheduler, -j jobs.
-func (m *machine) schedule(tb testing.TB, jobs int) map[build.Status]int {
-	var js []build.Job
+func (m *machine) schedule(tb testing.TB, jobs int) map[builder.Status]int {
+	var js []builder.Job
 	var all []cookbook.Node
 	for name := range m.b.Tree.Recipes {
 		all = append(all, cookbook.Node{Name: name})
@@ -58,14 +58,14 @@ func (m *machine) schedule(tb testing.TB, jobs int) map[build.Status]int {
 		tb.Fatal(err)
 	}
 	for _, n := range order {
-		j := build.Job{Node: n}
+		j := builder.Job{Node: n}
 		for _, e := range m.b.Tree.Deps(n) {
 			j.Deps = append(j.Deps, e.To)
 		}
 		js = append(js, j)
 	}
-	s := &build.Scheduler{Jobs: jobs, Run: m.b.Ensure}
-	count := map[build.Status]int{}
+	s := &builder.Scheduler{Jobs: jobs, Run: m.b.Ensure}
+	count := map[builder.Status]int{}
 	for _, o := range s.Execute(context.Background(), js) {
 		if o.Err != nil {
 			tb.Fatalf("%s: %v", o.Node, o.Err)
@@ -103,21 +103,21 @@ func BenchmarkRemoteRestore300(b *testing.B) {
 		// the cold build without any cache, for the upload overhead
 		plain := newMachine(b, machineOpt{tree: tree, noSandbox: true})
 		t0 := time.Now()
-		if c := plain.schedule(b, jobs); c[build.Built] != n {
+		if c := plain.schedule(b, jobs); c[builder.Built] != n {
 			b.Fatalf("plain: %v", c)
 		}
 		coldNoCache += time.Since(t0)
 
 		a := newMachine(b, machineOpt{tree: tree, noSandbox: true, keysFrom: plain.b, store: remoteStore(b, br.URL)})
 		t0 = time.Now()
-		if c := a.schedule(b, jobs); c[build.Built] != n {
+		if c := a.schedule(b, jobs); c[builder.Built] != n {
 			b.Fatalf("A: %v", c)
 		}
 		cold += time.Since(t0) // includes waiting for the uploads
 		b.StartTimer()
 		m := newMachine(b, machineOpt{tree: tree, noSandbox: true, keysFrom: a.b, store: remoteStore(b, br.URL)})
 		t0 = time.Now()
-		if c := m.schedule(b, jobs); c[build.RemoteCached] != n {
+		if c := m.schedule(b, jobs); c[builder.RemoteCached] != n {
 			b.Fatalf("B: %v", c)
 		}
 		restore += time.Since(t0)
@@ -157,14 +157,14 @@ for i in $(seq 1 64); do head -c %d /dev/urandom > "${COOKBOOK_STAGE}/usr/share/
 	br := startBazelRemote(b, "--max_size", "4")
 	a := newMachine(b, machineOpt{tree: tree, noSandbox: true, store: remoteStore(b, br.URL)})
 	t0 := time.Now()
-	if c := a.schedule(b, 2); c[build.Built] != 1 {
+	if c := a.schedule(b, 2); c[builder.Built] != 1 {
 		b.Fatalf("A: %v", c)
 	}
 	cold := time.Since(t0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := newMachine(b, machineOpt{tree: tree, noSandbox: true, keysFrom: a.b, store: remoteStore(b, br.URL)})
-		if c := m.schedule(b, 2); c[build.RemoteCached] != 1 {
+		if c := m.schedule(b, 2); c[builder.RemoteCached] != 1 {
 			b.Fatalf("B: %v", c)
 		}
 		b.StopTimer()

@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/workdir"
@@ -47,24 +47,24 @@ func TestUploadsInBackground(t *testing.T) {
 		}
 		return r
 	}})
-	ac, err := build.NewActionCache(m.store, build.WithUploads(2), build.WithTempDir(t.TempDir()))
+	ac, err := builder.NewActionCache(m.store, builder.WithUploads(2), builder.WithTempDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.b.Cache, m.ac = ac, ac
 	m.stageSources(t)
 	order, _ := m.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
-	s := &build.Scheduler{Jobs: 4, Run: m.b.Ensure}
-	var jobs []build.Job
+	s := &builder.Scheduler{Jobs: 4, Run: m.b.Ensure}
+	var jobs []builder.Job
 	for _, n := range order {
-		j := build.Job{Node: n}
+		j := builder.Job{Node: n}
 		for _, e := range m.b.Tree.Deps(n) {
 			j.Deps = append(j.Deps, e.To)
 		}
 		jobs = append(jobs, j)
 	}
 	for _, o := range s.Execute(context.Background(), jobs) {
-		if o.Status != build.Built {
+		if o.Status != builder.Built {
 			t.Fatalf("%s: %s %v", o.Node, o.Status, o.Err)
 		}
 	}
@@ -91,10 +91,10 @@ func TestLocalDamageRefetches(t *testing.T) {
 	srv := httptest.NewServer(&memServer{})
 	defer srv.Close()
 	a := newMachine(t, machineOpt{noSandbox: true, store: remoteStore(t, srv.URL)})
-	wantAll(t, a.buildAll(t, "libhello"), build.Built)
+	wantAll(t, a.buildAll(t, "libhello"), builder.Built)
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, warn: w.add, store: remoteStore(t, srv.URL)})
-	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
+	wantAll(t, b.buildAll(t, "libhello"), builder.RemoteCached)
 	// damage every local blob of B's copy, and forget B's state
 	blobs, err := filepath.Glob(filepath.Join(b.b.Work.Root, "cache", "cas", "*", "*"))
 	if err != nil || len(blobs) == 0 {
@@ -109,7 +109,7 @@ func TestLocalDamageRefetches(t *testing.T) {
 		}
 	}
 	forget()
-	wantAll(t, b.buildAll(t, "libhello"), build.Built)
+	wantAll(t, b.buildAll(t, "libhello"), builder.Built)
 	if ws := w.all(); len(ws) != 1 || !strings.Contains(ws[0], "damaged") {
 		t.Fatalf("warnings %q", ws)
 	}
@@ -117,5 +117,5 @@ func TestLocalDamageRefetches(t *testing.T) {
 	// copies are gone or replaced, so a restore works again
 	forget()
 	os.RemoveAll(b.b.Work.Stage("libhello", string(b.b.Target), ""))
-	wantAll(t, b.buildAll(t, "libhello"), build.RemoteCached)
+	wantAll(t, b.buildAll(t, "libhello"), builder.RemoteCached)
 }

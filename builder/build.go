@@ -3,7 +3,7 @@
 // sees a sysroot holding only its declared dependencies, a scrubbed
 // environment, a read-only recipe directory and a pristine source behind an
 // overlay, and no network unless the recipe is explicitly allowed one.
-package build
+package builder
 
 import (
 	"bufio"
@@ -487,7 +487,7 @@ func (j *job) runScript(ctx context.Context, tc *toolchain.Toolchain, d scriptDi
 		return err
 	}
 	scriptPath := filepath.Join(d.script, "build.sh")
-	if err := os.WriteFile(scriptPath, []byte(script.Build(r)), 0o644); err != nil {
+	if err := os.WriteFile(scriptPath, []byte(script.Generate(r)), 0o644); err != nil {
 		return err
 	}
 
@@ -577,7 +577,7 @@ func (j *job) packageMeta(ctx context.Context) error {
 	if err := os.MkdirAll(j.res.Stage, 0o755); err != nil {
 		return err
 	}
-	_, err := repo.PackageRecipe(ctx, repo.Build{Work: j.b.Work, Recipe: j.node.Name, Target: j.t, Meta: true,
+	_, err := repo.PackageRecipe(ctx, repo.Packaging{Work: j.b.Work, Recipe: j.node.Name, Target: j.t, Meta: true,
 		Depends: names(j.recipe.Package.Dependencies), Source: j.info, Key: j.b.Key})
 	if err != nil {
 		return err
@@ -589,7 +589,7 @@ func (j *job) packageMeta(ctx context.Context) error {
 // metadata, signed with the builder's key (outside any sandbox).
 func (j *job) packageRecipe(ctx context.Context, deps []Dep) error {
 	b, w, n, r := j.b, j.b.Work, j.node, j.recipe
-	pb := repo.Build{Work: w, Recipe: n.Name, Target: j.t, Version: GuessVersion(r, j.source),
+	pb := repo.Packaging{Work: w, Recipe: n.Name, Target: j.t, Version: GuessVersion(r, j.source),
 		Depends: names(r.Package.Dependencies), Source: j.info, Key: b.Key}
 	for _, o := range r.OptionalPackages {
 		pb.Optional = append(pb.Optional, repo.Optional{Name: o.Name, Depends: names(o.Dependencies)})

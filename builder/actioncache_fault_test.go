@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/redox-cook/cook/build"
+	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 )
@@ -59,7 +59,7 @@ func seeded(t *testing.T) (*bazelRemote, *machine) {
 	return br, a
 }
 
-func wantAll(t *testing.T, got map[string]build.Status, want build.Status) {
+func wantAll(t *testing.T, got map[string]builder.Status, want builder.Status) {
 	t.Helper()
 	if !allStatus(got, want) {
 		t.Fatalf("statuses %v, want all %s", got, want)
@@ -76,7 +76,7 @@ func TestFaultServerStoppedMidRun(t *testing.T) {
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
 	b.stageSources(t)
-	got := map[string]build.Status{}
+	got := map[string]builder.Status{}
 	order, _ := b.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
 	for i, n := range order {
 		if i == 1 {
@@ -89,11 +89,11 @@ func TestFaultServerStoppedMidRun(t *testing.T) {
 		got[n.Name] = st
 	}
 	b.ac.Flush(context.Background())
-	if got[order[0].Name] != build.RemoteCached {
+	if got[order[0].Name] != builder.RemoteCached {
 		t.Fatalf("first node %s: %s, want remote-cached", order[0], got[order[0].Name])
 	}
 	for _, n := range order[1:] {
-		if got[n.Name] != build.Built {
+		if got[n.Name] != builder.Built {
 			t.Fatalf("%s after the server stopped: %s, want built", n, got[n.Name])
 		}
 	}
@@ -116,7 +116,7 @@ func TestFaultUnreachable(t *testing.T) {
 	url := "http://" + freePort(t) // nothing listens there
 	a := newMachine(t, machineOpt{store: remoteStore(t, url, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
 	start := time.Now()
-	wantAll(t, a.buildAll(t, "meta"), build.Built)
+	wantAll(t, a.buildAll(t, "meta"), builder.Built)
 	if ws := w.all(); len(ws) != 1 {
 		t.Fatalf("want one warning, got %q", ws)
 	}
@@ -133,7 +133,7 @@ func TestFaultServerErrors(t *testing.T) {
 	fp.mode.Store("500")
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, fp.URL, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
-	wantAll(t, b.buildAll(t, "meta"), build.Built)
+	wantAll(t, b.buildAll(t, "meta"), builder.Built)
 	ws := w.all()
 	if len(ws) != 1 || !strings.Contains(ws[0], "500") {
 		t.Fatalf("want one warning naming the 500, got %q", ws)
@@ -155,7 +155,7 @@ func TestFaultCorruptBlobs(t *testing.T) {
 	fp.mode.Store("corrupt")
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, fp.URL, cache.WithWarn(w.add), cache.WithReadOnly(true)), noSandbox: true, warn: w.add})
-	wantAll(t, b.buildAll(t, "meta"), build.Built)
+	wantAll(t, b.buildAll(t, "meta"), builder.Built)
 	if fp.corrupt.Load() == 0 {
 		t.Fatal("the proxy corrupted nothing")
 	}
@@ -196,7 +196,7 @@ func TestFaultSlowServer(t *testing.T) {
 	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, warn: w.add,
 		store: remoteStore(t, fp.URL, cache.WithWarn(w.add), cache.WithTimeout(200*time.Millisecond), cache.WithRetries(1))})
 	start := time.Now()
-	wantAll(t, b.buildAll(t, "meta"), build.Built)
+	wantAll(t, b.buildAll(t, "meta"), builder.Built)
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("took %v", d)
 	}
@@ -219,7 +219,7 @@ func TestFaultServerStoppedDuringUploads(t *testing.T) {
 	order, _ := a.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
 	for i, n := range order {
 		st, _, err := a.b.Ensure(context.Background(), n)
-		if err != nil || st != build.Built {
+		if err != nil || st != builder.Built {
 			t.Fatalf("%s: %s %v", n, st, err)
 		}
 		if i == 1 {
