@@ -74,7 +74,7 @@ func TestFaultServerStoppedMidRun(t *testing.T) {
 	}
 	br, a := seeded(t)
 	var w warnings
-	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
+	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, br.URL, cache.WithWarnings(w.add)), noSandbox: true, warn: w.add})
 	b.stageSources(t)
 	got := map[string]builder.Status{}
 	order, _ := b.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
@@ -114,7 +114,7 @@ func TestFaultUnreachable(t *testing.T) {
 	}
 	var w warnings
 	url := "http://" + freePort(t) // nothing listens there
-	a := newMachine(t, machineOpt{store: remoteStore(t, url, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
+	a := newMachine(t, machineOpt{store: remoteStore(t, url, cache.WithWarnings(w.add)), noSandbox: true, warn: w.add})
 	start := time.Now()
 	wantAll(t, a.buildAll(t, "meta"), builder.Built)
 	if ws := w.all(); len(ws) != 1 {
@@ -132,7 +132,7 @@ func TestFaultServerErrors(t *testing.T) {
 	fp := newFaultProxy(t, br.URL)
 	fp.mode.Store("500")
 	var w warnings
-	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, fp.URL, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
+	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, fp.URL, cache.WithWarnings(w.add)), noSandbox: true, warn: w.add})
 	wantAll(t, b.buildAll(t, "meta"), builder.Built)
 	ws := w.all()
 	if len(ws) != 1 || !strings.Contains(ws[0], "500") {
@@ -154,7 +154,7 @@ func TestFaultCorruptBlobs(t *testing.T) {
 	fp := newFaultProxy(t, br.URL)
 	fp.mode.Store("corrupt")
 	var w warnings
-	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, fp.URL, cache.WithWarn(w.add), cache.WithReadOnly(true)), noSandbox: true, warn: w.add})
+	b := newMachine(t, machineOpt{keysFrom: a.b, store: remoteStore(t, fp.URL, cache.WithWarnings(w.add), cache.WithReadOnly(true)), noSandbox: true, warn: w.add})
 	wantAll(t, b.buildAll(t, "meta"), builder.Built)
 	if fp.corrupt.Load() == 0 {
 		t.Fatal("the proxy corrupted nothing")
@@ -194,7 +194,7 @@ func TestFaultSlowServer(t *testing.T) {
 	fp.mode.Store("slow")
 	var w warnings
 	b := newMachine(t, machineOpt{keysFrom: a.b, noSandbox: true, warn: w.add,
-		store: remoteStore(t, fp.URL, cache.WithWarn(w.add), cache.WithTimeout(200*time.Millisecond), cache.WithRetries(1))})
+		store: remoteStore(t, fp.URL, cache.WithWarnings(w.add), cache.WithTimeout(200*time.Millisecond), cache.WithRetries(1))})
 	start := time.Now()
 	wantAll(t, b.buildAll(t, "meta"), builder.Built)
 	if d := time.Since(start); d > 30*time.Second {
@@ -214,7 +214,7 @@ func TestFaultServerStoppedDuringUploads(t *testing.T) {
 	}
 	br := startBazelRemote(t)
 	var w warnings
-	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL, cache.WithWarn(w.add)), noSandbox: true, warn: w.add})
+	a := newMachine(t, machineOpt{store: remoteStore(t, br.URL, cache.WithWarnings(w.add)), noSandbox: true, warn: w.add})
 	a.stageSources(t)
 	order, _ := a.b.Tree.NewGraph([]cookbook.Node{{Name: "meta"}}, cookbook.BuildEdge|cookbook.DevEdge|cookbook.PackageEdge).Order()
 	for i, n := range order {

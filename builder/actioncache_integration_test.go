@@ -17,7 +17,7 @@ import (
 
 func remoteStore(t testing.TB, url string, opts ...cache.Option) func(workdir.Dir) cache.Store {
 	return func(w workdir.Dir) cache.Store {
-		r, err := cache.NewRemote(url, append([]cache.Option{cache.WithWarn(func(s string) { t.Log(s) })}, opts...)...)
+		r, err := cache.NewRemote(url, append([]cache.Option{cache.WithWarnings(func(s string) { t.Log(s) })}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestBazelRemoteBasicAuth(t *testing.T) {
 	var mu sync.Mutex
 	var warnings []string
 	warn := func(s string) { mu.Lock(); warnings = append(warnings, s); mu.Unlock() }
-	bad, err := cache.NewRemote(strings.Replace(br.URL, "http://", "http://cook:wrong-pass@", 1), cache.WithWarn(warn))
+	bad, err := cache.NewRemote(strings.Replace(br.URL, "http://", "http://cook:wrong-pass@", 1), cache.WithWarnings(warn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestBazelRemoteBasicAuth(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong-pass") || strings.Contains(bad.String(), "wrong-pass") {
 		t.Fatalf("the password leaked: %v / %s", err, bad)
 	}
-	good, err := cache.NewRemote(strings.Replace(br.URL, "http://", "http://cook:s3cret@", 1), cache.WithWarn(warn))
+	good, err := cache.NewRemote(strings.Replace(br.URL, "http://", "http://cook:s3cret@", 1), cache.WithWarnings(warn))
 	if err != nil {
 		t.Fatal(err)
 	}

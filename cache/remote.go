@@ -79,8 +79,8 @@ func WithReadOnly(ro bool) Option {
 	return func(r *Remote) error { r.readOnly = ro; return nil }
 }
 
-// WithWarn receives the one-line warnings (default: none).
-func WithWarn(f func(string)) Option {
+// WithWarnings receives the one-line warnings (default: none).
+func WithWarnings(f func(string)) Option {
 	return func(r *Remote) error { r.warn = f; return nil }
 }
 

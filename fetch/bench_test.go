@@ -132,7 +132,7 @@ func BenchmarkFetch50(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				f, err := New(tree, workdir.New(b.TempDir()), dl, WithFetchLogger(discardLogger()))
+				f, err := New(tree, workdir.New(b.TempDir()), dl)
 				if err != nil {
 					b.Fatal(err)
 				}

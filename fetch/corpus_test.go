@@ -92,7 +92,7 @@ func TestCorpusTarballs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, err := New(tree, workdir.New(t.TempDir()), dl, WithFetchLogger(testLogger(t)),
+	off, err := New(tree, workdir.New(t.TempDir()), dl,
 		WithScriptEnv("TARGET=x86_64-unknown-redox", "GNU_TARGET=x86_64-unknown-redox", "COOKBOOK_HOST_SYSROOT=/usr"))
 	if err != nil {
 		t.Fatal(err)

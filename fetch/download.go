@@ -103,6 +103,9 @@ func WithLogger(l *slog.Logger) DownloaderOption {
 	return func(d *Downloader) error { d.log = l; return nil }
 }
 
+// Logger is where the downloader, and the fetcher and shims using it, log.
+func (d *Downloader) Logger() *slog.Logger { return d.log }
+
 // DefaultCacheDir is <user cache dir>/cook/downloads, or COOK_CACHE when set.
 func DefaultCacheDir() (string, error) {
 	if d := os.Getenv("COOK_CACHE"); d != "" {

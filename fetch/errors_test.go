@@ -93,7 +93,7 @@ func (c *cookRoot) write(files map[string]string) *cookbook.Tree {
 
 // refetcher makes a new Fetcher over tree sharing f's work dir and cache.
 func refetcher(t *testing.T, f *Fetcher, tree *cookbook.Tree) *Fetcher {
-	g, err := New(tree, f.work, f.dl, WithFetchLogger(testLogger(t)))
+	g, err := New(tree, f.work, f.dl)
 	if err != nil {
 		t.Fatal(err)
 	}

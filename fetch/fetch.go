@@ -114,12 +114,9 @@ func WithProgress(p ProgressFunc) Option {
 // kept, and shown only in the error of a failing script).
 func WithScriptOutput(w io.Writer) Option { return func(f *Fetcher) error { f.output = w; return nil } }
 
-// WithFetchLogger sets the logger (default slog.Default()).
-func WithFetchLogger(l *slog.Logger) Option { return func(f *Fetcher) error { f.log = l; return nil } }
-
 // New returns a Fetcher for tree into work, downloading through dl.
 func New(tree *cookbook.Tree, work workdir.Dir, dl *Downloader, opts ...Option) (*Fetcher, error) {
-	f := &Fetcher{tree: tree, work: work, dl: dl, log: slog.Default(), byDir: map[string]string{},
+	f := &Fetcher{tree: tree, work: work, dl: dl, log: dl.Logger(), byDir: map[string]string{},
 		timeID: time.Now().UTC().Format("2006-01-02T15:04:05Z")}
 	for _, o := range opts {
 		if err := o(f); err != nil {
@@ -487,7 +484,7 @@ func (f *Fetcher) prepare(ctx context.Context, r *cookbook.Recipe, dir string, p
 // curl first on PATH. It returns the files the script downloaded, sorted by
 // URL and without repeats.
 func (f *Fetcher) RunSourceScript(ctx context.Context, r *cookbook.Recipe, dir string) ([]Download, error) {
-	sh, err := StartShims(ctx, f.dl, r.Name, ShimLogger(f.log))
+	sh, err := StartShims(ctx, f.dl, r.Name)
 	if err != nil {
 		return nil, err
 	}

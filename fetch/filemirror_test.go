@@ -126,7 +126,7 @@ func TestGitFileMirrorReadOnly(t *testing.T) {
 		})
 	}
 	// an update asks the mirror for the branch head
-	fu, err := New(tree, f.work, f.dl, WithUpdate(true), WithFetchLogger(testLogger(t)))
+	fu, err := New(tree, f.work, f.dl, WithUpdate(true))
 	if err != nil {
 		t.Fatal(err)
 	}

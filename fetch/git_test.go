@@ -238,7 +238,7 @@ func TestGitUpdate(t *testing.T) {
 		t.Fatalf("without update: %+v %v", res, err)
 	}
 	// cook fetch (update) follows the branch and patches again.
-	fu, err := New(tree, f.work, f.dl, WithUpdate(true), WithFetchLogger(testLogger(t)))
+	fu, err := New(tree, f.work, f.dl, WithUpdate(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestGitPatchChangeOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cr.write(map[string]string{"g/p.patch": p2}), f.work, dl, WithFetchLogger(testLogger(t)))
+	g, err := New(cr.write(map[string]string{"g/p.patch": p2}), f.work, dl)
 	if err != nil {
 		t.Fatal(err)
 	}

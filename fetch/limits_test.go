@@ -56,7 +56,7 @@ func TestExtractLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := New(tree, workdir.New(t.TempDir()), dl, WithFetchLogger(testLogger(t)))
+	f, err := New(tree, workdir.New(t.TempDir()), dl)
 	if err != nil {
 		t.Fatal(err)
 	}

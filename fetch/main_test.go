@@ -199,7 +199,7 @@ func newTestFetcher(t testing.TB, tree *cookbook.Tree, cache string, mirrors map
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]Option{WithFetchLogger(testLogger(t)),
+	opts = append([]Option{
 		WithScriptEnv("TARGET=x86_64-unknown-redox", "GNU_TARGET=x86_64-unknown-redox", "COOKBOOK_HOST_SYSROOT=/usr")}, opts...)
 	f, err := New(tree, workdir.New(t.TempDir()), dl, opts...)
 	if err != nil {

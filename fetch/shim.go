@@ -68,14 +68,9 @@ func ShimParent(parent string) ShimOption {
 	return func(s *Shims) error { s.parent = parent; return nil }
 }
 
-// ShimLogger sets the logger for the downloads served.
-func ShimLogger(l *slog.Logger) ShimOption {
-	return func(s *Shims) error { s.log = l; return nil }
-}
-
 // StartShims starts serving the shims of recipe. Close it when the script is done.
 func StartShims(ctx context.Context, dl *Downloader, recipe string, opts ...ShimOption) (*Shims, error) {
-	s := &Shims{recipe: recipe, dl: dl, log: slog.Default()}
+	s := &Shims{recipe: recipe, dl: dl, log: dl.Logger()}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err

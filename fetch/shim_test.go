@@ -106,7 +106,7 @@ func TestShimOptionForms(t *testing.T) {
 		{"curl --output --location", `curl --location --output o2 ` + perlURL, map[string]string{"o2": perlURL}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sh, err := StartShims(ctx, e.downloader(), "demo", ShimLogger(testLogger(t)))
+			sh, err := StartShims(ctx, e.downloader(), "demo")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestShimRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.up.requests.Load()
-			sh, err := StartShims(ctx, e.downloader(), "demo", ShimLogger(testLogger(t)))
+			sh, err := StartShims(ctx, e.downloader(), "demo")
 			if err != nil {
 				t.Fatal(err)
 			}

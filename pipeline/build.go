@@ -99,7 +99,7 @@ type buildShims struct {
 }
 
 func (s buildShims) Start(ctx context.Context, recipe string) (*builder.Shim, error) {
-	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimLogger(s.log), fetch.ShimParent(s.tmp))
+	sh, err := fetch.BuildShims(ctx, s.dl, recipe, fetch.ShimParent(s.tmp))
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (p *Pipeline) openCache(b *builder.Builder, rc RemoteCache, warn func(strin
 			remote = cache.ReadOnly(remote)
 		}
 	} else {
-		opts := []cache.Option{cache.WithWarn(warn), cache.WithReadOnly(rc.ReadOnly)}
+		opts := []cache.Option{cache.WithWarnings(warn), cache.WithReadOnly(rc.ReadOnly)}
 		if rc.Token != "" {
 			opts = append(opts, cache.WithToken(rc.Token))
 		} else if rc.User != "" {

@@ -63,7 +63,7 @@ func (p *Pipeline) Fetcher(o FetchOptions) (*fetch.Fetcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	opts := []fetch.Option{fetch.WithUpdate(o.Update), fetch.WithFetchLogger(log), fetch.WithScriptEnv(p.sourceScriptEnv()...)}
+	opts := []fetch.Option{fetch.WithUpdate(o.Update), fetch.WithScriptEnv(p.sourceScriptEnv()...)}
 	if o.Progress != nil {
 		opts = append(opts, fetch.WithProgress(o.Progress))
 	}
