@@ -198,19 +198,10 @@ func (b *builder) report(stage string, done, total int64) {
 	}
 }
 
-func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Result, err error) {
-	cfg := *cfg0
-	cfg.Files = nil
-	for _, f := range cfg0.Files {
-		// DHCP modes mean DHCP even over a config that replaced the unit.
-		if (b.net.Mode == NetDHCP || b.net.Mode == NetAuto) && cleanPath(f.Path) == cleanPath(dhcpdUnit) {
-			continue
-		}
-		cfg.Files = append(cfg.Files, f)
-	}
-	cfg.Files = append(cfg.Files, b.net.files()...)
-	if cfg.General.EncryptDisk != nil && *cfg.General.EncryptDisk != "" {
-		return nil, fmt.Errorf("filesystem config %s: encrypt_disk is not supported by cook image", cfg.Name)
+func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (*Result, error) {
+	cfg, err := b.effective(cfg0)
+	if err != nil {
+		return nil, err
 	}
 	sizeMiB := b.sizeMiB
 	if sizeMiB == 0 {
@@ -227,58 +218,134 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 	if b.live != nil {
 		live = *b.live
 	}
-	espMiB := cfg.General.ESPSize()
-	res = &Result{Config: cfg.Name, Network: string(b.net.Mode)}
+	lay, err := newLayout(sizeMiB, cfg.General.ESPSize(), skip)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Config: cfg.Name, Network: string(b.net.Mode), FSOffset: lay.fsOff, FSSize: lay.fsSize, Size: lay.total}
 	if res.Network == "" {
 		res.Network = "config"
 	}
-
-	// Packages.
 	b.report("resolving packages", 0, 0)
 	var pkgs []resolved
 	if names := cfg.PackageNames(); len(names) > 0 {
 		if b.pkgs == nil {
 			return nil, fmt.Errorf("filesystem config %s names packages but no repository was given", cfg.Name)
 		}
-		if pkgs, err = resolvePackages(b.pkgs, &cfg, names); err != nil {
+		if pkgs, err = resolvePackages(b.pkgs, cfg, names); err != nil {
 			return nil, err
 		}
 	}
 	for _, p := range pkgs {
 		res.Packages = append(res.Packages, p.Name)
 	}
-
-	// Bootloaders.
 	var efi, bios []byte
 	if !skip {
-		if efi, res.EFIBootloader, err = b.loadBootloader(b.efiFile, "efi", live); err != nil {
+		if efi, bios, err = b.bootloaders(live, res); err != nil {
 			return nil, err
 		}
-		if bios, res.BIOSBootloader, err = b.loadBootloader(b.biosFile, "bios", live); err != nil {
-			var me *MissingPackageError
-			// Not available (no repository, no bootloader package, no
-			// bootloader.bios in it): an EFI-only image, with a warning. A
-			// file that was named but cannot be read, or a damaged package,
-			// is an error.
-			if !errors.As(err, &me) && !errors.Is(err, errNoBootloaderFile) && !errors.Is(err, errNoBootloaderSource) {
-				return nil, err
-			}
-			res.Warnings = append(res.Warnings, "no BIOS bootloader ("+err.Error()+"): the image boots with UEFI only")
-			bios = nil
-		}
-		if efi == nil {
-			return nil, fmt.Errorf("no EFI bootloader: %w (or pass --bootloader-efi FILE)", errNoEFI)
-		}
-		if len(bios) > (biosEndLBA+1)*sectorSize {
-			return nil, fmt.Errorf("BIOS bootloader %s is %d bytes, over the %d the BIOS boot partition holds", res.BIOSBootloader, len(bios), (biosEndLBA+1)*sectorSize)
-		}
 	}
-
-	// The seed every derived identifier comes from.
 	cfgText, err := cfg.Marshal()
 	if err != nil {
 		return nil, err
 	}
+	seed := b.seed(cfgText, sizeMiB, skip, live, pkgs, efi, bios)
+	r, err := b.rootTree(ctx, cfg, cfgText, pkgs, seed)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if err := b.write(ctx, out, lay, r, seed, efi, bios, res); err != nil {
+		return nil, err
+	}
+	if w := deref(cfg.General.WriteBootloader); w != "" && efi != nil {
+		if err := fsutil.WriteFileAtomic(w, efi, 0o644); err != nil {
+			return nil, fmt.Errorf("write_bootloader: %w", err)
+		}
+	}
+	b.report("done", 1, 1)
+	return res, nil
+}
+
+// effective is the config as this image has it: the network's files
+// instead of a DHCP unit the network mode replaces. Encrypted disks are
+// refused.
+func (b *builder) effective(cfg0 *Config) (*Config, error) {
+	cfg := *cfg0
+	cfg.Files = nil
+	for _, f := range cfg0.Files {
+		// DHCP modes mean DHCP even over a config that replaced the unit.
+		if (b.net.Mode == NetDHCP || b.net.Mode == NetAuto) && cleanPath(f.Path) == cleanPath(dhcpdUnit) {
+			continue
+		}
+		cfg.Files = append(cfg.Files, f)
+	}
+	cfg.Files = append(cfg.Files, b.net.files()...)
+	if cfg.General.EncryptDisk != nil && *cfg.General.EncryptDisk != "" {
+		return nil, fmt.Errorf("filesystem config %s: encrypt_disk is not supported by cook image", cfg.Name)
+	}
+	return &cfg, nil
+}
+
+// layout is where an image's parts lie, computed once: the BIOS boot
+// partition, the ESP from LBA 2048 and RedoxFS after it up to the backup
+// GPT — or, without partitions, RedoxFS filling the image.
+type layout struct {
+	total            int64 // image bytes
+	skip             bool  // no partition table
+	espMiB           uint32
+	espStart, espEnd uint64 // LBAs
+	fsOff, fsSize    int64  // RedoxFS, in bytes
+	redoxEnd         uint64 // last LBA of the RedoxFS partition
+}
+
+func newLayout(sizeMiB, espMiB uint32, skip bool) (layout, error) {
+	l := layout{total: int64(sizeMiB) * MiB, skip: skip, espMiB: espMiB}
+	l.fsSize = l.total
+	if skip {
+		return l, nil
+	}
+	l.espStart = 2048
+	l.espEnd = l.espStart + uint64(espMiB)*MiB/sectorSize - 1
+	l.fsOff = int64(1+espMiB) * MiB
+	l.redoxEnd = uint64((l.total-gptTailBytes)/MiB*MiB/sectorSize - 1)
+	l.fsSize = int64(l.redoxEnd+1)*sectorSize - l.fsOff
+	if l.fsSize < 4*MiB {
+		return l, fmt.Errorf("a %d MiB image leaves no room for RedoxFS after a %d MiB ESP", sizeMiB, espMiB)
+	}
+	return l, nil
+}
+
+// bootloaders reads the EFI bootloader (required) and the BIOS one (an
+// EFI-only image, with a warning, when none is available), recording
+// where they came from in res.
+func (b *builder) bootloaders(live bool, res *Result) (efi, bios []byte, err error) {
+	if efi, res.EFIBootloader, err = b.loadBootloader(b.efiFile, "efi", live); err != nil {
+		return nil, nil, err
+	}
+	if bios, res.BIOSBootloader, err = b.loadBootloader(b.biosFile, "bios", live); err != nil {
+		var me *MissingPackageError
+		// Not available (no repository, no bootloader package, no
+		// bootloader.bios in it): an EFI-only image, with a warning. A
+		// file that was named but cannot be read, or a damaged package,
+		// is an error.
+		if !errors.As(err, &me) && !errors.Is(err, errNoBootloaderFile) && !errors.Is(err, errNoBootloaderSource) {
+			return nil, nil, err
+		}
+		res.Warnings = append(res.Warnings, "no BIOS bootloader ("+err.Error()+"): the image boots with UEFI only")
+		bios = nil
+	}
+	if efi == nil {
+		return nil, nil, fmt.Errorf("no EFI bootloader: %w (or pass --bootloader-efi FILE)", errNoEFI)
+	}
+	if len(bios) > (biosEndLBA+1)*sectorSize {
+		return nil, nil, fmt.Errorf("BIOS bootloader %s is %d bytes, over the %d the BIOS boot partition holds", res.BIOSBootloader, len(bios), (biosEndLBA+1)*sectorSize)
+	}
+	return efi, bios, nil
+}
+
+// seed is what every identifier of the image derives from: its inputs.
+func (b *builder) seed(cfgText []byte, sizeMiB uint32, skip, live bool, pkgs []resolved, efi, bios []byte) []byte {
 	seed := sha256.New()
 	fmt.Fprintf(seed, "cook image v1\x00%d\x00%d\x00%v\x00%v\x00", b.epoch.Unix(), sizeMiB, skip, live)
 	seed.Write(cfgText)
@@ -289,11 +356,13 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 		h := sha256.Sum256(x)
 		seed.Write(h[:])
 	}
-	seedSum := seed.Sum(nil)
+	return seed.Sum(nil)
+}
 
-	// The installer adds /filesystem.toml (the merged config) and the
-	// os-release lines as ordinary [[files]] at the end of the list, so
-	// they are written before the packages.
+// rootTree assembles the image's root tree in the installer's order: the
+// config's files (with /filesystem.toml and the os-release lines it adds),
+// the packages, the postinstall files, then users and groups.
+func (b *builder) rootTree(ctx context.Context, cfg *Config, cfgText []byte, pkgs []resolved, seed []byte) (*root, error) {
 	buildID := ""
 	if b.pkgs != nil {
 		buildID = b.pkgs.BuildID()
@@ -302,73 +371,70 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 	if rel := osReleaseLines(cfg.Name, buildID); rel != "" {
 		cfg.Files = append(cfg.Files, File{Path: "/usr/lib/os-release", Data: rel, Append: true})
 	}
-
-	// The root tree, in the installer's order.
-	r := newRoot(seedSum)
-	defer r.Close()
+	r := newRoot(seed)
+	fail := func(err error) (*root, error) { r.Close(); return nil, err }
 	b.report("files", 0, 0)
 	for _, f := range cfg.Files {
 		if !f.Postinstall {
 			if err := r.addFile(f); err != nil {
-				return nil, fmt.Errorf("filesystem config %s: [[files]] %s: %w", cfg.Name, f.Path, err)
+				return fail(fmt.Errorf("filesystem config %s: [[files]] %s: %w", cfg.Name, f.Path, err))
 			}
 		}
 	}
 	for i, p := range pkgs {
 		b.report("packages", int64(i), int64(len(pkgs)))
-		if p.Meta.Version == "" && p.Meta.Blake3 == "" {
-			continue // a metapackage: nothing to install
-		}
-		f, err := b.pkgs.Open(p.Name)
-		if err != nil {
-			return nil, err
-		}
-		if got := f.Header.Blake3.String(); p.Meta.Blake3 != "" && got != p.Meta.Blake3 {
-			f.Close()
-			return nil, fmt.Errorf("package %s: the archive (blake3 %s) does not match its metadata (blake3 %s): republish it with `cook build %s`",
-				p.Name, got, p.Meta.Blake3, recipeOf(p.Name))
-		}
-		if err := r.installPackage(ctx, p.Name, f); err != nil {
-			return nil, err
+		if err := b.install(ctx, r, p); err != nil {
+			return fail(err)
 		}
 	}
 	if len(pkgs) > 0 {
 		if err := r.writePackagesToml(pkgs, b.pkgs.PublicKey()); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	for _, f := range cfg.Files {
 		if f.Postinstall {
 			if err := r.addFile(f); err != nil {
-				return nil, fmt.Errorf("filesystem config %s: [[files]] %s (postinstall): %w", cfg.Name, f.Path, err)
+				return fail(fmt.Errorf("filesystem config %s: [[files]] %s (postinstall): %w", cfg.Name, f.Path, err))
 			}
 		}
 	}
 	b.report("users", 0, 0)
-	if err := r.addUsers(&cfg); err != nil {
-		return nil, err
+	if err := r.addUsers(cfg); err != nil {
+		return fail(err)
 	}
+	return r, nil
+}
 
-	// Layout.
-	total := int64(sizeMiB) * MiB
-	fsOff, fsSize := int64(0), total
-	if !skip {
-		fsOff = int64(1+espMiB) * MiB
-		redoxEnd := (total-gptTailBytes)/MiB*MiB/sectorSize - 1 // last LBA
-		fsSize = (redoxEnd+1)*sectorSize - fsOff
-		if fsSize < 4*MiB {
-			return nil, fmt.Errorf("a %d MiB image leaves no room for RedoxFS after a %d MiB ESP", sizeMiB, espMiB)
-		}
+// install adds package p to the tree, its archive checked against its
+// metadata.
+func (b *builder) install(ctx context.Context, r *root, p resolved) error {
+	if p.Meta.Version == "" && p.Meta.Blake3 == "" {
+		return nil // a metapackage: nothing to install
 	}
-	res.FSOffset, res.FSSize, res.Size = fsOff, fsSize, total
+	f, err := b.pkgs.Open(p.Name)
+	if err != nil {
+		return err
+	}
+	if got := f.Header.Blake3.String(); p.Meta.Blake3 != "" && got != p.Meta.Blake3 {
+		f.Close()
+		return fmt.Errorf("package %s: the archive (blake3 %s) does not match its metadata (blake3 %s): republish it with `cook build %s`",
+			p.Name, got, p.Meta.Blake3, recipeOf(p.Name))
+	}
+	return r.installPackage(ctx, p.Name, f)
+}
 
+// write writes the image to out through a temporary file beside it:
+// RedoxFS with the tree's contents streamed from where they live, then the
+// partitions and bootloaders.
+func (b *builder) write(ctx context.Context, out string, lay layout, r *root, seed, efi, bios []byte, res *Result) error {
 	dir := filepath.Dir(out)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".partial-*")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if tmp != nil {
@@ -376,11 +442,9 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := tmp.Truncate(total); err != nil {
-		return nil, fmt.Errorf("%s: %w", tmp.Name(), err)
+	if err := tmp.Truncate(lay.total); err != nil {
+		return fmt.Errorf("%s: %w", tmp.Name(), err)
 	}
-
-	// The filesystem, file contents streamed from where they live.
 	var contentTotal int64
 	_ = r.t.Walk(func(e redoxfs.Entry) error {
 		if e.Open != nil {
@@ -389,45 +453,37 @@ func (b *builder) build(ctx context.Context, cfg0 *Config, out string) (res *Res
 		return nil
 	})
 	var uuid [16]byte
-	copy(uuid[:], derive(seedSum, "redoxfs uuid"))
+	copy(uuid[:], derive(seed, "redoxfs uuid"))
 	uuid[6] = uuid[6]&0x0f | 0x40
 	uuid[8] = uuid[8]&0x3f | 0x80
-	counted := b.countingTree(r.t, contentTotal)
-	fsOpt := redoxfs.Options{Offset: fsOff, Size: fsSize, UUID: uuid, Time: b.epoch}
-	st, err := redoxfs.Build(ctx, tmp, counted, fsOpt)
+	fsOpt := redoxfs.Options{Offset: lay.fsOff, Size: lay.fsSize, UUID: uuid, Time: b.epoch}
+	st, err := redoxfs.Build(ctx, tmp, b.countingTree(r.t, contentTotal), fsOpt)
 	if errors.Is(err, redoxfs.ErrNoSpace) {
-		return nil, b.tooSmall(ctx, r.t, sizeMiB, total-fsSize)
+		return b.tooSmall(ctx, r.t, uint32(lay.total/MiB), lay.total-lay.fsSize)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("write RedoxFS: %w", err)
+		return fmt.Errorf("write RedoxFS: %w", err)
 	}
 	res.Nodes, res.UsedBytes = st.Nodes, int64(st.UsedBlocks)*redoxfs.BlockSize
 	res.UUID = redoxfsUUID(uuid)
-
-	if !skip {
+	if !lay.skip {
 		b.report("partitions", 0, 0)
-		if err := b.writePartitions(tmp, seedSum, total, fsOff, espMiB, efi, bios); err != nil {
-			return nil, err
-		}
-	}
-	if w := deref(cfg.General.WriteBootloader); w != "" && efi != nil {
-		if err := fsutil.WriteFileAtomic(w, efi, 0o644); err != nil {
-			return nil, fmt.Errorf("write_bootloader: %w", err)
+		if err := b.writePartitions(tmp, seed, lay, efi, bios); err != nil {
+			return err
 		}
 	}
 	if err := tmp.Sync(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
-		return nil, err
+		return err
 	}
 	tmp = nil
 	res.Path = out
-	b.report("done", 1, 1)
-	return res, nil
+	return nil
 }
 
 var (
@@ -569,14 +625,12 @@ func efiName(target triple.Triple) string {
 
 // writePartitions writes the GPT (with its protective MBR), the FAT ESP
 // holding the EFI bootloader, and the BIOS bootloader into f.
-func (b *builder) writePartitions(f *os.File, seed []byte, total, fsOff int64, espMiB uint32, efi, bios []byte) error {
+func (b *builder) writePartitions(f *os.File, seed []byte, lay layout, efi, bios []byte) error {
 	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithSectorSize(diskfs.SectorSize512))
 	if err != nil {
 		return fmt.Errorf("open image for partitioning: %w", err)
 	}
-	espStart := uint64(2048)
-	espEnd := espStart + uint64(espMiB)*MiB/sectorSize - 1
-	redoxEnd := uint64((total-gptTailBytes)/MiB*MiB/sectorSize - 1)
+	espStart, espEnd, redoxEnd, fsOff, espMiB := lay.espStart, lay.espEnd, lay.redoxEnd, lay.fsOff, lay.espMiB
 	table := &gpt.Table{
 		LogicalSectorSize:  sectorSize,
 		PhysicalSectorSize: sectorSize,
