@@ -1,0 +1,111 @@
+package pkgar
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/zeebo/blake3"
+)
+
+// goldenTree is a fixed stage tree that exercises every path of the
+// writers: empty files (also last), files around the small-file size (read
+// into a buffer or mapped), 3 MiB in all, symlinks (to files, to
+// directories, dangling), nested directories whose names sort differently
+// as whole paths, and several permission bits. Its contents come from a
+// seeded generator, so they are the same on every machine.
+func goldenTree(t testing.TB) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "stage")
+	r := rand.New(rand.NewPCG(17, 42))
+	// mostly text, with runs of random bytes: LZMA2 has something to
+	// compress without taking seconds over it
+	data := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			if i%4096 < 512 {
+				b[i] = byte(r.UintN(256))
+			} else {
+				b[i] = "etaoin shrdlu\n"[r.UintN(14)]
+			}
+		}
+		return b
+	}
+	var nodes []node
+	perms := []os.FileMode{0o644, 0o755, 0o600, 0o444, 0o4755}
+	sizes := []int{0, 1, 4095, 4096, 4097, smallFile - 1, smallFile, smallFile + 1, 1<<20 + 17}
+	for i, size := range sizes {
+		nodes = append(nodes, node{path: fmt.Sprintf("usr/lib/big/f%02d.bin", i), data: data(size), perm: perms[i%len(perms)]})
+	}
+	for i := range 300 {
+		dir := fmt.Sprintf("usr/share/d%02d", i%23)
+		if i%7 == 0 {
+			dir += fmt.Sprintf("/sub%d", i%3)
+		}
+		nodes = append(nodes, node{path: fmt.Sprintf("%s/f%03d", dir, i), data: data(int(r.UintN(9000))), perm: perms[i%len(perms)]})
+	}
+	nodes = append(nodes,
+		node{path: "a.txt", data: []byte("a\n")}, node{path: "a-b", data: []byte("a-b\n")},
+		node{path: "a/b", data: []byte("a/b\n")}, node{path: "a/a/z"},
+		node{path: "usr/lib/libx.so", target: "big/f08.bin"},
+		node{path: "usr/lib/dir-link", target: "big"},
+		node{path: "usr/lib/dangling", target: "../nowhere/" + strings.Repeat("x", 200)},
+		node{path: "zz/last-empty"},
+	)
+	writeTree(t, root, nodes)
+	return root
+}
+
+// TestGoldenLarge pins the exact bytes (their BLAKE3 and size) and the
+// entry table of packages of goldenTree, written by Create (the parallel
+// writer for uncompressed packages) and by Write to a non-file (the
+// sequential one), so that no change to the writers can change a byte of
+// their output. go test -update rewrites testdata/golden-large.txt.
+func TestGoldenLarge(t *testing.T) {
+	stage := goldenTree(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, p := range []Packaging{Uncompressed, LZMA2} {
+		pkg := filepath.Join(dir, p.String()+".pkgar")
+		info, err := Create(ctx, pkg, stage, testKey(t), WithPackaging(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf seekBuffer
+		if _, err := Write(ctx, &buf, stage, testKey(t), WithPackaging(p)); err != nil {
+			t.Fatal(err)
+		}
+		if string(buf.b) != string(data) {
+			t.Errorf("%s: Write to a buffer and Create to a file gave different bytes", p)
+		}
+		table := blake3.New()
+		for _, e := range info.Entries {
+			fmt.Fprintf(table, "%06o %d %d %s %s\n", e.Mode, e.Offset, e.Size, e.Blake3, e.Path)
+		}
+		fmt.Fprintf(&b, "[%s]\nentries = %d\nsize = %d\nstorage_size = %d\nfile_blake3 = %x\nheader_blake3 = %s\nentries_blake3 = %x\n",
+			p, len(info.Entries), info.Size, info.StorageSize, blake3.Sum256(data), info.Header.Blake3, table.Sum(nil))
+	}
+	golden := filepath.Join("testdata", "golden-large.txt")
+	if *update {
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Errorf("package differs from %s (-want +got):\n%s", golden, diff)
+	}
+}
