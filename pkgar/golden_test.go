@@ -14,8 +14,8 @@ import (
 )
 
 // goldenTree is a fixed stage tree that exercises every path of the
-// writers: empty files (also last), files around the small-file size (read
-// into a buffer or mapped), 3 MiB in all, symlinks (to files, to
+// writers: empty files (also last), files around the sizes where a writer may
+// change how it reads (into a buffer, or mapped), 3 MiB in all, symlinks (to files, to
 // directories, dangling), nested directories whose names sort differently
 // as whole paths, and several permission bits. Its contents come from a
 // seeded generator, so they are the same on every machine.
@@ -38,7 +38,9 @@ func goldenTree(t testing.TB) string {
 	}
 	var nodes []node
 	perms := []os.FileMode{0o644, 0o755, 0o600, 0o444, 0o4755}
-	sizes := []int{0, 1, 4095, 4096, 4097, smallFile - 1, smallFile, smallFile + 1, 1<<20 + 17}
+	// around the sizes writers may treat differently (pages, 32 KiB, 64 KiB,
+	// 256 KiB), given as numbers: the tree must not change with the writer
+	sizes := []int{0, 1, 4095, 4096, 4097, 32<<10 - 1, 32 << 10, 32<<10 + 1, 64<<10 + 1, 256<<10 - 1, 256 << 10, 256<<10 + 1, 1<<20 + 17}
 	for i, size := range sizes {
 		nodes = append(nodes, node{path: fmt.Sprintf("usr/lib/big/f%02d.bin", i), data: data(size), perm: perms[i%len(perms)]})
 	}
@@ -52,7 +54,7 @@ func goldenTree(t testing.TB) string {
 	nodes = append(nodes,
 		node{path: "a.txt", data: []byte("a\n")}, node{path: "a-b", data: []byte("a-b\n")},
 		node{path: "a/b", data: []byte("a/b\n")}, node{path: "a/a/z"},
-		node{path: "usr/lib/libx.so", target: "big/f08.bin"},
+		node{path: "usr/lib/libx.so", target: "big/f12.bin"},
 		node{path: "usr/lib/dir-link", target: "big"},
 		node{path: "usr/lib/dangling", target: "../nowhere/" + strings.Repeat("x", 200)},
 		node{path: "zz/last-empty"},
