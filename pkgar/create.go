@@ -1,21 +1,16 @@
 package pkgar
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 
 	"github.com/ulikunitz/xz/lzma"
 	"github.com/zeebo/blake3"
-
-	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // CreateOption configures Create and Write.
@@ -122,7 +117,7 @@ func Write(ctx context.Context, w io.WriteSeeker, stageDir string, key *SecretKe
 		}
 		unpacked = uint64(dataSize)
 	} else {
-		dataSize, unpacked, err = writeDataSequential(ctx, w, stageDir, o.packaging, entries)
+		dataSize, unpacked, err = writeDataOrdered(ctx, w, stageDir, o.packaging, entries)
 		if err != nil {
 			return nil, err
 		}
@@ -153,39 +148,6 @@ func Write(ctx context.Context, w io.WriteSeeker, stageDir string, key *SecretKe
 	return &Info{Header: h, Entries: entries, Size: size, StorageSize: storage}, nil
 }
 
-// writeDataSequential streams every entry's data to w, which is positioned
-// at the start of the data region, one after the other.
-func writeDataSequential(ctx context.Context, w io.Writer, stageDir string, p Packaging, entries []Entry) (int64, uint64, error) {
-	cw := &countWriter{w: w}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	hs := newHasher()
-	var unpacked uint64
-	for i := range entries {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, err
-		}
-		e := &entries[i]
-		e.Offset = uint64(cw.n + int64(bw.Buffered()))
-		full := filepath.Join(stageDir, filepath.FromSlash(e.Path))
-		var n uint64
-		var err error
-		if e.IsSymlink() {
-			n, err = writeSymlink(bw, p, full, e)
-		} else {
-			n, err = writeFile(ctx, bw, p, full, e, hs)
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		unpacked += n
-		e.Size = uint64(cw.n+int64(bw.Buffered())) - e.Offset
-	}
-	if err := bw.Flush(); err != nil {
-		return 0, 0, fmt.Errorf("writing package data: %w", err)
-	}
-	return cw.n, unpacked, nil
-}
-
 type countWriter struct {
 	w io.Writer
 	n int64
@@ -195,58 +157,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// walkStage lists the files and symlinks under root in upstream's order:
-// each directory's children sorted by name, directories recursed in place.
-func walkStage(root string) ([]Entry, error) {
-	st, err := os.Stat(root)
-	if err != nil {
-		return nil, fmt.Errorf("stage directory: %w", err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("stage directory %s: not a directory", root)
-	}
-	var entries []Entry
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		dir := filepath.Join(root, filepath.FromSlash(rel))
-		des, err := os.ReadDir(dir) // sorted by name, bytewise
-		if err != nil {
-			return fmt.Errorf("reading stage directory: %w", err)
-		}
-		for _, de := range des {
-			p := path.Join(rel, de.Name())
-			if de.IsDir() {
-				if err := walk(p); err != nil {
-					return err
-				}
-				continue
-			}
-			fi, err := de.Info()
-			if err != nil {
-				return fmt.Errorf("stage entry: %w", err)
-			}
-			if len(p) >= PathSize {
-				return fmt.Errorf("%s: path is %d bytes, longer than pkgar's limit of %d", filepath.Join(root, p), len(p), PathSize-1)
-			}
-			mode := fsutil.UnixFromMode(fi.Mode())
-			switch {
-			case fi.Mode().IsRegular():
-				mode |= ModeFile
-			case fi.Mode()&fs.ModeSymlink != 0:
-				mode |= ModeSymlink
-			default:
-				return fmt.Errorf("%s: unsupported file type %s (only files, symlinks and directories can be packaged)", filepath.Join(root, p), fi.Mode().Type())
-			}
-			entries = append(entries, Entry{Mode: mode, Path: p, Size: uint64(fi.Size())})
-		}
-		return nil
-	}
-	if err := walk(""); err != nil {
-		return nil, err
-	}
-	return entries, nil
 }
 
 func writeSymlink(w io.Writer, p Packaging, full string, e *Entry) (uint64, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 )
 
 // goldenTree is a fixed stage tree that exercises every path of the
@@ -109,5 +110,65 @@ func TestGoldenLarge(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), b.String()); diff != "" {
 		t.Errorf("package differs from %s (-want +got):\n%s", golden, diff)
+	}
+}
+
+// TestGoldenStreamed writes goldenTree with a tiny aheadLimit, so that the
+// writer streams most entries itself between ones encoded ahead, and
+// checks the bytes are those of Create (pinned by TestGoldenLarge).
+func TestGoldenStreamed(t *testing.T) {
+	stage := goldenTree(t)
+	ctx := context.Background()
+	for _, p := range []Packaging{Uncompressed, LZMA2} {
+		want := filepath.Join(t.TempDir(), "p.pkgar")
+		if _, err := Create(ctx, want, stage, testKey(t), WithPackaging(p)); err != nil {
+			t.Fatal(err)
+		}
+		wantData, err := os.ReadFile(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := aheadLimit
+		aheadLimit = 3000
+		var buf seekBuffer
+		_, err = Write(ctx, &buf, stage, testKey(t), WithPackaging(p))
+		aheadLimit = old
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf.b) != string(wantData) {
+			t.Errorf("%s: streaming large entries changed the package", p)
+		}
+	}
+}
+
+// TestWalkErrorsInOrder puts special files in several directories of a
+// stage (which the walk reads concurrently) and checks that packaging
+// reports the first in entry order, as a walk in order would, and leaves
+// nothing behind.
+func TestWalkErrorsInOrder(t *testing.T) {
+	stage := t.TempDir()
+	var nodes []node
+	for i := range 60 {
+		nodes = append(nodes, node{path: fmt.Sprintf("d%02d/e%02d/f", i%6, i), data: []byte(strings.Repeat("x", i*100))})
+	}
+	writeTree(t, stage, nodes)
+	for _, p := range []string{"d04/e10/fifo", "d02/e20/fifo", "d02/e50/fifo"} {
+		if err := unix.Mkfifo(filepath.Join(stage, p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for range 5 {
+		for _, p := range []Packaging{Uncompressed, LZMA2} {
+			dir := t.TempDir()
+			_, err := Create(ctx, filepath.Join(dir, "p.pkgar"), stage, testKey(t), WithPackaging(p))
+			if err == nil || !strings.Contains(err.Error(), filepath.Join("d02", "e20", "fifo")+": unsupported file type p") {
+				t.Errorf("%s: error %v, want one about d02/e20/fifo", p, err)
+			}
+			if left, _ := os.ReadDir(dir); len(left) > 0 {
+				t.Errorf("%s: files left: %v", p, left)
+			}
+		}
 	}
 }

@@ -1,15 +1,19 @@
 package pkgar
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sync"
+	"slices"
+	"strings"
+	"sync/atomic"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
@@ -18,7 +22,20 @@ import (
 
 // smallFile is the size up to which a file is read into a buffer; larger
 // files are mapped, hashed from the mapping and written from it.
-const smallFile = 256 << 10
+const smallFile = 64 << 10
+
+// batchSize is how many bytes of consecutive small entries of one
+// directory a worker packs at once: read into one buffer, hashed each, and
+// written with one system call.
+const batchSize = 1 << 20
+
+// batch is a run of consecutive entries: small files and symlinks of one
+// directory, or one large file alone.
+type batch struct {
+	first, end int    // entries[first:end]
+	dir        string // the directory's path in the stage ("" at its root)
+	size       uint64 // bytes of data
+}
 
 // writeDataParallel writes the data region of an uncompressed package
 // straight into f: every entry's offset is known from the sizes found by
@@ -41,54 +58,158 @@ func writeDataParallel(ctx context.Context, f *os.File, stageDir string, headSiz
 		off += e.Size
 	}
 	total := int64(off)
-	if err := f.Truncate(headSize + total); err != nil {
+	if err := allocate(f, headSize+total); err != nil {
 		return 0, fmt.Errorf("sizing package file: %w", err)
 	}
+	batches := batchEntries(entries)
+	// Largest first, so that no worker is left with a big file at the end.
+	slices.SortStableFunc(batches, func(a, b batch) int { return cmp.Compare(b.size, a.size) })
 
 	g, ctx := errgroup.WithContext(ctx)
-	jobs := make(chan int)
-	workers := min(runtime.GOMAXPROCS(0), 4)
-	bufs := sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), 4, len(batches))
 	for range workers {
 		g.Go(func() error {
-			h := blake3.New()
-			for i := range jobs {
-				e := &entries[i]
-				var err error
-				if e.IsSymlink() {
-					data := []byte(targets[i])
-					e.Blake3 = Hash(blake3.Sum256(data))
-					_, err = f.WriteAt(data, headSize+int64(e.Offset))
-					if err != nil {
-						err = fmt.Errorf("writing package data: %w", err)
-					}
-				} else {
-					bp := bufs.Get().(*[]byte)
-					err = packFile(f, headSize, filepath.Join(stageDir, filepath.FromSlash(e.Path)), e, h, *bp)
-					bufs.Put(bp)
+			p := &packer{f: f, headSize: headSize, stageDir: stageDir, entries: entries, targets: targets, h: blake3.New()}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(batches) {
+					return nil
 				}
-				if err != nil {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := p.pack(batches[i]); err != nil {
 					return err
 				}
 			}
-			return nil
 		})
 	}
-	g.Go(func() error {
-		defer close(jobs)
-		for i := range entries {
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
 	if err := g.Wait(); err != nil {
 		return 0, err
 	}
 	return total, nil
+}
+
+// batchEntries splits entries into batches: each file larger than
+// smallFile alone, the others in runs of one directory of at most
+// batchSize bytes.
+func batchEntries(entries []Entry) []batch {
+	var out []batch
+	for i := 0; i < len(entries); {
+		e := &entries[i]
+		dir, _ := path.Split(e.Path)
+		b := batch{first: i, end: i + 1, dir: dir, size: e.Size}
+		if !e.IsSymlink() && e.Size > smallFile {
+			out = append(out, b)
+			i++
+			continue
+		}
+		for b.end < len(entries) {
+			n := &entries[b.end]
+			if !n.IsSymlink() && n.Size > smallFile || b.size+n.Size > batchSize || !inDir(n.Path, dir) {
+				break
+			}
+			b.size += n.Size
+			b.end++
+		}
+		out = append(out, b)
+		i = b.end
+	}
+	return out
+}
+
+// inDir reports whether p names an entry of dir itself ("a/b/" holds
+// "a/b/c", not "a/b/c/d").
+func inDir(p, dir string) bool {
+	return strings.HasPrefix(p, dir) && !strings.Contains(p[len(dir):], "/")
+}
+
+// packer is one worker of writeDataParallel.
+type packer struct {
+	f        *os.File
+	headSize int64
+	stageDir string
+	entries  []Entry
+	targets  []string
+	h        *blake3.Hasher
+	buf      []byte
+}
+
+// pack hashes and writes one batch.
+func (p *packer) pack(b batch) error {
+	first := &p.entries[b.first]
+	if b.end-b.first == 1 && !first.IsSymlink() && first.Size > smallFile {
+		return packFile(p.f, p.headSize, filepath.Join(p.stageDir, filepath.FromSlash(first.Path)), first, p.h, p.buffer(smallFile))
+	}
+	dir := filepath.Join(p.stageDir, filepath.FromSlash(b.dir))
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("stage entry: open %s: %w", dir, err)
+	}
+	defer unix.Close(dirfd)
+	// one byte more than the batch, to see a file that grew
+	buf := p.buffer(int(b.size) + 1)
+	var at int
+	for i := b.first; i < b.end; i++ {
+		e := &p.entries[i]
+		data := buf[at : at+int(e.Size)]
+		if e.IsSymlink() {
+			copy(data, p.targets[i])
+		} else if err := readSmall(dirfd, dir, e, buf[at:at+int(e.Size)+1]); err != nil {
+			return err
+		}
+		p.h.Reset()
+		p.h.Write(data)
+		p.h.Sum(e.Blake3[:0])
+		at += int(e.Size)
+	}
+	if _, err := p.f.WriteAt(buf[:at], p.headSize+int64(first.Offset)); err != nil {
+		return fmt.Errorf("writing package data: %w", err)
+	}
+	return nil
+}
+
+// buffer returns the packer's buffer, at least n bytes long.
+func (p *packer) buffer(n int) []byte {
+	if cap(p.buf) < n {
+		p.buf = make([]byte, max(n, batchSize+1))
+	}
+	return p.buf[:n]
+}
+
+// readSmall reads the file e (in the directory dirfd) into buf, which is
+// one byte longer than the size the walk found: reading more or less than
+// that size means the file changed while being packaged.
+func readSmall(dirfd int, dir string, e *Entry, buf []byte) error {
+	name := path.Base(e.Path)
+	// Raw system calls: os.Open would try to register every file with the
+	// network poller, which costs more than reading a small file.
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("stage entry: open %s: %w", filepath.Join(dir, name), err)
+	}
+	defer unix.Close(fd)
+	// Until the size found is read: a regular file reads short only at its
+	// end, so one read of the byte more usually tells it did not grow.
+	n := 0
+	for n < len(buf)-1 {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("packaging %s: %w", filepath.Join(dir, name), err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if uint64(n) != e.Size {
+		return fmt.Errorf("packaging %s: file changed while packaging (%d bytes read, %d expected)", filepath.Join(dir, name), n, e.Size)
+	}
+	return nil
 }
 
 func packFile(dst *os.File, headSize int64, full string, e *Entry, h *blake3.Hasher, buf []byte) error {
@@ -205,4 +326,20 @@ func packFileStream(dst *os.File, at int64, fd int, full string, e *Entry, h *bl
 	}
 	h.Sum(e.Blake3[:0])
 	return nil
+}
+
+// allocate makes f size bytes long with its blocks allocated (which makes
+// the writes after cheaper on most filesystems), or only sets its size
+// where blocks cannot be allocated ahead.
+func allocate(f *os.File, size int64) error {
+	if size > 0 {
+		err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
+			return err
+		}
+	}
+	return f.Truncate(size)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -782,5 +783,17 @@ func TestCreateRefuses(t *testing.T) {
 	}
 	if _, err := Create(context.Background(), filepath.Join(t.TempDir(), "p.pkgar"), filepath.Join(stage, "missing"), key); err == nil {
 		t.Error("missing stage dir: no error")
+	}
+}
+
+func TestCreateRefusesSpecialFiles(t *testing.T) {
+	stage := t.TempDir()
+	writeTree(t, stage, []node{{path: "a/file"}, {path: "z/file"}})
+	if err := unix.Mkfifo(filepath.Join(stage, "m-fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Create(context.Background(), filepath.Join(t.TempDir(), "p.pkgar"), stage, testKey(t))
+	if err == nil || !strings.Contains(err.Error(), "m-fifo: unsupported file type p") {
+		t.Errorf("a FIFO in the stage: %v", err)
 	}
 }
