@@ -322,112 +322,153 @@ func (d *Downloader) download(ctx context.Context, rawURL, want string) (*Blob, 
 	return nil, lastErr
 }
 
-// once makes one download attempt; retry says whether a failure is transient.
+// once makes one download attempt; retry says whether a failure is
+// transient. The request goes out first: the cache's temporary file is
+// made only once there is something to write to it.
 func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Blob, retry bool, err error) {
 	via := ""
 	if from != rawURL {
 		via = " (via mirror " + from + ")"
 	}
 	start := time.Now()
-	tmp, err := os.CreateTemp(filepath.Join(d.dir, "tmp"), "dl-*")
+	fail := func(retry bool, err error) (*Blob, bool, error) {
+		return nil, retry, fmt.Errorf("download %s%s: %w", rawURL, via, err)
+	}
+	var r receipt
+	if strings.HasPrefix(from, "file://") {
+		r, err = d.receiveFile(from)
+		if err != nil {
+			return fail(false, err)
+		}
+	} else {
+		var retry bool
+		if r, retry, err = d.receiveHTTP(ctx, from); err != nil {
+			return fail(retry, err)
+		}
+	}
+	defer r.tmp.Close()
+	defer os.Remove(r.tmp.Name())
+	if want != "" && !strings.EqualFold(r.sum, want) {
+		return nil, false, &HashMismatchError{URL: rawURL + via, Expected: strings.ToLower(want), Actual: r.sum}
+	}
+	if err := d.store(r, rawURL); err != nil {
+		return nil, false, err
+	}
+	d.log.Info("downloaded", "url", rawURL, "from", from, "bytes", r.n, "blake3", r.sum, "took", time.Since(start).Round(time.Millisecond))
+	return &Blob{Path: d.blobPath(r.sum), Blake3: r.sum, Size: r.n}, false, nil
+}
+
+// receipt is a download received into the cache's temporary directory.
+type receipt struct {
+	tmp *os.File
+	sum string // hex BLAKE3
+	n   int64
+}
+
+// receive copies body into a new temporary file of the cache, hashing it.
+func (d *Downloader) receive(body io.Reader, also ...io.Writer) (r receipt, err error) {
+	r.tmp, err = os.CreateTemp(filepath.Join(d.dir, "tmp"), "dl-*")
 	if err != nil {
-		return nil, false, fmt.Errorf("download cache: %w", err)
+		return r, fmt.Errorf("download cache: %w", err)
 	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
 	h := blake3.New()
-	var n int64
-	var total int64 = -1
+	r.n, err = io.Copy(io.MultiWriter(append([]io.Writer{r.tmp, h}, also...)...), body)
+	r.sum = hex.EncodeToString(h.Sum(nil))
+	if err != nil {
+		r.tmp.Close()
+		os.Remove(r.tmp.Name())
+	}
+	return r, err
+}
+
+// receiveFile copies a file:// URL's file.
+func (d *Downloader) receiveFile(from string) (receipt, error) {
+	u, err := url.Parse(from)
+	if err != nil {
+		return receipt{}, err
+	}
+	f, err := os.Open(u.Path)
+	if err != nil {
+		return receipt{}, err
+	}
+	defer f.Close()
+	return d.receive(&capReader{r: f, left: d.maxSize, limit: d.maxSize, what: "is"})
+}
+
+// receiveHTTP gets from over HTTP, with a watchdog that cancels the
+// request when no data arrives for d.stall; retry says whether a failure
+// is transient.
+func (d *Downloader) receiveHTTP(ctx context.Context, from string) (r receipt, retry bool, err error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("stalled: no data for %s", d.stall)
+	watchdog := time.AfterFunc(d.stall, func() { cancel(stalled) })
+	defer watchdog.Stop()
+	ctx = rctx
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from, nil)
+	if err != nil {
+		return r, false, err
+	}
+	req.Header.Set("User-Agent", "cook (Redox OS build system)")
+	resp, err := d.client.Do(req)
+	if err != nil && context.Cause(ctx) == stalled {
+		return r, true, fmt.Errorf("%w before the response", stalled)
+	}
+	if err != nil {
+		return r, ctx.Err() == nil && transient(err), err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r, transientStatus(resp.StatusCode), &HTTPStatusError{URL: from, StatusCode: resp.StatusCode}
+	}
+	total := resp.ContentLength
+	if total > d.maxSize {
+		return r, false, tooLarge(fmt.Sprintf("is %d bytes (Content-Length),", total), d.maxSize)
+	}
+	also := []io.Writer{kick{watchdog, d.stall}}
+	if pc, _ := ctx.Value(progressKey{}).(ProgressCounter); pc != nil {
+		pc.SetTotal(total)
+		also = append(also, progressWriter{pc})
+	}
+	r, err = d.receive(&capReader{r: resp.Body, left: d.maxSize, limit: d.maxSize, what: "sends"}, also...)
+	if err != nil && r.tmp == nil { // no temporary file
+		return r, false, err
+	}
+	n := r.n
 	switch {
-	case strings.HasPrefix(from, "file://"):
-		u, perr := url.Parse(from)
-		if perr != nil {
-			return nil, false, perr
-		}
-		f, oerr := os.Open(u.Path)
-		if oerr != nil {
-			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, oerr)
-		}
-		n, err = io.Copy(io.MultiWriter(tmp, h), &capReader{r: f, left: d.maxSize, limit: d.maxSize, what: "is"})
-		f.Close()
-		if err != nil {
-			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, err)
-		}
-	default:
-		// A watchdog cancels the request when no data arrives for d.stall.
-		rctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		stalled := fmt.Errorf("stalled: no data for %s", d.stall)
-		watchdog := time.AfterFunc(d.stall, func() { cancel(stalled) })
-		defer watchdog.Stop()
-		ctx := rctx
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, from, nil)
-		if rerr != nil {
-			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, rerr)
-		}
-		req.Header.Set("User-Agent", "cook (Redox OS build system)")
-		resp, gerr := d.client.Do(req)
-		if gerr != nil && context.Cause(ctx) == stalled {
-			return nil, true, fmt.Errorf("download %s%s: %w before the response", rawURL, via, stalled)
-		}
-		if gerr != nil {
-			return nil, ctx.Err() == nil && transient(gerr), fmt.Errorf("download %s%s: %w", rawURL, via, gerr)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, transientStatus(resp.StatusCode), fmt.Errorf("download %s%s: %w", rawURL, via, &HTTPStatusError{URL: from, StatusCode: resp.StatusCode})
-		}
-		total = resp.ContentLength
-		if total > d.maxSize {
-			return nil, false, fmt.Errorf("download %s%s: %w", rawURL, via, tooLarge(fmt.Sprintf("is %d bytes (Content-Length),", total), d.maxSize))
-		}
-		var w io.Writer = io.MultiWriter(tmp, h, kick{watchdog, d.stall})
-		pc, _ := ctx.Value(progressKey{}).(ProgressCounter)
-		if pc != nil {
-			pc.SetTotal(total)
-			w = io.MultiWriter(w, progressWriter{pc})
-		}
-		n, err = io.Copy(w, &capReader{r: resp.Body, left: d.maxSize, limit: d.maxSize, what: "sends"})
-		if err != nil && context.Cause(ctx) == stalled {
-			return nil, true, fmt.Errorf("download %s%s: %w after %d bytes", rawURL, via, stalled, n)
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, io.ErrUnexpectedEOF) && total >= 0:
-				return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: truncated: got %d of %d bytes", rawURL, via, n, total)
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return nil, ctx.Err() == nil, fmt.Errorf("download %s%s: truncated: the connection closed after %d bytes, before the end of the response (no Content-Length)", rawURL, via, n)
-			}
-			return nil, ctx.Err() == nil && transient(err), fmt.Errorf("download %s%s: %w", rawURL, via, err)
-		}
-		if total >= 0 && n != total {
-			return nil, true, fmt.Errorf("download %s%s: truncated: got %d of %d bytes", rawURL, via, n, total)
-		}
+	case err != nil && context.Cause(ctx) == stalled:
+		return r, true, fmt.Errorf("%w after %d bytes", stalled, n)
+	case errors.Is(err, io.ErrUnexpectedEOF) && total >= 0:
+		return r, ctx.Err() == nil, fmt.Errorf("truncated: got %d of %d bytes", n, total)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return r, ctx.Err() == nil, fmt.Errorf("truncated: the connection closed after %d bytes, before the end of the response (no Content-Length)", n)
+	case err != nil:
+		return r, ctx.Err() == nil && transient(err), err
+	case total >= 0 && n != total:
+		r.tmp.Close()
+		os.Remove(r.tmp.Name())
+		return r, true, fmt.Errorf("truncated: got %d of %d bytes", n, total)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if want != "" && !strings.EqualFold(sum, want) {
-		return nil, false, &HashMismatchError{URL: rawURL + via, Expected: strings.ToLower(want), Actual: sum}
+	return r, false, nil
+}
+
+// store moves a verified download into the blobs, read-only, and records
+// it as rawURL's latest content.
+func (d *Downloader) store(r receipt, rawURL string) error {
+	if err := r.tmp.Chmod(0o444); err != nil {
+		return err
 	}
-	if err := tmp.Chmod(0o444); err != nil {
-		return nil, false, err
+	if err := r.tmp.Close(); err != nil {
+		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, err
-	}
-	dst := d.blobPath(sum)
+	dst := d.blobPath(r.sum)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return nil, false, err
+		return err
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return nil, false, err
+	if err := os.Rename(r.tmp.Name(), dst); err != nil {
+		return err
 	}
-	if err := fsutil.WriteFileAtomic(d.urlPath(rawURL), []byte(sum+" "+rawURL+"\n"), 0o644); err != nil {
-		return nil, false, err
-	}
-	d.log.Info("downloaded", "url", rawURL, "from", from, "bytes", n, "blake3", sum, "took", time.Since(start).Round(time.Millisecond))
-	return &Blob{Path: dst, Blake3: sum, Size: n}, false, nil
+	return fsutil.WriteFileAtomic(d.urlPath(rawURL), []byte(r.sum+" "+rawURL+"\n"), 0o644)
 }
 
 type progressWriter struct{ pc ProgressCounter }

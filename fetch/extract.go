@@ -76,6 +76,10 @@ func Extract(ctx context.Context, file, dest string, opts ...ExtractOption) erro
 	return x.finish()
 }
 
+// parallelGunzip is the size from which a gzip archive is decompressed on
+// several threads.
+const parallelGunzip = 4 << 20
+
 // openArchive picks the extractor by the file's magic bytes, which is much
 // cheaper than archives.Identify (that builds a decompressor per candidate
 // format, and an xz one allocates its whole dictionary each time); anything
@@ -92,7 +96,14 @@ func openArchive(ctx context.Context, f *os.File) (archives.Extractor, io.Reader
 	}
 	switch {
 	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}):
-		return tarOf(archives.Gz{Multithreaded: true}), f, nil
+		// Decompressing ahead on other threads pays for a large archive;
+		// for a small one, setting it up (megabytes of buffers) costs more
+		// than the whole decompression.
+		multi := true
+		if st, err := f.Stat(); err == nil && st.Size() < parallelGunzip {
+			multi = false
+		}
+		return tarOf(archives.Gz{Multithreaded: multi}), f, nil
 	case bytes.HasPrefix(h, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		return tarOf(archives.Xz{}), f, nil
 	case bytes.HasPrefix(h, []byte("BZh")):
@@ -173,7 +184,14 @@ const (
 )
 
 func newExtractor(dest string) *extractor {
-	x := &extractor{dest: dest, known: map[string]bool{".": true}, jobs: make(chan writeJob, 64)}
+	x := &extractor{dest: dest, known: map[string]bool{".": true}}
+	x.startWriters()
+	return x
+}
+
+// startWriters starts the pool writing small files.
+func (x *extractor) startWriters() {
+	x.jobs = make(chan writeJob, 64)
 	for range writers {
 		x.wg.Add(1)
 		go func() {
@@ -185,7 +203,6 @@ func newExtractor(dest string) *extractor {
 			}
 		}()
 	}
-	return x
 }
 
 // wait lets every queued write finish and returns the first write error.
@@ -203,40 +220,42 @@ func (x *extractor) flush() error {
 	if err := x.wait(); err != nil {
 		return err
 	}
-	x.jobs = make(chan writeJob, 64)
-	for range writers {
-		x.wg.Add(1)
-		go func() {
-			defer x.wg.Done()
-			for j := range x.jobs {
-				if err := writeNew(j.path, bytes.NewReader(j.data), j.perm, j.mt); err != nil {
-					x.setErr(err)
-				}
-			}
-		}()
-	}
+	x.startWriters()
 	return nil
 }
 
-// writeNew creates path (replacing what is there) with r's content, perm and mtime.
+// writeNew creates path (replacing what is there) with r's content, perm
+// and mtime. Raw system calls: os.OpenFile would try to register every
+// file with the network poller, which costs more than writing a small one.
 func writeNew(path string, r io.Reader, perm fs.FileMode, mt time.Time) error {
-	w, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if errors.Is(err, fs.ErrExist) {
+	const flags = unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	fd, err := unix.Open(path, flags, uint32(perm))
+	if err == unix.EEXIST {
 		os.Remove(path)
-		w, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+		fd, err = unix.Open(path, flags, uint32(perm))
 	}
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	if _, err := io.Copy(w, r); err != nil {
+	w := os.NewFile(uintptr(fd), path)
+	if _, err := io.Copy(fdWriter{w}, r); err != nil {
 		w.Close()
 		return err
 	}
-	if err := w.Close(); err != nil {
-		return err
+	ts := unix.NsecToTimespec(mt.UnixNano())
+	if err := unix.UtimesNanoAt(fd, "", []unix.Timespec{ts, ts}, unix.AT_EMPTY_PATH); err != nil {
+		w.Close()
+		return os.Chtimes(path, mt, mt)
 	}
-	return os.Chtimes(path, mt, mt)
+	return w.Close()
 }
+
+// fdWriter hides *os.File's ReadFrom, so that io.Copy from a reader in
+// memory writes it in one call rather than trying copy_file_range and
+// splice first.
+type fdWriter struct{ f *os.File }
+
+func (w fdWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
 
 // dirTime is a directory's archived mode and time, applied by finish.
 type dirTime struct {
@@ -289,6 +308,8 @@ func strip(name string) (rel string, ok bool, err error) {
 	return rest, true, nil
 }
 
+// handle extracts one archive entry: it checks where the entry would land
+// and charges it against the limit, then makes it by its kind.
 func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -297,7 +318,30 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 	if err != nil || !ok {
 		return err
 	}
+	if err := x.admit(rel, fi); err != nil {
+		return err
+	}
 	target := filepath.Join(x.dest, filepath.FromSlash(rel))
+	mode := fi.Mode()
+	perm := mode.Perm() // files are created with it, less the umask, as tar does for a user
+	switch {
+	case mode.IsDir():
+		return x.dir(rel, target, fi, perm)
+	case mode&fs.ModeSymlink != 0:
+		return x.symlink(rel, target, fi)
+	case isHardLink(fi):
+		return x.hardLink(rel, target, fi)
+	case mode.IsRegular():
+		return x.file(rel, target, fi, perm)
+	default:
+		// devices, fifos, sockets: tar would create them only as root; skip.
+		return nil
+	}
+}
+
+// admit checks that rel's parents inside dest are real directories and
+// charges the entry (and a regular file's size) against the limit.
+func (x *extractor) admit(rel string, fi archives.FileInfo) error {
 	if err := x.checkParents(rel, fi.NameInArchive); err != nil {
 		return err
 	}
@@ -308,97 +352,102 @@ func (x *extractor) handle(ctx context.Context, fi archives.FileInfo) error {
 	if err := x.charge(entryCost); err != nil {
 		return err
 	}
-	if err := x.charge(size); err != nil {
+	return x.charge(size)
+}
+
+// dir makes a directory entry, writable and searchable until finish gives
+// it its own mode.
+func (x *extractor) dir(rel, target string, fi archives.FileInfo, perm fs.FileMode) error {
+	if st, err := os.Lstat(target); err == nil && !st.IsDir() {
+		return &TraversalError{Entry: fi.NameInArchive, Reason: "is a directory over a link or a file"}
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
-	mode := fi.Mode()
-	perm := mode.Perm() // files are created with it, less the umask, as tar does for a user
-	switch {
-	case mode.IsDir():
-		if st, err := os.Lstat(target); err == nil && !st.IsDir() {
-			return &TraversalError{Entry: fi.NameInArchive, Reason: "is a directory over a link or a file"}
-		}
-		// Writable and searchable until finish gives it its own mode.
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chmod(target, (perm&^umask())|0o700); err != nil {
-			return err
-		}
-		x.dirs = append(x.dirs, dirTime{target, fi.ModTime(), perm &^ umask()})
-		x.known[rel] = true
-		return nil
-	case mode&fs.ModeSymlink != 0:
-		lt := fi.LinkTarget
-		if strings.HasPrefix(lt, "/") {
-			return &TraversalError{Entry: fi.NameInArchive, Target: lt, Reason: "is a link to an absolute path"}
-		}
-		if resolved := path.Join(path.Dir(rel), lt); resolved == ".." || strings.HasPrefix(resolved, "../") {
-			return &TraversalError{Entry: fi.NameInArchive, Target: lt, Reason: "is a link pointing outside the source tree"}
-		}
-		if err := x.mkParent(rel); err != nil {
-			return err
-		}
-		if err := x.flush(); err != nil { // a queued file of the same name must not land after the link
-			return err
-		}
-		os.Remove(target)
-		if err := os.Symlink(lt, target); err != nil {
-			return err
-		}
-		setLinkTime(target, fi.ModTime())
-		return nil
-	case isHardLink(fi):
-		lrel, lok, err := strip(fi.LinkTarget)
-		if err != nil {
-			return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link pointing outside the source tree"}
-		}
-		if !lok {
-			return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link to the top directory"}
-		}
-		if err := x.checkParents(lrel, fi.NameInArchive); err != nil {
-			return err
-		}
-		src := filepath.Join(x.dest, filepath.FromSlash(lrel))
-		if err := x.flush(); err != nil {
-			return err
-		}
-		if st, err := os.Lstat(src); err != nil || !st.Mode().IsRegular() {
-			return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link to something that is not a file extracted earlier"}
-		}
-		if err := x.mkParent(rel); err != nil {
-			return err
-		}
-		os.Remove(target)
-		return os.Link(src, target)
-	case mode.IsRegular():
-		if err := x.mkParent(rel); err != nil {
-			return err
-		}
-		r, err := fi.Open()
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		if err := x.firstErr(); err != nil {
-			return err
-		}
-		if fi.Size() <= asyncMaxBytes {
-			data := make([]byte, fi.Size())
-			if _, err := io.ReadFull(r, data); err != nil {
-				return fmt.Errorf("%s: %w", fi.NameInArchive, err)
-			}
-			x.jobs <- writeJob{target, data, perm, fi.ModTime()}
-			return nil
-		}
-		if err := writeNew(target, &capReader{r: r, left: size, limit: size, what: "entry " + fi.NameInArchive + " holds"}, perm, fi.ModTime()); err != nil {
+	if err := os.Chmod(target, (perm&^umask())|0o700); err != nil {
+		return err
+	}
+	x.dirs = append(x.dirs, dirTime{target, fi.ModTime(), perm &^ umask()})
+	x.known[rel] = true
+	return nil
+}
+
+// symlink makes a symbolic link entry whose target stays inside the tree.
+func (x *extractor) symlink(rel, target string, fi archives.FileInfo) error {
+	lt := fi.LinkTarget
+	if strings.HasPrefix(lt, "/") {
+		return &TraversalError{Entry: fi.NameInArchive, Target: lt, Reason: "is a link to an absolute path"}
+	}
+	if resolved := path.Join(path.Dir(rel), lt); resolved == ".." || strings.HasPrefix(resolved, "../") {
+		return &TraversalError{Entry: fi.NameInArchive, Target: lt, Reason: "is a link pointing outside the source tree"}
+	}
+	if err := x.mkParent(rel); err != nil {
+		return err
+	}
+	if err := x.flush(); err != nil { // a queued file of the same name must not land after the link
+		return err
+	}
+	os.Remove(target)
+	if err := os.Symlink(lt, target); err != nil {
+		return err
+	}
+	setLinkTime(target, fi.ModTime())
+	return nil
+}
+
+// hardLink links an entry to a regular file extracted earlier.
+func (x *extractor) hardLink(rel, target string, fi archives.FileInfo) error {
+	lrel, lok, err := strip(fi.LinkTarget)
+	if err != nil {
+		return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link pointing outside the source tree"}
+	}
+	if !lok {
+		return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link to the top directory"}
+	}
+	if err := x.checkParents(lrel, fi.NameInArchive); err != nil {
+		return err
+	}
+	src := filepath.Join(x.dest, filepath.FromSlash(lrel))
+	if err := x.flush(); err != nil {
+		return err
+	}
+	if st, err := os.Lstat(src); err != nil || !st.Mode().IsRegular() {
+		return &TraversalError{Entry: fi.NameInArchive, Target: fi.LinkTarget, Reason: "is a hard link to something that is not a file extracted earlier"}
+	}
+	if err := x.mkParent(rel); err != nil {
+		return err
+	}
+	os.Remove(target)
+	return os.Link(src, target)
+}
+
+// file writes a regular file entry: a small one is read into memory here
+// and written by the pool, a large one streamed here.
+func (x *extractor) file(rel, target string, fi archives.FileInfo, perm fs.FileMode) error {
+	if err := x.mkParent(rel); err != nil {
+		return err
+	}
+	r, err := fi.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := x.firstErr(); err != nil {
+		return err
+	}
+	if fi.Size() <= asyncMaxBytes {
+		data := make([]byte, fi.Size())
+		if _, err := io.ReadFull(r, data); err != nil {
 			return fmt.Errorf("%s: %w", fi.NameInArchive, err)
 		}
-		return nil
-	default:
-		// devices, fifos, sockets: tar would create them only as root; skip.
+		x.jobs <- writeJob{target, data, perm, fi.ModTime()}
 		return nil
 	}
+	size := max(fi.Size(), 0)
+	if err := writeNew(target, &capReader{r: r, left: size, limit: size, what: "entry " + fi.NameInArchive + " holds"}, perm, fi.ModTime()); err != nil {
+		return fmt.Errorf("%s: %w", fi.NameInArchive, err)
+	}
+	return nil
 }
 
 func isHardLink(fi archives.FileInfo) bool {

@@ -90,6 +90,9 @@ type Fetcher struct {
 	timeID   string
 	commitID func() string
 	group    singleflight.Group
+
+	prefetchMu sync.Mutex
+	prefetches map[string]*prefetched // by URL and pin, see FetchAll
 }
 
 // Option configures a Fetcher.
@@ -315,7 +318,12 @@ func (f *Fetcher) fetchPath(ctx context.Context, r *cookbook.Recipe) (*Result, e
 	if old, _ := f.Info(r.Name); old != nil && old.SourceIdentifier == hash && old.Kind == "path" && isDir(src) {
 		return &Result{Recipe: r.Name, Status: Cached, Source: src, Info: info}, nil
 	}
-	err = f.build(ctx, r.Name, func(dir string) error { return copyTree(ctx, from, dir) })
+	err = f.build(ctx, r.Name, func(dir string) error {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		return copyTree(ctx, from, dir)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("path source %s: %w", from, err)
 	}
@@ -330,41 +338,18 @@ func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, er
 	}
 	patchID := PatchIdentifier(patchData, s.Script)
 	pin := strings.ToLower(s.Blake3)
-	origin := "tar " + s.Tar
-	if pin != "" {
-		origin += " blake3=" + pin
-	}
+	origin := tarOrigin(s)
 	src := f.work.Source(r.Name)
 	old, _ := f.Info(r.Name)
 	if old != nil && old.Kind == "tar" && old.Origin == origin && old.PatchIdentifier == patchID && isDir(src) {
 		return &Result{Recipe: r.Name, Status: Cached, Source: src, Info: old}, nil
 	}
-	blob, err := f.download(ctx, r.Name, s.Tar, pin)
+	blob, err := f.tarBlob(ctx, r, pin)
 	if err != nil {
 		return nil, err
 	}
-	if pin == "" {
-		f.log.Warn(fmt.Sprintf("set blake3 for %s to %q", r.Name, blob.Blake3), "recipe", r.Name, "url", s.Tar)
-	} else if err := verifyFile(blob.Path, pin); err != nil { // the cache could have been damaged since
-		if !blob.Cached {
-			return nil, fmt.Errorf("%s: %w", s.Tar, err)
-		}
-		if f.dl.Offline() {
-			return nil, fmt.Errorf("%s: the cached download is damaged (%v), and the network is off (--offline), so it cannot be downloaded again: %w", s.Tar, err, ErrOffline)
-		}
-		f.log.Warn("cached download is damaged; downloading it again", "recipe", r.Name, "url", s.Tar, "error", err)
-		if err := os.Remove(blob.Path); err != nil {
-			return nil, fmt.Errorf("%s: removing damaged cache file: %w", s.Tar, err)
-		}
-		if blob, err = f.download(ctx, r.Name, s.Tar, pin); err != nil {
-			return nil, err
-		}
-	}
 	info := &Info{SourceIdentifier: blob.Blake3, PatchIdentifier: patchID, Kind: "tar", Origin: origin}
 	err = f.build(ctx, r.Name, func(dir string) error {
-		if err := os.Remove(dir); err != nil { // Extract makes it
-			return err
-		}
 		if err := Extract(ctx, blob.Path, dir, WithExtractLimit(f.dl.MaxSourceSize())); err != nil {
 			return fmt.Errorf("extract %s: %w", s.Tar, err)
 		}
@@ -376,6 +361,54 @@ func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, er
 		return nil, err
 	}
 	return &Result{Recipe: r.Name, Status: Fetched, Source: src, Info: info}, nil
+}
+
+// tarBlob is r's archive in the download cache: downloaded ahead by
+// FetchAll, or now, or found there and verified against the pin again
+// (the cache could have been damaged since), downloaded anew if it was.
+func (f *Fetcher) tarBlob(ctx context.Context, r *cookbook.Recipe, pin string) (*Blob, error) {
+	s := r.Source
+	var blob *Blob
+	var err error
+	if p := f.takePrefetch(s.Tar, pin); p != nil {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		blob, err = p.blob, p.err
+	} else {
+		blob, err = f.download(ctx, r.Name, s.Tar, pin)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case pin == "":
+		f.log.Warn(fmt.Sprintf("set blake3 for %s to %q", r.Name, blob.Blake3), "recipe", r.Name, "url", s.Tar)
+		return blob, nil
+	case !blob.Cached:
+		return blob, nil // just downloaded: hashed on the way in and checked against the pin
+	}
+	if err := verifyFile(blob.Path, pin); err != nil {
+		if f.dl.Offline() {
+			return nil, fmt.Errorf("%s: the cached download is damaged (%v), and the network is off (--offline), so it cannot be downloaded again: %w", s.Tar, err, ErrOffline)
+		}
+		f.log.Warn("cached download is damaged; downloading it again", "recipe", r.Name, "url", s.Tar, "error", err)
+		if err := os.Remove(blob.Path); err != nil {
+			return nil, fmt.Errorf("%s: removing damaged cache file: %w", s.Tar, err)
+		}
+		return f.download(ctx, r.Name, s.Tar, pin)
+	}
+	return blob, nil
+}
+
+// tarOrigin is a tar source's origin as source_info.toml records it.
+func tarOrigin(s *cookbook.Source) string {
+	origin := "tar " + s.Tar
+	if pin := strings.ToLower(s.Blake3); pin != "" {
+		origin += " blake3=" + pin
+	}
+	return origin
 }
 
 func (f *Fetcher) download(ctx context.Context, recipe, rawURL, pin string) (*Blob, error) {
@@ -431,9 +464,6 @@ func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe) (*Result, er
 	}
 	info := &Info{PatchIdentifier: patchID, Kind: "git", Origin: origin}
 	err = f.build(ctx, r.Name, func(dir string) error {
-		if err := os.Remove(dir); err != nil {
-			return err
-		}
 		if local {
 			if err := gitRemake(ctx, src, dir); err != nil {
 				return fmt.Errorf("git %s: remaking the checkout from %s: %w", s.Git, src, err)
@@ -527,23 +557,22 @@ func normalizeDownloads(d []Download) []Download {
 	return out
 }
 
-// build makes a new source tree for recipe in a fresh directory under the
-// work directory's tmp/, by calling make, and renames it into place only when
-// make succeeds. The previous tree stays until then, and no partial tree is
-// left behind on failure.
+// build makes a new source tree for recipe by calling make with a path
+// under the work directory's tmp/ that make creates, and renames it into
+// place only when make succeeds. The previous tree stays until then, and
+// no partial tree is left behind on failure.
 func (f *Fetcher) build(ctx context.Context, recipe string, make func(dir string) error) error {
-	if err := os.MkdirAll(f.work.Tmp(), 0o755); err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp(f.work.Tmp(), "fetch-"+recipe+"-")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(f.work.Tmp(), 0o755); err == nil {
+			tmp, err = os.MkdirTemp(f.work.Tmp(), "fetch-"+recipe+"-")
+		}
+	}
 	if err != nil {
 		return err
 	}
 	defer f.discard(tmp)
 	dir := filepath.Join(tmp, "source")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
 	if err := make(dir); err != nil {
 		return err
 	}

@@ -98,6 +98,10 @@ type upstream struct {
 	truncate map[string]bool
 	latency  time.Duration
 	requests atomic.Int64
+	busy     atomic.Int64 // nanoseconds spent answering, summed over requests
+	inFlight atomic.Int64
+	maxIn    atomic.Int64 // the most requests answered at once
+	arrivals []time.Time  // when each request arrived (under mu)
 	hits     map[string]int
 }
 
@@ -141,6 +145,17 @@ func (u *upstream) mirrors(urls ...string) map[string]string {
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.requests.Add(1)
+	start := time.Now()
+	u.mu.Lock()
+	u.arrivals = append(u.arrivals, start)
+	u.mu.Unlock()
+	in := u.inFlight.Add(1)
+	for m := u.maxIn.Load(); in > m && !u.maxIn.CompareAndSwap(m, in); m = u.maxIn.Load() {
+	}
+	defer func() {
+		u.inFlight.Add(-1)
+		u.busy.Add(int64(time.Since(start)))
+	}()
 	if u.latency > 0 {
 		time.Sleep(u.latency)
 	}

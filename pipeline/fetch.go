@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/toolchain"
@@ -39,12 +36,7 @@ type FetchOptions struct {
 }
 
 // FetchOutcome is one recipe's fetch.
-type FetchOutcome struct {
-	Recipe     string
-	Result     *fetch.Result // nil on failure
-	Err        error
-	Start, End time.Time
-}
+type FetchOutcome = fetch.Outcome
 
 // Fetcher makes the fetcher of the Config: the shared download cache, the
 // mirrors, offline mode, the size limit and upstream's source-script
@@ -104,34 +96,18 @@ func (p *Pipeline) Fetch(ctx context.Context, names []string, o FetchOptions) ([
 	return p.runFetches(ctx, f, names, o, nil), nil
 }
 
-// runFetches fetches names with at most o.Jobs at a time; after, when not
-// nil, runs after each successful fetch (the build's cargo step).
+// runFetches fetches names with at most o.Jobs at a time (their downloads
+// started ahead, see fetch.FetchAll); after, when not nil, runs after each
+// successful fetch (the build's cargo step).
 func (p *Pipeline) runFetches(ctx context.Context, f *fetch.Fetcher, names []string, o FetchOptions,
 	after func(ctx context.Context, name string, res *fetch.Result) error) []FetchOutcome {
 	jobs := o.Jobs
 	if jobs < 1 {
 		jobs = p.cfg.Jobs
 	}
-	out := make([]FetchOutcome, len(names))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
-	for i, name := range names {
-		g.Go(func() error {
-			if o.Observer != nil {
-				o.Observer.FetchStarted(name)
-			}
-			start := time.Now()
-			res, err := f.Fetch(gctx, name)
-			if err == nil && after != nil {
-				err = after(gctx, name, res)
-			}
-			out[i] = FetchOutcome{Recipe: name, Result: res, Err: err, Start: start, End: time.Now()}
-			if o.Observer != nil {
-				o.Observer.FetchFinished(name, res, err)
-			}
-			return nil // one recipe's failure does not stop the others
-		})
+	h := &fetch.Hooks{After: after}
+	if o.Observer != nil {
+		h.Started, h.Finished = o.Observer.FetchStarted, o.Observer.FetchFinished
 	}
-	g.Wait()
-	return out
+	return f.FetchAll(ctx, names, jobs, h)
 }
