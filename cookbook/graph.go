@@ -2,7 +2,7 @@ package cookbook
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -92,11 +92,14 @@ func (t *Tree) deps1(n Node) []Edge {
 		return nil
 	}
 	var out []Edge
-	type key struct {
-		to   Node
-		kind EdgeKind
+	seen := func(to Node, kind EdgeKind) bool { // lists are short: a scan is cheaper than a map
+		for _, e := range out {
+			if e.To == to && e.Kind == kind {
+				return true
+			}
+		}
+		return false
 	}
-	seen := map[key]bool{}
 	add := func(kind EdgeKind, deps []PackageName, mapHost bool) {
 		for _, d := range deps {
 			to := Node{Name: d.Name, Host: d.Prefix == HostPrefix}
@@ -112,10 +115,9 @@ func (t *Tree) deps1(n Node) []Edge {
 					to.Host = true
 				}
 			}
-			if _, ok := t.Recipes[to.Name]; !ok || seen[key{to, kind}] {
+			if _, ok := t.Recipes[to.Name]; !ok || seen(to, kind) {
 				continue
 			}
-			seen[key{to, kind}] = true
 			out = append(out, Edge{To: to, Kind: kind, Dep: d})
 		}
 	}
@@ -130,69 +132,119 @@ func (t *Tree) deps1(n Node) []Edge {
 type Graph struct {
 	Kinds EdgeKind
 	Nodes []Node // sorted by String()
-	succ  map[Node][]Edge
+
+	index map[Node]int32 // position in Nodes
+	succ  [][]Edge       // by position: the node's edges
+	to    [][]int32      // by position: the positions of the edges' ends
 
 	order  []Node // cached by Order
 	cyclic bool
 }
 
+// compareNodes orders nodes as their String()s sort, without building them.
+func compareNodes(a, b Node) int {
+	if a.Host == b.Host {
+		return strings.Compare(a.Name, b.Name)
+	}
+	// one is "host:"+Name; the other a plain name
+	h, p, sign := a, b, 1
+	if b.Host {
+		h, p, sign = b, a, -1
+	}
+	const prefix = "host:"
+	n := min(len(p.Name), len(prefix))
+	if c := strings.Compare(prefix[:n], p.Name[:n]); c != 0 {
+		return sign * c
+	}
+	if len(p.Name) < len(prefix) {
+		return sign // the plain name is a shorter prefix of "host:": it sorts first
+	}
+	return sign * strings.Compare(h.Name, p.Name[len(prefix):])
+}
+
 // NewGraph builds the graph reachable from roots along kinds. With no roots,
 // every recipe of the tree is a root (as a target node).
 func (t *Tree) NewGraph(roots []Node, kinds EdgeKind) *Graph {
-	g := &Graph{Kinds: kinds, succ: map[Node][]Edge{}}
+	g := &Graph{Kinds: kinds}
 	if roots == nil {
-		for _, name := range t.Names {
-			roots = append(roots, Node{Name: name})
+		roots = make([]Node, len(t.Names))
+		for i, name := range t.Names {
+			roots[i] = Node{Name: name}
 		}
 	}
+	edges := map[Node][]Edge{}
 	stack := append([]Node(nil), roots...)
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if _, seen := g.succ[n]; seen {
+		if _, seen := edges[n]; seen {
 			continue
 		}
-		var edges []Edge
+		var out []Edge
 		for _, e := range t.Deps(n) {
 			if e.Kind&kinds == 0 {
 				continue
 			}
-			edges = append(edges, e)
-			if _, seen := g.succ[e.To]; !seen {
+			out = append(out, e)
+			if _, seen := edges[e.To]; !seen {
 				stack = append(stack, e.To)
 			}
 		}
-		g.succ[n] = edges
+		if out == nil {
+			out = []Edge{}
+		}
+		edges[n] = out
 		g.Nodes = append(g.Nodes, n)
 	}
-	sort.Slice(g.Nodes, func(i, j int) bool { return g.Nodes[i].String() < g.Nodes[j].String() })
+	slices.SortFunc(g.Nodes, compareNodes)
+	g.index = make(map[Node]int32, len(g.Nodes))
+	for i, n := range g.Nodes {
+		g.index[n] = int32(i)
+	}
+	g.succ = make([][]Edge, len(g.Nodes))
+	g.to = make([][]int32, len(g.Nodes))
+	ends := make([]int32, 0, len(g.Nodes))
+	for i, n := range g.Nodes {
+		g.succ[i] = edges[n]
+		start := len(ends)
+		for _, e := range g.succ[i] {
+			ends = append(ends, g.index[e.To])
+		}
+		g.to[i] = ends[start:len(ends):len(ends)]
+	}
 	return g
 }
 
 // Edges returns n's outgoing edges (its dependencies) in recipe order.
-func (g *Graph) Edges(n Node) []Edge { return g.succ[n] }
+func (g *Graph) Edges(n Node) []Edge {
+	i, ok := g.index[n]
+	if !ok || len(g.succ[i]) == 0 {
+		return nil
+	}
+	return g.succ[i]
+}
 
 // Has reports whether n is in the graph.
-func (g *Graph) Has(n Node) bool { _, ok := g.succ[n]; return ok }
+func (g *Graph) Has(n Node) bool { _, ok := g.index[n]; return ok }
 
 // Cycles returns every cycle (strongly connected component with more than
 // one node, or a self-loop) as a closed path a → … → a.
 func (g *Graph) Cycles() [][]Node {
-	index := map[Node]int{}
-	low := map[Node]int{}
-	on := map[Node]bool{}
-	var stack []Node
+	n := len(g.Nodes)
+	index := make([]int32, n) // 0: not visited yet, else order of visit + 1
+	low := make([]int32, n)
+	on := make([]bool, n)
+	var stack []int32
 	var out [][]Node
-	next := 0
-	var strong func(v Node)
-	strong = func(v Node) {
+	next := int32(1)
+	var strong func(v int32)
+	strong = func(v int32) {
 		index[v], low[v] = next, next
 		next++
 		stack = append(stack, v)
 		on[v] = true
-		for _, e := range g.succ[v] {
-			w := e.To
-			if _, ok := index[w]; !ok {
+		for _, w := range g.to[v] {
+			if index[w] == 0 {
 				strong(w)
 				low[v] = min(low[v], low[w])
 			} else if on[w] {
@@ -207,7 +259,7 @@ func (g *Graph) Cycles() [][]Node {
 			w := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			on[w] = false
-			comp = append(comp, w)
+			comp = append(comp, g.Nodes[w])
 			if w == v {
 				break
 			}
@@ -216,21 +268,16 @@ func (g *Graph) Cycles() [][]Node {
 			out = append(out, g.cyclePath(comp))
 		}
 	}
-	for _, n := range g.Nodes {
-		if _, ok := index[n]; !ok {
-			strong(n)
+	for v := range int32(n) {
+		if index[v] == 0 {
+			strong(v)
 		}
 	}
 	return out
 }
 
-func (g *Graph) selfLoop(v Node) bool {
-	for _, e := range g.succ[v] {
-		if e.To == v {
-			return true
-		}
-	}
-	return false
+func (g *Graph) selfLoop(v int32) bool {
+	return slices.Contains(g.to[v], v)
 }
 
 // cyclePath finds a closed walk through a strongly connected component,
@@ -240,7 +287,7 @@ func (g *Graph) cyclePath(comp []Node) []Node {
 	for _, n := range comp {
 		in[n] = true
 	}
-	sort.Slice(comp, func(i, j int) bool { return comp[i].String() < comp[j].String() })
+	slices.SortFunc(comp, compareNodes)
 	start := comp[0]
 	// breadth-first search from start back to start inside the component
 	prev := map[Node]Node{}
@@ -249,7 +296,7 @@ func (g *Graph) cyclePath(comp []Node) []Node {
 	for len(queue) > 0 {
 		v := queue[0]
 		queue = queue[1:]
-		for _, e := range g.succ[v] {
+		for _, e := range g.Edges(v) {
 			w := e.To
 			if !in[w] {
 				continue
@@ -305,28 +352,28 @@ func (g *Graph) Order() ([]Node, error) {
 		grey
 		black
 	)
-	color := make(map[Node]uint8, len(g.Nodes))
+	color := make([]uint8, len(g.Nodes))
 	out := make([]Node, 0, len(g.Nodes))
-	var visit func(n Node) bool
-	visit = func(n Node) bool {
-		switch color[n] {
+	var visit func(v int32) bool
+	visit = func(v int32) bool {
+		switch color[v] {
 		case grey:
 			return false
 		case black:
 			return true
 		}
-		color[n] = grey
-		for _, e := range g.succ[n] {
-			if !visit(e.To) {
+		color[v] = grey
+		for _, w := range g.to[v] {
+			if !visit(w) {
 				return false
 			}
 		}
-		color[n] = black
-		out = append(out, n)
+		color[v] = black
+		out = append(out, g.Nodes[v])
 		return true
 	}
-	for _, n := range g.Nodes {
-		if !visit(n) {
+	for v := range int32(len(g.Nodes)) {
+		if !visit(v) {
 			g.cyclic = true
 			return nil, &CycleError{g.Cycles()}
 		}
@@ -335,46 +382,60 @@ func (g *Graph) Order() ([]Node, error) {
 	return out, nil
 }
 
-// Depths returns, for every node, the number of edges on the longest
-// dependency chain starting at it. The graph must be acyclic.
-func (g *Graph) Depths() map[Node]int {
-	depth := make(map[Node]int, len(g.Nodes))
+// depths is, by position, the number of edges on the longest dependency
+// chain starting at each node (nil when the graph has a cycle).
+func (g *Graph) depths() []int32 {
 	order, err := g.Order()
 	if err != nil {
-		return depth
+		return nil
 	}
+	depth := make([]int32, len(g.Nodes))
 	for _, n := range order {
-		d := 0
-		for _, e := range g.succ[n] {
-			d = max(d, depth[e.To]+1)
+		v := g.index[n]
+		d := int32(0)
+		for _, w := range g.to[v] {
+			d = max(d, depth[w]+1)
 		}
-		depth[n] = d
+		depth[v] = d
 	}
 	return depth
 }
 
+// Depths returns, for every node, the number of edges on the longest
+// dependency chain starting at it. The graph must be acyclic.
+func (g *Graph) Depths() map[Node]int {
+	depth := g.depths()
+	out := make(map[Node]int, len(depth))
+	for v, d := range depth {
+		out[g.Nodes[v]] = int(d)
+	}
+	return out
+}
+
 // LongestChain returns one longest dependency chain, dependent first.
 func (g *Graph) LongestChain() []Node {
-	depth := g.Depths()
-	var best Node
-	bestD := -1
-	for _, n := range g.Nodes {
-		if depth[n] > bestD {
-			best, bestD = n, depth[n]
+	depth := g.depths()
+	if depth == nil && len(g.Nodes) > 0 {
+		return g.Nodes[:1:1] // a cycle: no depths, every node is at 0
+	}
+	best, bestD := int32(-1), int32(-1)
+	for v, d := range depth {
+		if d > bestD {
+			best, bestD = int32(v), d
 		}
 	}
 	if bestD < 0 {
 		return nil
 	}
-	chain := []Node{best}
-	for n := best; depth[n] > 0; {
-		for _, e := range g.succ[n] {
-			if depth[e.To] == depth[n]-1 {
-				n = e.To
+	chain := []Node{g.Nodes[best]}
+	for v := best; depth[v] > 0; {
+		for _, w := range g.to[v] {
+			if depth[w] == depth[v]-1 {
+				v = w
 				break
 			}
 		}
-		chain = append(chain, n)
+		chain = append(chain, g.Nodes[v])
 	}
 	return chain
 }
@@ -382,8 +443,8 @@ func (g *Graph) LongestChain() []Node {
 // Dependents returns the nodes that depend on n directly, sorted.
 func (g *Graph) Dependents(n Node) []Edge {
 	var out []Edge
-	for _, m := range g.Nodes {
-		for _, e := range g.succ[m] {
+	for i, m := range g.Nodes {
+		for _, e := range g.succ[i] {
 			if e.To == n {
 				out = append(out, Edge{To: m, Kind: e.Kind, Dep: e.Dep})
 			}

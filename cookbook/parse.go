@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,52 +296,71 @@ func templateOwning(key string) Template {
 	return ""
 }
 
+// build reads the [build] table: dependencies first, so that a recipe
+// upstream refuses still shows its edges in the graph, then the template
+// and the keys it owns.
 func (p *parser) build(v any) {
 	t, ok := v.(map[string]any)
 	if !ok {
 		p.add(Error, []string{"build"}, "[build] must be a table, not %s", tomlType(v))
 		return
 	}
-	// Dependencies are read before the template is checked, so that a recipe
-	// upstream refuses still shows its edges in the graph.
-	b := &p.r.Build
-	common := map[string]bool{}
+	p.buildDeps(t)
+	tmpl, ok := p.buildTemplate(t)
+	if !ok {
+		return
+	}
+	p.r.Build.Template = tmpl
+	p.templateKeys(t, tmpl)
+	p.unknownBuildKeys(t, tmpl)
+}
+
+// buildDeps reads build.dependencies and build.dev-dependencies (both
+// type-checked first).
+func (p *parser) buildDeps(t map[string]any) {
+	valid := map[string]bool{}
 	for _, f := range buildCommon[1:] {
 		if fv, ok := t[f.key]; ok {
 			if !typeOK(fv, f.kind) {
 				p.add(Error, []string{"build." + f.key, "build"}, "[build] %s must be %s, not %s", f.key, f.kind, tomlType(fv))
 				continue
 			}
-			common[f.key] = true
+			valid[f.key] = true
 		}
 	}
-	if common["dependencies"] {
+	b := &p.r.Build
+	if valid["dependencies"] {
 		b.Dependencies = p.deps(strs(t["dependencies"]), "build.dependencies", "")
 	}
-	if common["dev-dependencies"] {
+	if valid["dev-dependencies"] {
 		b.DevDependencies = p.deps(strs(t["dev-dependencies"]), "build.dev-dependencies", "")
 	}
+}
+
+// buildTemplate reads build.template, which upstream requires to be one
+// it knows.
+func (p *parser) buildTemplate(t map[string]any) (Template, bool) {
 	tv, ok := t["template"]
 	if !ok {
 		p.add(Error, []string{"build"}, "[build] has no template: upstream requires `template` whenever a [build] table exists (one of %s)", templateList())
-		return
+		return "", false
 	}
 	ts, ok := tv.(string)
 	if !ok {
 		p.add(Error, []string{"build.template", "build"}, "[build] template must be a string, not %s", tomlType(tv))
-		return
+		return "", false
 	}
 	tmpl := Template(ts)
-	known := false
-	for _, k := range Templates {
-		known = known || k == tmpl
-	}
-	if !known {
+	if !slices.Contains(Templates, tmpl) {
 		p.add(Error, []string{"build.template", "build"}, "unknown build template %q (upstream knows %s)", ts, templateList())
-		return
+		return "", false
 	}
-	b.Template = tmpl
-	fields := append(append([]field{}, buildCommon...), templateFields[tmpl]...)
+	return tmpl, true
+}
+
+// templateKeys type-checks the keys template tmpl owns and fills in those
+// of the right type; a custom template needs its script.
+func (p *parser) templateKeys(t map[string]any, tmpl Template) {
 	okKeys := map[string]bool{}
 	for _, f := range templateFields[tmpl] {
 		fv, present := t[f.key]
@@ -366,6 +386,7 @@ func (p *parser) build(v any) {
 	}
 	s := func(key string) string { v, _ := get(key).(string); return v }
 	bl := func(key string) bool { v, _ := get(key).(bool); return v }
+	b := &p.r.Build
 	switch tmpl {
 	case TemplateCargo:
 		b.CargoPath = s("cargopath")
@@ -387,8 +408,14 @@ func (p *parser) build(v any) {
 	case TemplateCustom:
 		b.Script = s("script")
 	}
+}
+
+// unknownBuildKeys warns about the keys of [build] that template tmpl
+// ignores: another template's, the older cookbook's, or none upstream
+// knows.
+func (p *parser) unknownBuildKeys(t map[string]any, tmpl Template) {
 	for _, key := range sortedKeys(t) {
-		if hasField(fields, key) {
+		if hasField(buildCommon, key) || hasField(templateFields[tmpl], key) {
 			continue
 		}
 		where := []string{"build." + key, "build"}

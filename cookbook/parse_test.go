@@ -178,3 +178,20 @@ func TestReadOnlyTree(t *testing.T) {
 		t.Fatalf("names %v, diagnostics %v", tree.Names, tree.AllDiagnostics(false))
 	}
 }
+
+// TestCompareNodes checks that compareNodes orders nodes as their strings.
+func TestCompareNodes(t *testing.T) {
+	names := []string{"", "a", "h", "ho", "hos", "host", "host:", "host:a", "hosta", "hostz", "i", "z", "host:host:x", "g"}
+	for _, a := range names {
+		for _, b := range names {
+			for _, ha := range []bool{false, true} {
+				for _, hb := range []bool{false, true} {
+					x, y := Node{a, ha}, Node{b, hb}
+					if got, want := compareNodes(x, y), strings.Compare(x.String(), y.String()); got != want {
+						t.Errorf("compareNodes(%q, %q) = %d, want %d", x, y, got, want)
+					}
+				}
+			}
+		}
+	}
+}

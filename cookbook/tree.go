@@ -52,7 +52,11 @@ const loadGCPercent = 400
 
 // Load discovers and parses every recipe under root/recipes, in parallel. Its
 // error is for I/O failures only; recipe problems are Diagnostics.
-func Load(ctx context.Context, root string) (*Tree, error) {
+func Load(ctx context.Context, root string, opts ...LoadOption) (*Tree, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
@@ -72,11 +76,35 @@ func Load(ctx context.Context, root string) (*Tree, error) {
 	} else {
 		defer debug.SetGCPercent(old)
 	}
-	res, err := walk(ctx, root, recipesDir)
+	var cache *parseCache
+	if o.cache != "" {
+		cache = openParseCache(o.cache)
+	}
+	res, err := walk(ctx, root, recipesDir, cache)
 	if err != nil {
 		return nil, err
 	}
+	if cache != nil {
+		cache.save()
+	}
 	return assemble(root, res), nil
+}
+
+// LoadOption adjusts Load.
+type LoadOption func(*loadOptions)
+
+type loadOptions struct {
+	cache string
+}
+
+// WithParseCache makes Load keep the recipes it parses, and their
+// diagnostics, in the file at path (see parseCache), and take from it
+// those whose recipe.toml has not changed since, rather than read and
+// parse them again. The tree is the same with or without it. A missing or
+// damaged cache file is rebuilt; one that cannot be written costs only
+// the time it would have saved.
+func WithParseCache(path string) LoadOption {
+	return func(o *loadOptions) { o.cache = path }
 }
 
 // found is what walk collects: the recipes, and diagnostics about the tree
@@ -89,127 +117,176 @@ type found struct {
 
 // walk reads the directories under dir concurrently (directory reads and
 // file reads are system-call bound, so more workers than CPUs hide their
-// latency) and parses every recipe.toml as soon as it is found. Only a
-// failure to read dir itself is an error: an unreadable subdirectory is a
-// diagnostic, and an unreadable recipe.toml (a symlink loop, no permission)
-// a recipe with an error, so that it fails only what needs it.
-func walk(ctx context.Context, root, dir string) (*found, error) {
-	workers := max(8, 2*runtime.GOMAXPROCS(0))
-	var (
-		mu      sync.Mutex
-		res     = &found{legacy: map[string]string{}}
-		pending sync.WaitGroup
-		errOnce sync.Once
-		walkErr error
-	)
-	fail := func(err error) { errOnce.Do(func() { walkErr = err }) }
-	rel := func(p string) string {
-		r, err := filepath.Rel(root, p)
-		if err != nil {
-			return p
-		}
-		return filepath.ToSlash(r)
-	}
-	diag := func(d Diagnostic) {
-		mu.Lock()
-		res.diags = append(res.diags, d)
-		mu.Unlock()
-	}
-	queue := make(chan string, 1024)
-	var visit func(d string)
-	visit = func(d string) {
-		defer pending.Done()
-		if ctx.Err() != nil {
-			fail(ctx.Err())
-			return
-		}
-		entries, err := os.ReadDir(d)
-		if err != nil {
-			if d == dir {
-				fail(fmt.Errorf("load recipes: %w", err))
-				return
-			}
-			diag(Diagnostic{Severity: Error, Path: rel(d),
-				Message: fmt.Sprintf("cannot read directory: %v; recipes under it are not loaded", unwrapPath(err))})
-			if len(entries) == 0 {
-				return
-			}
-		}
-		var others []string
-		hasTOML, hasSh := false, false
-		for _, e := range entries {
-			switch n := e.Name(); {
-			case n == "recipe.toml":
-				hasTOML = true
-			case n == "recipe.sh":
-				hasSh = true
-				others = append(others, n)
-			case !skipDir(n) && n != "source.tar" && n != "source.tar.tmp":
-				others = append(others, n)
-			}
-		}
-		if hasSh && !hasTOML && d != dir {
-			mu.Lock()
-			res.legacy[filepath.Base(d)] = rel(filepath.Join(d, "recipe.sh"))
-			mu.Unlock()
-		}
-		for _, e := range entries {
-			p := filepath.Join(d, e.Name())
-			switch {
-			case e.IsDir():
-				if skipDir(e.Name()) {
-					continue
-				}
-				pending.Add(1)
-				select {
-				case queue <- p:
-				default:
-					visit(p) // queue full: walk it on this goroutine
-				}
-			case e.Name() == "recipe.toml":
-				name, relPath := filepath.Base(d), rel(p)
-				var r *Recipe
-				if data, err := os.ReadFile(p); err != nil {
-					r = unreadable(name, d, relPath, err)
-				} else {
-					r = Parse(name, d, relPath, data)
-				}
-				r.Others = others
-				mu.Lock()
-				res.recipes = append(res.recipes, r)
-				mu.Unlock()
-			case e.Type()&fs.ModeSymlink != 0 && !skipDir(e.Name()):
-				// Upstream's walk does not follow directory links, and
-				// neither does cook: following them could loop or load a
-				// recipe twice. Say so rather than skip them silently.
-				if st, err := os.Stat(p); err == nil && st.IsDir() {
-					diag(Diagnostic{Severity: Warning, Path: rel(p),
-						Message: "is a symbolic link to a directory, which is not followed (nor by upstream): recipes under it are not loaded"})
-				}
-			}
-		}
-	}
-	pending.Add(1)
-	queue <- dir
+// latency) and loads every recipe.toml as soon as it is found: from the
+// parse cache when one is given and the file has not changed, else read
+// and parsed. Only a failure to read dir itself is an error: an unreadable
+// subdirectory is a diagnostic, and an unreadable recipe.toml (a symlink
+// loop, no permission) a recipe with an error, so that it fails only what
+// needs it.
+func walk(ctx context.Context, root, dir string, cache *parseCache) (*found, error) {
+	w := &walker{ctx: ctx, root: root, top: dir, cache: cache,
+		res: &found{legacy: map[string]string{}}, queue: make(chan string, 1024)}
+	return w.run(max(8, 2*runtime.GOMAXPROCS(0)))
+}
+
+// walker is one walk: a queue of directories and the workers reading them.
+type walker struct {
+	ctx       context.Context
+	root, top string
+	cache     *parseCache // nil: parse every file
+
+	mu      sync.Mutex // guards res
+	res     *found
+	queue   chan string
+	pending sync.WaitGroup // directories queued or being read
+	errOnce sync.Once
+	err     error
+}
+
+// run reads the tree with the given number of workers.
+func (w *walker) run(workers int) (*found, error) {
+	w.pending.Add(1)
+	w.queue <- w.top
 	done := make(chan struct{})
-	go func() { pending.Wait(); close(done) }()
-	var workersWG sync.WaitGroup
+	go func() { w.pending.Wait(); close(done) }()
+	var wg sync.WaitGroup
 	for range workers {
-		workersWG.Add(1)
+		wg.Add(1)
 		go func() {
-			defer workersWG.Done()
+			defer wg.Done()
 			for {
 				select {
-				case d := <-queue:
-					visit(d)
+				case d := <-w.queue:
+					w.visit(d)
 				case <-done:
 					return
 				}
 			}
 		}()
 	}
-	workersWG.Wait()
-	return res, walkErr
+	wg.Wait()
+	return w.res, w.err
+}
+
+func (w *walker) fail(err error) { w.errOnce.Do(func() { w.err = err }) }
+
+// rel is p relative to the cookbook root, slash-separated.
+func (w *walker) rel(p string) string {
+	r, err := filepath.Rel(w.root, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(r)
+}
+
+func (w *walker) diag(d Diagnostic) {
+	w.mu.Lock()
+	w.res.diags = append(w.res.diags, d)
+	w.mu.Unlock()
+}
+
+// visit reads the directory d: queues its subdirectories, loads its
+// recipe.toml and notes what else it holds.
+func (w *walker) visit(d string) {
+	defer w.pending.Done()
+	if err := w.ctx.Err(); err != nil {
+		w.fail(err)
+		return
+	}
+	entries, err := readDir(d)
+	if err != nil {
+		if d == w.top {
+			w.fail(fmt.Errorf("load recipes: %w", err))
+			return
+		}
+		w.diag(Diagnostic{Severity: Error, Path: w.rel(d),
+			Message: fmt.Sprintf("cannot read directory: %v; recipes under it are not loaded", unwrapPath(err))})
+		if len(entries) == 0 {
+			return
+		}
+	}
+	others, hasTOML, hasSh := classify(entries)
+	if hasSh && !hasTOML && d != w.top {
+		w.mu.Lock()
+		w.res.legacy[filepath.Base(d)] = w.rel(filepath.Join(d, "recipe.sh"))
+		w.mu.Unlock()
+	}
+	for _, e := range entries {
+		p := filepath.Join(d, e.name)
+		switch {
+		case e.isDir():
+			if !skipDir(e.name) {
+				w.enter(p)
+			}
+		case e.name == "recipe.toml":
+			w.recipe(d, p, others)
+		case e.typ == fs.ModeSymlink && !skipDir(e.name):
+			w.symlink(p)
+		}
+	}
+}
+
+// classify lists what a directory holds besides recipe.toml (leaving out
+// hidden entries and upstream's per-recipe state), and whether it holds a
+// recipe.toml and a recipe.sh.
+func classify(entries []dirent) (others []string, hasTOML, hasSh bool) {
+	for _, e := range entries {
+		switch n := e.name; {
+		case n == "recipe.toml":
+			hasTOML = true
+		case n == "recipe.sh":
+			hasSh = true
+			others = append(others, n)
+		case !skipDir(n) && n != "source.tar" && n != "source.tar.tmp":
+			others = append(others, n)
+		}
+	}
+	return others, hasTOML, hasSh
+}
+
+// enter queues the directory p, or reads it on this goroutine when the
+// queue is full.
+func (w *walker) enter(p string) {
+	w.pending.Add(1)
+	select {
+	case w.queue <- p:
+	default:
+		w.visit(p)
+	}
+}
+
+// recipe loads the recipe.toml at p, in the recipe directory d.
+func (w *walker) recipe(d, p string, others []string) {
+	name, rel := filepath.Base(d), w.rel(p)
+	var r *Recipe
+	if w.cache != nil {
+		r = w.cache.recipe(name, d, rel, p)
+	} else {
+		r = readRecipe(name, d, rel, p)
+	}
+	r.Others = others
+	w.mu.Lock()
+	w.res.recipes = append(w.res.recipes, r)
+	w.mu.Unlock()
+}
+
+// readRecipe reads and parses the recipe.toml at p.
+func readRecipe(name, dir, rel, p string) *Recipe {
+	data, _, err := readFile(p)
+	if err != nil {
+		return unreadable(name, dir, rel, err)
+	}
+	return Parse(name, dir, rel, data)
+}
+
+// symlink warns about p when it links to a directory. Upstream's walk does
+// not follow directory links, and neither does cook: following them could
+// loop or load a recipe twice. Say so rather than skip them silently.
+func (w *walker) symlink(p string) {
+	if st, err := os.Stat(p); err == nil && st.IsDir() {
+		w.diag(Diagnostic{Severity: Warning, Path: w.rel(p),
+			Message: "is a symbolic link to a directory, which is not followed (nor by upstream): recipes under it are not loaded"})
+	}
 }
 
 // unreadable is the recipe of a recipe.toml that cannot be read: it has
@@ -238,7 +315,7 @@ func newTree(root string, recipes []*Recipe) *Tree {
 // assemble builds a Tree from what walk found.
 func assemble(root string, f *found) *Tree {
 	recipes := f.recipes
-	sort.Slice(recipes, func(i, j int) bool { return recipes[i].Path < recipes[j].Path })
+	slices.SortFunc(recipes, func(a, b *Recipe) int { return strings.Compare(a.Path, b.Path) })
 	t := &Tree{Root: root, Recipes: make(map[string]*Recipe, len(recipes))}
 	for _, r := range recipes {
 		if !ValidRecipeName(r.Name) {

@@ -16,6 +16,7 @@
 //	<work>/keys/id_ed25519.toml                   signing key (and id_ed25519.pub.toml)
 //	<work>/logs/<T>/<name>.log                    per-recipe build log
 //	<work>/state/                                 action-key → output state
+//	<work>/state/parse.cache                      parsed recipes by recipe file identity (cookbook.WithParseCache)
 //	<work>/images/                                disk images
 //	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
 //	<work>/lock, <work>/lock.running              the writer lock (see Lock)
@@ -194,6 +195,10 @@ func (d Dir) Log(name, triple string) string {
 
 // State is the directory of persisted build state.
 func (d Dir) State() string { return filepath.Join(d.Root, "state") }
+
+// ParseCache is the file keeping parsed recipes between loads of the
+// recipe tree (cookbook.WithParseCache).
+func (d Dir) ParseCache() string { return filepath.Join(d.State(), "parse.cache") }
 
 // Images is where disk images are written by default.
 func (d Dir) Images() string { return filepath.Join(d.Root, "images") }

@@ -270,11 +270,24 @@ func (a *app) loadTree(ctx context.Context) (*cookbook.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	tree, err := cookbook.Load(ctx, root)
+	tree, err := cookbook.Load(ctx, root, a.parseCache()...)
 	if err != nil {
 		return nil, usageErr(err)
 	}
 	return tree, nil
+}
+
+// parseCache is the work directory's parse cache for loading the tree,
+// when the work directory exists (loading never creates it).
+func (a *app) parseCache() []cookbook.LoadOption {
+	root, err := a.workDir()
+	if err != nil {
+		return nil
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil
+	}
+	return []cookbook.LoadOption{cookbook.WithParseCache(workdir.New(root).ParseCache())}
 }
 
 // loadNodes loads the tree and parses recipe arguments against it, the
