@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,7 +79,7 @@ type Builder struct {
 	Cache *ActionCache
 
 	mu         sync.Mutex
-	toolchains map[triple.Triple]*toolchain.Toolchain
+	toolchains map[triple.Triple]*toolchainOnce
 	outputs    map[cookbook.Node]string
 	states     map[string]*stateFile
 	closures   map[cookbook.Node][]Dep
@@ -171,22 +172,35 @@ func (b *Builder) TargetOf(n cookbook.Node) triple.Triple {
 	return b.Target
 }
 
-// Toolchain returns (and caches) the toolchain for t.
+// Toolchain returns (and caches) the toolchain for t. It is found once,
+// without holding the builder's lock: other nodes' work goes on meanwhile.
 func (b *Builder) Toolchain(ctx context.Context, t triple.Triple) (*toolchain.Toolchain, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if tc, ok := b.toolchains[t]; ok {
-		return tc, nil
-	}
-	tc, err := toolchain.Find(ctx, t, b.Work.Root, b.ToolchainOptions...)
-	if err != nil {
-		return nil, err
-	}
 	if b.toolchains == nil {
-		b.toolchains = map[triple.Triple]*toolchain.Toolchain{}
+		b.toolchains = map[triple.Triple]*toolchainOnce{}
 	}
-	b.toolchains[t] = tc
-	return tc, nil
+	o, ok := b.toolchains[t]
+	if !ok {
+		o = &toolchainOnce{}
+		b.toolchains[t] = o
+	}
+	b.mu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tc == nil {
+		tc, err := toolchain.Find(ctx, t, b.Work.Root, b.ToolchainOptions...)
+		if err != nil {
+			return nil, err // not kept: the next call tries again
+		}
+		o.tc = tc
+	}
+	return o.tc, nil
+}
+
+// toolchainOnce is one target's toolchain, found by the first call.
+type toolchainOnce struct {
+	mu sync.Mutex
+	tc *toolchain.Toolchain
 }
 
 // SetOutput records a node's output digest, so that dependents need not
@@ -255,25 +269,15 @@ func (d Dep) Name() string {
 // target node, host: entries are returned as tools; a host node's
 // dependencies are all in its sysroot.
 func (b *Builder) SysrootDeps(n cookbook.Node) (sysrootDeps, tools []Dep) {
-	seen := map[Dep]bool{}
-	var all []Dep
-	add := func(d Dep) {
-		if !seen[d] {
-			seen[d] = true
-			all = append(all, d)
-		}
-	}
+	var all, direct []Dep
 	for _, e := range b.Tree.Deps(n) {
 		if e.Kind == cookbook.BuildEdge || e.Kind == cookbook.DevEdge {
-			add(Dep{Node: e.To, Suffix: e.Dep.Suffix})
-			for _, d := range b.buildClosure(e.To) {
-				add(d)
-			}
+			direct = append(direct, Dep{Node: e.To, Suffix: e.Dep.Suffix})
+			all = mergeDeps(all, b.buildClosure(e.To))
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		return all[i].Name() < all[j].Name() || all[i].Name() == all[j].Name() && !all[i].Node.Host
-	})
+	slices.SortFunc(direct, compareDeps)
+	all = mergeDeps(all, slices.Compact(direct))
 	for _, d := range all {
 		if d.Node.Host && !n.Host {
 			tools = append(tools, d)
@@ -284,8 +288,51 @@ func (b *Builder) SysrootDeps(n cookbook.Node) (sysrootDeps, tools []Dep) {
 	return sysrootDeps, tools
 }
 
+// compareDeps orders entries by package name, the target's before the
+// host's of the same name, without building the names.
+func compareDeps(a, b Dep) int {
+	if c := strings.Compare(a.Node.Name, b.Node.Name); c != 0 && a.Suffix == "" && b.Suffix == "" {
+		return c
+	}
+	if c := strings.Compare(a.Name(), b.Name()); c != 0 {
+		return c
+	}
+	switch {
+	case a.Node.Host == b.Node.Host:
+		return 0
+	case !a.Node.Host:
+		return -1
+	}
+	return 1
+}
+
+// mergeDeps merges two lists sorted by compareDeps into a new one, each
+// entry once.
+func mergeDeps(a, b []Dep) []Dep {
+	if len(a) == 0 {
+		return b[:len(b):len(b)]
+	}
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]Dep, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch c := compareDeps(a[0], b[0]); {
+		case c < 0:
+			out, a = append(out, a[0]), a[1:]
+		case c > 0:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
+}
+
 // buildClosure is every entry reachable from n through build dependencies
-// (not n itself), memoised: dependents share their dependencies' closures.
+// (not n itself), sorted by compareDeps, memoised: dependents share their
+// dependencies' closures.
 func (b *Builder) buildClosure(n cookbook.Node) []Dep {
 	b.mu.Lock()
 	c, ok := b.closures[n]
@@ -293,23 +340,16 @@ func (b *Builder) buildClosure(n cookbook.Node) []Dep {
 	if ok {
 		return c
 	}
-	seen := map[Dep]bool{}
+	var direct []Dep
 	for _, e := range b.Tree.Deps(n) {
 		if e.Kind != cookbook.BuildEdge {
 			continue
 		}
-		d := Dep{Node: e.To, Suffix: e.Dep.Suffix}
-		if !seen[d] {
-			seen[d] = true
-			c = append(c, d)
-		}
-		for _, d := range b.buildClosure(e.To) {
-			if !seen[d] {
-				seen[d] = true
-				c = append(c, d)
-			}
-		}
+		direct = append(direct, Dep{Node: e.To, Suffix: e.Dep.Suffix})
+		c = mergeDeps(c, b.buildClosure(e.To))
 	}
+	slices.SortFunc(direct, compareDeps)
+	c = mergeDeps(c, slices.Compact(direct))
 	b.mu.Lock()
 	if b.closures == nil {
 		b.closures = map[cookbook.Node][]Dep{}

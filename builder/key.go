@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,21 +28,24 @@ import (
 // small files only: it never hashes a source tree or a stage.
 type Inputs map[string]string
 
-// Key is the action key: a hash of the sorted inputs.
+// Key is the action key: a hash of the sorted inputs, each written as
+// "name=value\n".
 func (in Inputs) Key() cache.ActionKey {
 	keys := make([]string, 0, len(in))
-	for k := range in {
+	size := 0
+	for k, v := range in {
 		keys = append(keys, k)
+		size += len(k) + len(v) + 2
 	}
-	sort.Strings(keys)
-	var b strings.Builder
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
 	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(in[k])
-		b.WriteByte('\n')
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, in[k]...)
+		b = append(b, '\n')
 	}
-	return cache.NewActionKey([]byte(b.String()))
+	return cache.NewActionKey(b)
 }
 
 // Diff lists the inputs that differ between old and in, as
@@ -95,30 +99,68 @@ var templateDigest = func() string {
 // Inputs computes n's inputs. Dependencies' outputs come from OutputOf, so
 // they must have been built (or restored from state) first.
 func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
-	r, err := b.Tree.Lookup(n.Name)
-	if err != nil {
+	in := make(Inputs, 16)
+	if err := b.inputs(ctx, n, func(k, v string) { in[k] = v }); err != nil {
 		return nil, err
 	}
+	return in, nil
+}
+
+// inputKey is Inputs(ctx, n).Key(), computed without the map: what a
+// no-op build does for every node.
+func (b *Builder) inputKey(ctx context.Context, n cookbook.Node) (cache.ActionKey, error) {
+	type input struct{ k, v string }
+	list := make([]input, 0, 32)
+	if err := b.inputs(ctx, n, func(k, v string) { list = append(list, input{k, v}) }); err != nil {
+		return cache.ActionKey{}, err
+	}
+	// stable: of two inputs of one name, the later is the map's
+	slices.SortStableFunc(list, func(a, b input) int { return strings.Compare(a.k, b.k) })
+	size := 0
+	for _, in := range list {
+		size += len(in.k) + len(in.v) + 2
+	}
+	buf := make([]byte, 0, size)
+	for i, in := range list {
+		if i+1 < len(list) && list[i+1].k == in.k {
+			continue
+		}
+		buf = append(buf, in.k...)
+		buf = append(buf, '=')
+		buf = append(buf, in.v...)
+		buf = append(buf, '\n')
+	}
+	return cache.NewActionKey(buf), nil
+}
+
+// inputs emits n's inputs, each name with its value; a name emitted twice
+// takes the later value.
+func (b *Builder) inputs(ctx context.Context, n cookbook.Node, emit func(k, v string)) error {
+	r, err := b.Tree.Lookup(n.Name)
+	if err != nil {
+		return err
+	}
 	T := b.TargetOf(n)
-	in := Inputs{"target": string(T), "cook": templateDigest}
+	emit("target", string(T))
+	emit("cook", templateDigest)
 	rd, err := recipeDigest(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", n, err)
+		return fmt.Errorf("%s: %w", n, err)
 	}
-	in["recipe"] = rd
+	emit("recipe", rd)
 	if r.Source != nil {
 		// the fetched tree's identity: source, patches and what its
 		// script downloaded
 		info, err := fetch.ReadInfo(b.Work.SourceInfo(n.Name))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if info != nil {
-			in["source"] = info.Key()
+			emit("source", info.Key())
 		}
 	}
 	if r.Build.Template == cookbook.TemplateNone {
-		return in, nil
+		return nil
 	}
 	deps, tools := b.SysrootDeps(n)
 	for _, group := range []struct {
@@ -131,35 +173,35 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 			b.mu.Unlock()
 			if !ok {
 				if out, err = b.OutputOf(ctx, d.Node); err != nil {
-					return nil, err
+					return err
 				}
 			}
-			in[group.prefix+d.Name()] = out
+			emit(group.prefix+d.Name(), out)
 		}
 	}
 	tc, err := b.Toolchain(ctx, T)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	in["toolchain"] = tc.Identity()
+	emit("toolchain", tc.Identity())
 	switch {
 	case b.NoSandbox:
-		in["isolation"] = "none"
+		emit("isolation", "none")
 	case b.AllowNetwork[n.Name]:
-		in["isolation"] = "sandbox+network"
+		emit("isolation", "sandbox+network")
 	default:
-		in["isolation"] = "sandbox"
+		emit("isolation", "sandbox")
 	}
 	if UsesCargo(r, b.Work.Source(n.Name)) {
-		in["cargo-registry"] = b.CargoRegistry
+		emit("cargo-registry", b.CargoRegistry)
 		if b.CargoVendor != "" {
-			in["cargo-vendor"] = b.cargoHomes().Identity(tc.StdVendor)
+			emit("cargo-vendor", b.cargoHomes().Identity(tc.StdVendor))
 		}
 	}
 	if b.Key != nil {
-		in["signing-key"] = b.keyID()
+		emit("signing-key", b.keyID())
 	}
-	return in, nil
+	return nil
 }
 
 // keyID is the signing key's public half in hex, computed once.

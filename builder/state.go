@@ -8,14 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/internal/fsutil"
+	"github.com/redox-cook/cook/triple"
 )
 
 // Inputs reads the recorded inputs (nil when they are gone or damaged).
@@ -139,7 +140,7 @@ func (b *Builder) Record(n cookbook.Node) (*Record, error) {
 	defer st.mu.Unlock()
 	st.load()
 	r := st.records[n.String()]
-	if r != nil {
+	if r != nil && r.inputs == "" {
 		r.inputs = b.inputsPath(n)
 	}
 	return r, nil
@@ -253,42 +254,54 @@ func (b *Builder) outputsPresent(n cookbook.Node) bool {
 // the scheduler gets only the rest.
 //
 // The checks are independent — a node's inputs use its dependencies'
-// recorded output digests — so they run in parallel; whether a dependency is
-// settled is decided afterwards, in order.
+// recorded output digests — so they run in parallel, in two passes over
+// the nodes (records and outputs in place, then inputs); whether a
+// dependency is settled is decided afterwards, in order.
 func (b *Builder) Settled(ctx context.Context, order []cookbook.Node, deps func(cookbook.Node) []cookbook.Node) map[cookbook.Node]*Result {
-	type check struct {
-		ok  bool
-		rec *Record
-	}
-	checks := make([]check, len(order))
-	parallel := func(f func(i int)) {
-		g, _ := errgroup.WithContext(ctx)
-		g.SetLimit(8)
-		for i := range order {
-			g.Go(func() error { f(i); return nil })
-		}
-		g.Wait()
+	// The toolchains' identities (found on the PATH, a stat per tool) are
+	// needed by the second pass only: they are found during the first.
+	var found sync.WaitGroup
+	for _, t := range b.targetsOf(order) {
+		found.Add(1)
+		go func() {
+			defer found.Done()
+			if tc, err := b.Toolchain(ctx, t); err == nil {
+				tc.Identity()
+			}
+		}()
 	}
 	// Outputs in place (a stat each; latency-bound) and recorded digests.
-	present := make([]bool, len(order))
-	parallel(func(i int) {
+	recs := make([]*Record, len(order))
+	parallel(ctx, len(order), func(i int) {
 		n := order[i]
 		if rec, _ := b.Record(n); rec != nil && b.outputsPresent(n) {
-			present[i] = true
-			b.SetOutput(n, rec.Output)
+			recs[i] = rec
 		}
 	})
-	parallel(func(i int) {
-		if !present[i] {
+	b.mu.Lock()
+	if b.outputs == nil {
+		b.outputs = make(map[cookbook.Node]string, len(order))
+	}
+	for i, rec := range recs {
+		if rec != nil {
+			b.outputs[order[i]] = rec.Output
+		}
+	}
+	b.mu.Unlock()
+	found.Wait()
+	// The inputs' keys against the recorded ones.
+	ok := make([]bool, len(order))
+	parallel(ctx, len(order), func(i int) {
+		if recs[i] == nil {
 			return
 		}
-		ok, _, rec, err := b.check(ctx, order[i], func(cookbook.Node) bool { return true })
-		checks[i] = check{ok: err == nil && ok, rec: rec}
+		key, err := b.inputKey(ctx, order[i])
+		ok[i] = err == nil && key == recs[i].Key
 	})
 
-	settled := map[cookbook.Node]*Result{}
+	settled := make(map[cookbook.Node]*Result, len(order))
 	for i, n := range order {
-		if ctx.Err() != nil || !checks[i].ok {
+		if ctx.Err() != nil || !ok[i] {
 			continue
 		}
 		ready := true
@@ -301,9 +314,45 @@ func (b *Builder) Settled(ctx context.Context, order []cookbook.Node, deps func(
 		if !ready {
 			continue
 		}
-		settled[n] = b.cachedResult(n, checks[i].rec)
+		settled[n] = b.cachedResult(n, recs[i])
 	}
 	return settled
+}
+
+// targetsOf lists the triples nodes are built for.
+func (b *Builder) targetsOf(nodes []cookbook.Node) []triple.Triple {
+	var out []triple.Triple
+	for _, n := range nodes {
+		if t := b.TargetOf(n); !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// parallel calls f for 0 ≤ i < n on a few goroutines (more than the CPUs:
+// the work is mostly small system calls), taking indices a few at a time,
+// until ctx ends.
+func parallel(ctx context.Context, n int, f func(i int)) {
+	const batch = 8
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(8, (n+batch-1)/batch) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				start := int(next.Add(batch)) - batch
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+batch, n); i++ {
+					f(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Ensure brings n up to date: nothing happens when its action key matches

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 )
 
 // Kind is a namespace of a store.
@@ -45,10 +44,15 @@ type Store interface {
 	Put(ctx context.Context, kind Kind, hash string, size int64, body io.ReadSeeker) error
 }
 
-var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
+// checkHash accepts a lower-case SHA-256 hex digest: 64 of [0-9a-f]
+// (a loop, not a regular expression: a no-op build checks one per node).
 func checkHash(hash string) error {
-	if !hashRE.MatchString(hash) {
+	ok := len(hash) == 64
+	for i := 0; ok && i < len(hash); i++ {
+		c := hash[i]
+		ok = '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+	}
+	if !ok {
 		return fmt.Errorf("cache: %q is not a lower-case SHA-256 hex digest", hash)
 	}
 	return nil

@@ -109,14 +109,16 @@ func New(root string) Dir { return Dir{Root: root} }
 func (d Dir) Recipe(name string) string { return filepath.Join(d.Root, "recipes", name) }
 
 // Source is the fetched source tree of a recipe.
-func (d Dir) Source(name string) string { return filepath.Join(d.Recipe(name), "source") }
+func (d Dir) Source(name string) string { return filepath.Join(d.Root, "recipes", name, "source") }
 
 // SourceInfo is the file recording a recipe's source identity.
-func (d Dir) SourceInfo(name string) string { return filepath.Join(d.Recipe(name), "source_info.toml") }
+func (d Dir) SourceInfo(name string) string {
+	return filepath.Join(d.Root, "recipes", name, "source_info.toml")
+}
 
 // Target is <work>/recipes/<name>/target/<triple>.
 func (d Dir) Target(name, triple string) string {
-	return filepath.Join(d.Recipe(name), "target", triple)
+	return filepath.Join(d.Root, "recipes", name, "target", triple)
 }
 
 // Build is the build directory of a recipe for a target.
@@ -125,17 +127,17 @@ func (d Dir) Build(name, triple string) string { return filepath.Join(d.Target(n
 // Stage is the staged tree of a package: the main one when opt is "", else
 // the optional package opt.
 func (d Dir) Stage(name, triple, opt string) string {
-	return filepath.Join(d.Target(name, triple), withOpt("stage", opt))
+	return filepath.Join(d.Root, "recipes", name, "target", triple, withOpt("stage", opt))
 }
 
 // Pkgar is the package archive of a recipe's main or optional package.
 func (d Dir) Pkgar(name, triple, opt string) string {
-	return filepath.Join(d.Target(name, triple), withOpt("stage", opt)+".pkgar")
+	return filepath.Join(d.Root, "recipes", name, "target", triple, withOpt("stage", opt)+".pkgar")
 }
 
 // StageToml is the package metadata next to Pkgar.
 func (d Dir) StageToml(name, triple, opt string) string {
-	return filepath.Join(d.Target(name, triple), withOpt("stage", opt)+".toml")
+	return filepath.Join(d.Root, "recipes", name, "target", triple, withOpt("stage", opt)+".toml")
 }
 
 // AutoDeps is the computed runtime dependency list of a recipe.
