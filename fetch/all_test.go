@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,5 +107,41 @@ func TestFetchAllFailures(t *testing.T) {
 	}
 	if len(f.prefetches) != 0 {
 		t.Errorf("prefetches left: %v", f.prefetches)
+	}
+}
+
+// TestCachedFetchWritesNothing: fetching a recipe whose tree is already
+// what it asks for reads its record and writes nothing, so that the
+// record keeps the time of the fetch that made the tree.
+func TestCachedFetchWritesNothing(t *testing.T) {
+	up := newUpstream(t)
+	recipes, urls := tarSources(t, up, 1)
+	tree := testTree(t, recipes)
+	f := newTestFetcher(t, tree, "", up.mirrors(urls...))
+	res, err := f.Fetch(context.Background(), "r00")
+	if err != nil || res.Status != Fetched {
+		t.Fatalf("first fetch: %v %v", res, err)
+	}
+	path := f.work.SourceInfo("r00")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a later run, on the same work directory
+	g := newTestFetcher(t, tree, f.Downloader().Dir(), up.mirrors(urls...))
+	g.work, g.timeID = f.work, "2099-01-01T00:00:00Z"
+	res, err = g.Fetch(context.Background(), "r00")
+	if err != nil || res.Status != Cached {
+		t.Fatalf("second fetch: %v %v", res, err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+		t.Error("a cached fetch rewrote source_info.toml")
+	}
+	if res.Info.TimeIdentifier == "2099-01-01T00:00:00Z" {
+		t.Error("a cached fetch reports the time of the check, not of the fetch")
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -198,6 +199,7 @@ func (f *Fetcher) fetch(ctx context.Context, name string, chain []string) (*Resu
 		f.log.Warn("template remote: the binary package is downloaded by the build stage, not fetched", "recipe", name)
 		return &Result{Recipe: name, Status: Skipped}, nil
 	}
+	prev, _ := f.Info(name) // what the last fetch recorded
 	var res *Result
 	switch {
 	case r.Source == nil:
@@ -205,23 +207,38 @@ func (f *Fetcher) fetch(ctx context.Context, name string, chain []string) (*Resu
 	case r.Source.Kind == cookbook.SameAs:
 		res, err = f.fetchSameAs(ctx, r, chain)
 	case r.Source.Kind == cookbook.Path:
-		res, err = f.fetchPath(ctx, r)
+		res, err = f.fetchPath(ctx, r, prev)
 	case r.Source.Kind == cookbook.Git:
-		res, err = f.fetchGit(ctx, r)
+		res, err = f.fetchGit(ctx, r, prev)
 	case r.Source.Kind == cookbook.Tar:
-		res, err = f.fetchTar(ctx, r)
+		res, err = f.fetchTar(ctx, r, prev)
 	default:
 		err = fmt.Errorf("unknown source kind %q", r.Source.Kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", name, err)
 	}
-	res.Info.CommitIdentifier = f.commitID()
-	res.Info.TimeIdentifier = f.timeID
-	if err := writeInfo(f.work.SourceInfo(name), res.Info); err != nil {
+	info := *res.Info
+	info.CommitIdentifier = f.commitID()
+	info.TimeIdentifier = f.timeID
+	if res.Status == Cached && prev != nil && sameInfo(&info, prev) {
+		// Nothing to record: the tree, and the record of when it was
+		// fetched, stay as they are.
+		res.Info = prev
+		return res, nil
+	}
+	if err := writeInfo(f.work.SourceInfo(name), &info); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", name, err)
 	}
+	res.Info = &info
 	return res, nil
+}
+
+// sameInfo reports whether two records say the same but for the time.
+func sameInfo(a, b *Info) bool {
+	x, y := *a, *b
+	x.TimeIdentifier, y.TimeIdentifier = "", ""
+	return reflect.DeepEqual(x, y)
 }
 
 func (f *Fetcher) fetchNone(r *cookbook.Recipe) (*Result, error) {
@@ -304,7 +321,7 @@ func (f *Fetcher) symlinkAtomic(target, path string) error {
 	return os.Rename(tmp, path)
 }
 
-func (f *Fetcher) fetchPath(ctx context.Context, r *cookbook.Recipe) (*Result, error) {
+func (f *Fetcher) fetchPath(ctx context.Context, r *cookbook.Recipe, old *Info) (*Result, error) {
 	from := r.Source.Path
 	if !filepath.IsAbs(from) {
 		from = filepath.Join(f.tree.Root, from)
@@ -315,7 +332,7 @@ func (f *Fetcher) fetchPath(ctx context.Context, r *cookbook.Recipe) (*Result, e
 	}
 	src := f.work.Source(r.Name)
 	info := &Info{SourceIdentifier: hash, Kind: "path", Origin: r.Source.Path}
-	if old, _ := f.Info(r.Name); old != nil && old.SourceIdentifier == hash && old.Kind == "path" && isDir(src) {
+	if old != nil && old.SourceIdentifier == hash && old.Kind == "path" && isDir(src) {
 		return &Result{Recipe: r.Name, Status: Cached, Source: src, Info: info}, nil
 	}
 	err = f.build(ctx, r.Name, func(dir string) error {
@@ -330,7 +347,7 @@ func (f *Fetcher) fetchPath(ctx context.Context, r *cookbook.Recipe) (*Result, e
 	return &Result{Recipe: r.Name, Status: Fetched, Source: src, Info: info}, nil
 }
 
-func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, error) {
+func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe, old *Info) (*Result, error) {
 	s := r.Source
 	patchPaths, patchData, err := readPatches(r.Dir, s.Patches)
 	if err != nil {
@@ -340,7 +357,6 @@ func (f *Fetcher) fetchTar(ctx context.Context, r *cookbook.Recipe) (*Result, er
 	pin := strings.ToLower(s.Blake3)
 	origin := tarOrigin(s)
 	src := f.work.Source(r.Name)
-	old, _ := f.Info(r.Name)
 	if old != nil && old.Kind == "tar" && old.Origin == origin && old.PatchIdentifier == patchID && isDir(src) {
 		return &Result{Recipe: r.Name, Status: Cached, Source: src, Info: old}, nil
 	}
@@ -422,7 +438,7 @@ func (f *Fetcher) download(ctx context.Context, recipe, rawURL, pin string) (*Bl
 	return f.dl.Get(ctx, rawURL, pin)
 }
 
-func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe) (*Result, error) {
+func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe, old *Info) (*Result, error) {
 	s := r.Source
 	patchPaths, patchData, err := readPatches(r.Dir, s.Patches)
 	if err != nil {
@@ -437,7 +453,6 @@ func (f *Fetcher) fetchGit(ctx context.Context, r *cookbook.Recipe) (*Result, er
 	// new tree (for changed patches or script) can be made from it without
 	// the network.
 	local, head := false, ""
-	old, _ := f.Info(r.Name)
 	if old != nil && old.Kind == "git" && old.Origin == origin && isDir(filepath.Join(src, ".git")) {
 		h, herr := gitHead(src)
 		local, head = herr == nil && h == old.SourceIdentifier, h

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cache"
 	"github.com/redox-cook/cook/cookbook"
@@ -236,7 +238,7 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 		mark = now
 	}
 
-	fetched, err := p.fetchForBuild(ctx, pl, b, o.Fetch)
+	fetched, err := p.fetchForBuild(ctx, pl, o.Fetch)
 	phase(report.FetchPhase)
 	if err != nil {
 		return run, err
@@ -261,6 +263,17 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 	}
 	settled := b.Settled(ctx, pending, pl.Deps)
 	phase(report.CheckPhase)
+	// cargo fetch, for the cargo recipes that will be built: a node found
+	// up to date needs no crates
+	p.cargoForBuild(ctx, b, pl, fetched, settled, o.Fetch)
+	for _, f := range fetched {
+		if f.Err != nil {
+			run.FetchErrors[f.Recipe] = f.Err
+		}
+	}
+	if len(run.FetchErrors) > 0 && !o.KeepGoing {
+		return run, &FetchError{Errors: run.FetchErrors}
+	}
 	jobs := make([]builder.Job, 0, len(pl.Order))
 	for _, n := range pl.Order {
 		if r := settled[n]; r != nil {
@@ -305,9 +318,8 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 
 // fetchForBuild makes sure every node about to be built has its source as
 // the recipe asks for it now (a changed pin, patch or script refetches; a
-// branch-tracking checkout is only updated with Update), and runs cargo
-// fetch for cargo recipes.
-func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, b *builder.Builder, o FetchOptions) ([]FetchOutcome, error) {
+// branch-tracking checkout is only updated with Update).
+func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, o FetchOptions) ([]FetchOutcome, error) {
 	names := pl.Sources(p.cfg.Tree)
 	if len(names) == 0 {
 		return nil, nil
@@ -316,14 +328,41 @@ func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, b *builder.Build
 	if err != nil {
 		return nil, err
 	}
-	cargo := func(ctx context.Context, name string, res *fetch.Result) error {
-		if res.Source == "" {
-			return nil
-		}
-		return p.cargoFetch(ctx, b, p.cfg.Tree.Recipes[name], res.Source)
-	}
-	out := p.runFetches(ctx, f, names, o, cargo)
+	out := p.runFetches(ctx, f, names, o, nil)
 	return out, ctx.Err()
+}
+
+// cargoForBuild runs cargo fetch (cargoFetch), a few at a time, for the
+// fetched recipes of which a node is not settled; a failure becomes the
+// recipe's fetch error, and the step's time part of its fetch.
+func (p *Pipeline) cargoForBuild(ctx context.Context, b *builder.Builder, pl *Plan, fetched []FetchOutcome,
+	settled map[cookbook.Node]*builder.Result, o FetchOptions) {
+	build := map[string]bool{}
+	for _, n := range pl.Order {
+		if settled[n] == nil {
+			build[n.Name] = true
+		}
+	}
+	jobs := o.Jobs
+	if jobs < 1 {
+		jobs = p.cfg.Jobs
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for i := range fetched {
+		f := &fetched[i]
+		if f.Err != nil || f.Result == nil || f.Result.Source == "" || !build[f.Recipe] {
+			continue
+		}
+		g.Go(func() error {
+			if err := p.cargoFetch(gctx, b, p.cfg.Tree.Recipes[f.Recipe], f.Result.Source); err != nil {
+				f.Err = err
+			}
+			f.End = time.Now()
+			return nil // one recipe's failure does not stop the others
+		})
+	}
+	g.Wait()
 }
 
 // reportNodes turns outcomes into the report's nodes: status, times,

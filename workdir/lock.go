@@ -37,8 +37,7 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 // work directory at a time. Readers (check, explain, info, fs, pkgar) take
 // none. The kernel releases it when the process dies, however it dies.
 type Lock struct {
-	f       *os.File
-	running string
+	f *os.File
 	// Unclean reports that the previous holder did not release the lock
 	// (it was killed): what it was writing may be left half-done.
 	Unclean bool
@@ -100,15 +99,24 @@ func (d Dir) Lock(ctx context.Context, opts ...LockOption) (*Lock, error) {
 		case <-time.After(o.poll):
 		}
 	}
-	l := &Lock{f: f, running: filepath.Join(d.Root, "lock.running")}
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	if _, err := os.Stat(l.running); err == nil {
+	// The lock file holds the holder's pid while it runs and is emptied
+	// when it ends cleanly: a pid found here is a holder that was killed.
+	// (Older cooks left lock.running instead, and a pid always.)
+	l := &Lock{f: f}
+	var buf [1]byte
+	n, _ := f.ReadAt(buf[:], 0)
+	old := filepath.Join(d.Root, "lock.running")
+	_, oldErr := os.Lstat(old)
+	if n > 0 || oldErr == nil {
 		l.Unclean = true
 		d.ClearLeftovers()
+		os.Remove(old)
 	}
-	if err := os.WriteFile(l.running, nil, 0o644); err != nil {
+	if err := f.Truncate(0); err != nil {
+		l.Unlock()
+		return nil, fmt.Errorf("work directory lock: %w", err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
 		l.Unlock()
 		return nil, fmt.Errorf("work directory lock: %w", err)
 	}
@@ -120,7 +128,7 @@ func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	os.Remove(l.running)
+	l.f.Truncate(0)
 	err := l.f.Close() // closing the descriptor releases the flock
 	l.f = nil
 	return err

@@ -19,7 +19,7 @@
 //	<work>/state/parse.cache                      parsed recipes by recipe file identity (cookbook.WithParseCache)
 //	<work>/images/                                disk images
 //	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
-//	<work>/lock, <work>/lock.running              the writer lock (see Lock)
+//	<work>/lock                                   the writer lock, holding its holder's pid (see Lock)
 //
 // <T> is the target triple the recipe was built for (the host triple for host: recipes).
 package workdir

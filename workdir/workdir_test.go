@@ -1,6 +1,7 @@
 package workdir
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -58,4 +59,47 @@ func TestWithinAndRemove(t *testing.T) {
 	if err := d.RemoveAll(filepath.Join(root, "recipes", "a")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLockUnclean: a lock released by Unlock leaves the next holder clean;
+// one whose holder died (its pid left in the lock file) or an older cook's
+// lock.running makes the next holder unclean, and it clears the leftovers.
+func TestLockUnclean(t *testing.T) {
+	d := New(t.TempDir())
+	ctx := context.Background()
+	l, err := d.Lock(ctx)
+	if err != nil || l.Unclean {
+		t.Fatalf("first lock: %v, unclean %v", err, l != nil && l.Unclean)
+	}
+	l.Unlock()
+	if l, err = d.Lock(ctx); err != nil || l.Unclean {
+		t.Fatalf("after a clean unlock: %v, unclean %v", err, l != nil && l.Unclean)
+	}
+	// the holder dies: the kernel releases the flock, the pid stays
+	leftover := d.StageTmp("r", "t")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l.f.Close()
+	if l, err = d.Lock(ctx); err != nil || !l.Unclean {
+		t.Fatalf("after a killed holder: %v, unclean %v", err, l != nil && l.Unclean)
+	}
+	if _, err := os.Stat(leftover); err == nil {
+		t.Error("the killed holder's stage.tmp was not cleared")
+	}
+	l.Unlock()
+	if err := os.WriteFile(filepath.Join(d.Root, "lock.running"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = d.Lock(ctx); err != nil || !l.Unclean {
+		t.Fatalf("after an older cook's lock.running: %v, unclean %v", err, l != nil && l.Unclean)
+	}
+	l.Unlock()
+	if _, err := os.Stat(filepath.Join(d.Root, "lock.running")); err == nil {
+		t.Error("lock.running left")
+	}
+	if l, err = d.Lock(ctx); err != nil || l.Unclean {
+		t.Fatalf("then: %v, unclean %v", err, l != nil && l.Unclean)
+	}
+	l.Unlock()
 }
