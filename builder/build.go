@@ -77,6 +77,10 @@ type Builder struct {
 	// Cache, when set, is tried before a node is built and offered every
 	// finished build.
 	Cache *ActionCache
+	// SourceInfos, when set, are the fetch phase's records of the recipes'
+	// sources (what their source_info.toml say), so that the inputs need
+	// not read those files again.
+	SourceInfos map[string]*fetch.Info
 
 	mu         sync.Mutex
 	toolchains map[triple.Triple]*toolchainOnce

@@ -151,9 +151,11 @@ func (b *Builder) inputs(ctx context.Context, n cookbook.Node, emit func(k, v st
 	if r.Source != nil {
 		// the fetched tree's identity: source, patches and what its
 		// script downloaded
-		info, err := fetch.ReadInfo(b.Work.SourceInfo(n.Name))
-		if err != nil {
-			return err
+		info := b.SourceInfos[n.Name]
+		if info == nil {
+			if info, err = fetch.ReadInfo(b.Work.SourceInfo(n.Name)); err != nil {
+				return err
+			}
 		}
 		if info != nil {
 			emit("source", info.Key())

@@ -81,8 +81,11 @@ type stateFile struct {
 	flushed time.Time
 }
 
-func (b *Builder) stateOf(n cookbook.Node) *stateFile {
-	t := string(b.TargetOf(n))
+func (b *Builder) stateOf(n cookbook.Node) *stateFile { return b.stateOfTarget(b.TargetOf(n)) }
+
+// stateOfTarget is the state file of the target t.
+func (b *Builder) stateOfTarget(tt triple.Triple) *stateFile {
+	t := string(tt)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.states == nil {
@@ -270,11 +273,25 @@ func (b *Builder) Settled(ctx context.Context, order []cookbook.Node, deps func(
 			}
 		}()
 	}
+	// The state files are read meanwhile too: the first pass stats first.
+	for _, t := range b.targetsOf(order) {
+		st := b.stateOfTarget(t)
+		found.Add(1)
+		go func() {
+			defer found.Done()
+			st.mu.Lock()
+			st.load()
+			st.mu.Unlock()
+		}()
+	}
 	// Outputs in place (a stat each; latency-bound) and recorded digests.
 	recs := make([]*Record, len(order))
 	parallel(ctx, len(order), func(i int) {
 		n := order[i]
-		if rec, _ := b.Record(n); rec != nil && b.outputsPresent(n) {
+		if !b.outputsPresent(n) {
+			return
+		}
+		if rec, _ := b.Record(n); rec != nil {
 			recs[i] = rec
 		}
 	})

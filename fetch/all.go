@@ -83,6 +83,10 @@ func (f *Fetcher) FetchAll(ctx context.Context, names []string, jobs int, h *Hoo
 			delete(f.prefetches, k)
 		}
 	}
+	for _, name := range names {
+		delete(f.infos, name)
+		delete(f.decided, name)
+	}
 	f.prefetchMu.Unlock()
 	return out
 }
@@ -97,46 +101,68 @@ type prefetched struct {
 
 // prefetch starts, jobs at a time and in the order of names, the
 // downloads the fetches of names will make: those of tar sources not
-// fetched already and not in the download cache. fetchTar takes them up.
+// fetched already and not in the download cache. One goroutine decides,
+// name after name (reading what the last fetch recorded, kept for the
+// fetch to take up), and another starts the downloads as places free up;
+// a fetch waits for the decision on its recipe (awaitDecision), then
+// takes its download up (fetchTar, takePrefetch).
 func (f *Fetcher) prefetch(ctx context.Context, names *[]string, jobs int, wg *sync.WaitGroup) {
 	type download struct {
 		recipe, url, pin string
 		p                *prefetched
 	}
-	var todo []download
+	decided := make(map[string]chan struct{}, len(*names))
 	f.prefetchMu.Lock()
 	if f.prefetches == nil {
 		f.prefetches = map[string]*prefetched{}
 	}
+	if f.decided == nil {
+		f.decided = map[string]chan struct{}{}
+	}
 	for _, name := range *names {
-		url, pin, ok := f.willDownload(name)
-		if !ok {
-			continue
+		if _, ok := decided[name]; !ok {
+			decided[name] = make(chan struct{})
+			f.decided[name] = decided[name]
 		}
-		key := url + "\x00" + pin
-		if _, ok := f.prefetches[key]; ok {
-			continue
-		}
-		p := &prefetched{owner: names, done: make(chan struct{})}
-		f.prefetches[key] = p
-		todo = append(todo, download{name, url, pin, p})
 	}
 	f.prefetchMu.Unlock()
-	if len(todo) == 0 {
-		return
-	}
-	wg.Add(1)
-	go func() {
+	queue := make(chan download, len(*names))
+	wg.Add(2)
+	go func() { // the decider
+		defer wg.Done()
+		defer close(queue)
+		for _, name := range *names {
+			ch, ok := decided[name]
+			if !ok {
+				continue // a name given twice
+			}
+			delete(decided, name)
+			url, pin, need := f.willDownload(name)
+			var p *prefetched
+			if need {
+				key := url + "\x00" + pin
+				f.prefetchMu.Lock()
+				if _, dup := f.prefetches[key]; !dup {
+					p = &prefetched{owner: names, done: make(chan struct{})}
+					f.prefetches[key] = p
+				}
+				f.prefetchMu.Unlock()
+			}
+			close(ch)
+			if p != nil {
+				queue <- download{name, url, pin, p}
+			}
+		}
+	}()
+	go func() { // the starter
 		defer wg.Done()
 		slots := make(chan struct{}, jobs)
-		for i, d := range todo {
+		for d := range queue {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
-				for _, d := range todo[i:] {
-					d.p.settle(nil, ctx.Err())
-				}
-				return
+				d.p.settle(nil, ctx.Err())
+				continue
 			}
 			wg.Add(1)
 			go func() {
@@ -147,6 +173,45 @@ func (f *Fetcher) prefetch(ctx context.Context, names *[]string, jobs int, wg *s
 			}()
 		}
 	}()
+}
+
+// awaitDecision waits until FetchAll's prefetch has decided whether name
+// needs a download started ahead (at once when no FetchAll is deciding).
+func (f *Fetcher) awaitDecision(ctx context.Context, name string) {
+	f.prefetchMu.Lock()
+	ch := f.decided[name]
+	f.prefetchMu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// keepInfo keeps name's record as read by FetchAll, for the fetch of name
+// to take (takeInfo) rather than read it again.
+func (f *Fetcher) keepInfo(name string, info *Info) {
+	f.prefetchMu.Lock()
+	defer f.prefetchMu.Unlock()
+	if f.infos == nil {
+		f.infos = map[string]*Info{}
+	}
+	f.infos[name] = info
+}
+
+// takeInfo returns name's record: the one FetchAll read, once, else the
+// file's.
+func (f *Fetcher) takeInfo(name string) *Info {
+	f.prefetchMu.Lock()
+	info, ok := f.infos[name]
+	delete(f.infos, name)
+	f.prefetchMu.Unlock()
+	if ok {
+		return info
+	}
+	info, _ = f.Info(name)
+	return info
 }
 
 // settle ends a prefetch: the fetch waiting for it goes on.
@@ -180,12 +245,14 @@ func (f *Fetcher) willDownload(name string) (url, pin string, ok bool) {
 	}
 	s := r.Source
 	pin = strings.ToLower(s.Blake3)
-	if _, ok := f.dl.Lookup(s.Tar, pin); ok {
-		return "", "", false
-	}
-	if old, _ := f.Info(name); old != nil && old.Kind == "tar" && old.Origin == tarOrigin(s) && isDir(f.work.Source(name)) {
+	old, _ := f.Info(name)
+	f.keepInfo(name, old) // for fetch, which would read it again
+	if old != nil && old.Kind == "tar" && old.Origin == tarOrigin(s) && isDir(f.work.Source(name)) {
 		// Up to date unless the patches changed, which only needs the
 		// archive if it left the cache: fetchTar sees to that.
+		return "", "", false
+	}
+	if _, ok := f.dl.Lookup(s.Tar, pin); ok {
 		return "", "", false
 	}
 	return s.Tar, pin, true

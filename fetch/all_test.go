@@ -144,4 +144,16 @@ func TestCachedFetchWritesNothing(t *testing.T) {
 	if res.Info.TimeIdentifier == "2099-01-01T00:00:00Z" {
 		t.Error("a cached fetch reports the time of the check, not of the fetch")
 	}
+	// and through FetchAll, whose prefetch reads the record first
+	for _, o := range g.FetchAll(context.Background(), []string{"r00"}, 2, nil) {
+		if o.Err != nil || o.Result.Status != Cached {
+			t.Fatalf("FetchAll: %+v", o)
+		}
+	}
+	if again, err := os.Stat(path); err != nil || !os.SameFile(before, again) || !again.ModTime().Equal(before.ModTime()) {
+		t.Error("a cached FetchAll rewrote source_info.toml")
+	}
+	if up.requests.Load() != 1 {
+		t.Errorf("%d requests, want the first fetch's alone", up.requests.Load())
+	}
 }

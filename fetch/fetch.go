@@ -93,7 +93,9 @@ type Fetcher struct {
 	group    singleflight.Group
 
 	prefetchMu sync.Mutex
-	prefetches map[string]*prefetched // by URL and pin, see FetchAll
+	prefetches map[string]*prefetched   // by URL and pin, see FetchAll
+	infos      map[string]*Info         // records read by FetchAll, by recipe
+	decided    map[string]chan struct{} // closed once FetchAll decided about a recipe
 }
 
 // Option configures a Fetcher.
@@ -199,7 +201,8 @@ func (f *Fetcher) fetch(ctx context.Context, name string, chain []string) (*Resu
 		f.log.Warn("template remote: the binary package is downloaded by the build stage, not fetched", "recipe", name)
 		return &Result{Recipe: name, Status: Skipped}, nil
 	}
-	prev, _ := f.Info(name) // what the last fetch recorded
+	f.awaitDecision(ctx, name)
+	prev := f.takeInfo(name) // what the last fetch recorded
 	var res *Result
 	switch {
 	case r.Source == nil:

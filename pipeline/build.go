@@ -244,9 +244,12 @@ func (p *Pipeline) Build(ctx context.Context, pl *Plan, o BuildOptions) (*BuildR
 		return run, err
 	}
 	run.FetchErrors = map[string]error{}
+	b.SourceInfos = map[string]*fetch.Info{}
 	for _, f := range fetched {
 		if f.Err != nil {
 			run.FetchErrors[f.Recipe] = f.Err
+		} else if f.Result != nil && f.Result.Info != nil {
+			b.SourceInfos[f.Recipe] = f.Result.Info
 		}
 	}
 	if len(run.FetchErrors) > 0 && !o.KeepGoing {
