@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -191,6 +192,38 @@ func TestSyntaxErrorAtNewline(t *testing.T) {
 		r := Parse("x", "/x", "recipes/x/recipe.toml", []byte(tc.text))
 		if len(r.Diagnostics) != 1 || r.Diagnostics[0].Line != tc.line || r.Diagnostics[0].Column != tc.col {
 			t.Errorf("%q: %v, want %d:%d", tc.text, r.Diagnostics, tc.line, tc.col)
+		}
+	}
+}
+
+// TestSpecialRecipeFile: a recipe.toml that is a FIFO (or a device) is a
+// recipe with an error; the load neither blocks on it nor reads forever.
+func TestSpecialRecipeFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "recipes/good/recipe.toml"), "[build]\ntemplate = \"none\"\n")
+	fifo := filepath.Join(dir, "recipes/fifo/recipe.toml")
+	os.MkdirAll(filepath.Dir(fifo), 0o755)
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(dir, "recipes/dev/recipe.toml")
+	os.MkdirAll(filepath.Dir(dev), 0o755)
+	if err := os.Symlink("/dev/zero", dev); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]LoadOption{nil, {WithParseCache(filepath.Join(t.TempDir(), "c"))}} {
+		tree, err := Load(t.Context(), dir, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"fifo", "dev"} {
+			r := tree.Recipes[name]
+			if r == nil || !r.HasErrors() || r.Diagnostics[0].String() != "recipes/"+name+"/recipe.toml: error: cannot read recipe.toml: not a regular file" {
+				t.Errorf("%s: %v", name, r)
+			}
+		}
+		if r := tree.Recipes["good"]; r == nil || r.HasErrors() {
+			t.Errorf("good: %v", r)
 		}
 	}
 }
