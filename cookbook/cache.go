@@ -122,14 +122,19 @@ func openParseCache(path string) *parseCache {
 // Parse takes them): the cached one when the file has not changed, else
 // the file read and parsed, with its new entry.
 func (c *parseCache) recipe(name, dir, rel, p string) *Recipe {
+	var data []byte
+	var id fileID
 	if e, ok := c.old[rel]; ok && c.path != "" {
-		if r := c.reuse(e, name, dir, rel, p); r != nil {
+		var r *Recipe
+		if r, data, id = c.reuse(e, name, dir, rel, p); r != nil {
 			return r
 		}
 	}
-	data, id, err := readFile(p)
-	if err != nil {
-		return unreadable(name, dir, rel, err) // not cached: read it again next time
+	if data == nil {
+		var err error
+		if data, id, err = readFile(p); err != nil {
+			return unreadable(name, dir, rel, err) // not cached: read it again next time
+		}
 	}
 	r := Parse(name, dir, rel, data)
 	c.put(rel, cacheEntry{id: id, racy: id.racy(c.cutoff), digest: r.Digest, recipe: encodeRecipe(r)}, true)
@@ -137,22 +142,24 @@ func (c *parseCache) recipe(name, dir, rel, p string) *Recipe {
 }
 
 // reuse returns the recipe of entry e when the file at p is still what e
-// was made from, nil otherwise.
-func (c *parseCache) reuse(e cacheEntry, name, dir, rel, p string) *Recipe {
+// was made from. When it is not, it returns the file's contents and
+// identity if it had to read them (a racy entry), so that they are not
+// read again.
+func (c *parseCache) reuse(e cacheEntry, name, dir, rel, p string) (*Recipe, []byte, fileID) {
 	var st syscall.Stat_t
 	if syscall.Stat(p, &st) != nil || idOf(&st) != e.id {
-		return nil
+		return nil, nil, fileID{}
 	}
 	changed := false
 	if e.racy {
 		// Changed too close to when it was read: compare the contents.
 		data, id, err := readFile(p)
-		if err != nil || id != e.id {
-			return nil
+		if err != nil {
+			return nil, nil, fileID{}
 		}
 		sum := blake3.Sum256(data)
-		if hex.EncodeToString(sum[:]) != e.digest {
-			return nil
+		if id != e.id || hex.EncodeToString(sum[:]) != e.digest {
+			return nil, data, id
 		}
 		if !id.racy(c.cutoff) {
 			e.racy, changed = false, true
@@ -160,10 +167,10 @@ func (c *parseCache) reuse(e cacheEntry, name, dir, rel, p string) *Recipe {
 	}
 	r, err := decodeRecipe(e.recipe, name, dir, rel)
 	if err != nil {
-		return nil
+		return nil, nil, fileID{}
 	}
 	c.put(rel, e, changed)
-	return r
+	return r, nil, fileID{}
 }
 
 func (c *parseCache) put(rel string, e cacheEntry, changed bool) {
