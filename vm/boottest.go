@@ -145,6 +145,7 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	}
 	m := i.Machine
 	m.GUI = false
+	m.Framebuffer = true // as on a real machine (Redox's bootloader asks for a resolution)
 	m.NoReboot = true
 	log, err := filepath.Abs(o.Log)
 	if err != nil {

@@ -98,6 +98,10 @@ type Machine struct {
 	// GUI shows a graphical display (QEMU only); otherwise there is no
 	// display at all.
 	GUI bool
+	// Framebuffer gives a headless guest a graphics adapter all the same
+	// (QEMU), as real machines have: Redox's bootloader then offers its
+	// resolution menu and the kernel its graphical debug.
+	Framebuffer bool
 
 	Net      NetMode
 	Forwards []Forward // NetUser
@@ -229,9 +233,12 @@ func (m *Machine) qemuArgs() ([]string, error) {
 	default:
 		return nil, fmt.Errorf("vm: unknown network mode %q", m.Net)
 	}
-	if m.GUI {
+	switch {
+	case m.GUI:
 		a = append(a, "-vga", "std", "-device", "qemu-xhci", "-device", "usb-kbd", "-device", "usb-tablet")
-	} else {
+	case m.Framebuffer:
+		a = append(a, "-vga", "std", "-display", "none")
+	default:
 		a = append(a, "-vga", "none", "-display", "none")
 	}
 	switch {
