@@ -445,3 +445,16 @@ func (tc *Toolchain) loadBootstrap(tag []byte) error {
 	}
 	return nil
 }
+
+// Or fills o's empty host programs from d.
+func (o BootstrapOptions) Or(d BootstrapOptions) BootstrapOptions {
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{{&o.Rustc, d.Rustc}, {&o.Cargo, d.Cargo}, {&o.Cbindgen, d.Cbindgen}} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	return o
+}
