@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/redox-cook/cook/cookbook"
@@ -68,71 +65,14 @@ func newInfoCmd(a *app) *cobra.Command {
 }
 
 func (a *app) printInfo(rep infoReport) {
-	r := rep.Recipe
-	kv := func(k, v string) {
-		if v != "" {
-			a.printf("%-18s %s\n", k+":", cookbook.Escape(v))
+	for _, f := range rep.Recipe.Summary() {
+		a.printf("%-18s %s\n", f.Key+":", cookbook.Escape(f.Value))
+		if f.Key == "file" {
+			a.printf("%-18s %s\n", "target:", rep.Target)
 		}
-	}
-	list := func(k string, v []string) {
-		if len(v) > 0 {
-			kv(k, strings.Join(v, " "))
-		}
-	}
-	names := func(ps []cookbook.PackageName) []string {
-		s := make([]string, len(ps))
-		for i, p := range ps {
-			s[i] = p.String()
-		}
-		return s
-	}
-	kv("recipe", r.Name)
-	kv("file", r.Path)
-	kv("target", rep.Target)
-	if s := r.Source; s != nil {
-		kv("source", string(s.Kind))
-		kv("  same_as", s.SameAs)
-		kv("  path", s.Path)
-		kv("  git", s.Git)
-		kv("  upstream", s.Upstream)
-		kv("  branch", s.Branch)
-		kv("  rev", s.Rev)
-		if s.ShallowClone {
-			kv("  shallow_clone", "true")
-		}
-		kv("  tar", s.Tar)
-		kv("  blake3", s.Blake3)
-		list("  patches", s.Patches)
-		if s.Script != "" {
-			kv("  script", fmt.Sprintf("%d line(s)", strings.Count(strings.TrimRight(s.Script, "\n"), "\n")+1))
-		}
-	} else {
-		kv("source", "none (uses whatever is in source/)")
-	}
-	b := r.Build
-	kv("template", string(b.Template))
-	list("dependencies", names(b.Dependencies))
-	list("dev-dependencies", names(b.DevDependencies))
-	kv("cargopath", b.CargoPath)
-	list("cargoflags", b.CargoFlags)
-	list("cargopackages", b.CargoPackages)
-	list("cargoexamples", b.CargoExamples)
-	list("configureflags", b.ConfigureFlags)
-	list("cmakeflags", b.CMakeFlags)
-	list("mesonflags", b.MesonFlags)
-	kv("pyprojectpath", b.PyProjectPath)
-	list("pipflags", b.PipFlags)
-	if b.Script != "" {
-		kv("script", fmt.Sprintf("%d line(s); see cook print-script %s", strings.Count(strings.TrimRight(b.Script, "\n"), "\n")+1, r.Name))
-	}
-	list("package deps", names(r.Package.Dependencies))
-	kv("version", r.Package.Version)
-	kv("description", r.Package.Description)
-	for _, o := range r.OptionalPackages {
-		kv("optional package", fmt.Sprintf("%s.%s: files %s; dependencies %s", r.Name, o.Name, strings.Join(o.Files, " "), strings.Join(names(o.Dependencies), " ")))
 	}
 	for _, d := range rep.Diagnostics {
-		a.printf("%s\n", d)
+		a.printf("%s\n", cookbook.Escape(d))
 	}
 	a.printf("state:\n")
 	st := rep.State
