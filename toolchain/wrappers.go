@@ -103,7 +103,15 @@ exec %[2]s "$@"
 		if real, err := filepath.EvalSymlinks(lld); err == nil {
 			lld = real
 		}
-		bin("rust-lld", prefixFile{Link: lld})
+		// For PE output (UEFI) lld-link stamps a PDB GUID that hashes the
+		// PDB, which names rustc's randomly named temporary directory;
+		// /Brepro makes it a hash of the image instead, so equal inputs give
+		// equal bytes wherever they are built.
+		bin("rust-lld", prefixFile{Text: fmt.Sprintf(`#!/bin/sh
+# cook: rust-lld for %[1]s (lld), reproducible PE images (/Brepro)
+if [ "${1:-}" = "-flavor" ] && [ "${2:-}" = "link" ]; then exec %[2]s "$@" /Brepro; fi
+exec %[2]s "$@"
+`, t, shq(lld))})
 	}
 	if cb := p.Tool("cbindgen"); cb.Found() {
 		bin("cbindgen", prefixFile{Link: cb.Path})
