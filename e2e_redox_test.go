@@ -133,6 +133,8 @@ func TestRedoxBootstrapped(t *testing.T) {
 		"recipes/test/hello-c/recipe.toml": "[source]\npath = \"src/hello-c\"\n\n[build]\ntemplate = \"custom\"\ndependencies = [\"relibc\"]\n" +
 			"script = \"\"\"\n\"${COOKBOOK_MAKE}\" -C \"${COOKBOOK_SOURCE}\" DESTDIR=\"${COOKBOOK_STAGE}\" install\n\"\"\"\n",
 		"recipes/test/hello-cargo/recipe.toml":    "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"cargo\"\ndependencies = [\"relibc\"]\n",
+		// cookbook_cargo without the template's DYNAMIC_INIT: static
+		"recipes/test/hello-cargo-static/recipe.toml": "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"custom\"\ndependencies = [\"relibc\"]\nscript = \"cookbook_cargo\"\n",
 		"recipes/test/hello-autoconf/recipe.toml": "[source]\npath = \"src/hello-autoconf\"\n\n[build]\ntemplate = \"configure\"\ndependencies = [\"relibc\"]\n",
 	}
 	for n, c := range files {
@@ -143,7 +145,7 @@ func TestRedoxBootstrapped(t *testing.T) {
 		}
 	}
 	args = append([]string{"--cookbook", cb, "--work", work, "--json"}, flags...)
-	res, out, err = cook(t, append(args, "build", "--keep-going", "hello-c", "hello-cargo", "hello-autoconf")...)
+	res, out, err = cook(t, append(args, "build", "--keep-going", "hello-c", "hello-cargo", "hello-cargo-static", "hello-autoconf")...)
 	if err != nil {
 		t.Fatalf("cook build hellos: %v\n%s", err, out)
 	}
@@ -163,7 +165,7 @@ func TestRedoxBootstrapped(t *testing.T) {
 			t.Errorf("%s: %s %s", r.Recipe, r.Status, r.Error)
 			continue
 		}
-		bin := filepath.Join(r.Stage, "usr/bin", r.Recipe)
+		bin := filepath.Join(r.Stage, "usr/bin", strings.TrimSuffix(r.Recipe, "-static"))
 		f := elfOf(t, bin)
 		syms, _ := f.Symbols()
 		var start uint64
@@ -184,10 +186,11 @@ func TestRedoxBootstrapped(t *testing.T) {
 			}
 		}
 		undef, _ := f.ImportedSymbols()
+		static := r.Recipe == "hello-c" || r.Recipe == "hello-cargo-static"
 		switch {
-		case r.Recipe == "hello-c" && (interp != "" || len(undef) > 0):
-			t.Errorf("hello-c is not static: interpreter %q, undefined %v", interp, undef)
-		case r.Recipe != "hello-c" && interp != "/lib/ld64.so.1": // DYNAMIC_INIT links dynamically
+		case static && (interp != "" || len(undef) > 0):
+			t.Errorf("%s is not static: interpreter %q, undefined %v", r.Recipe, interp, undef)
+		case !static && interp != "/lib/ld64.so.1": // DYNAMIC_INIT links dynamically
 			t.Errorf("%s: interpreter %q, want relibc's /lib/ld64.so.1", r.Recipe, interp)
 		}
 		for _, u := range undef {
