@@ -132,10 +132,10 @@ func TestRedoxBootstrapped(t *testing.T) {
 			"install: hello\n\tmkdir -p $(DESTDIR)/usr/bin && cp hello $(DESTDIR)/usr/bin/hello-c\n",
 		"recipes/test/hello-c/recipe.toml": "[source]\npath = \"src/hello-c\"\n\n[build]\ntemplate = \"custom\"\ndependencies = [\"relibc\"]\n" +
 			"script = \"\"\"\n\"${COOKBOOK_MAKE}\" -C \"${COOKBOOK_SOURCE}\" DESTDIR=\"${COOKBOOK_STAGE}\" install\n\"\"\"\n",
-		"recipes/test/hello-cargo/recipe.toml":    "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"cargo\"\ndependencies = [\"relibc\"]\n",
+		"recipes/test/hello-cargo/recipe.toml": "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"cargo\"\ndependencies = [\"relibc\"]\n",
 		// cookbook_cargo without the template's DYNAMIC_INIT: static
 		"recipes/test/hello-cargo-static/recipe.toml": "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"custom\"\ndependencies = [\"relibc\"]\nscript = \"cookbook_cargo\"\n",
-		"recipes/test/hello-autoconf/recipe.toml": "[source]\npath = \"src/hello-autoconf\"\n\n[build]\ntemplate = \"configure\"\ndependencies = [\"relibc\"]\n",
+		"recipes/test/hello-autoconf/recipe.toml":     "[source]\npath = \"src/hello-autoconf\"\n\n[build]\ntemplate = \"configure\"\ndependencies = [\"relibc\"]\n",
 	}
 	for n, c := range files {
 		p := filepath.Join(cb, n)
