@@ -24,7 +24,7 @@ import (
 
 // redoxMirror returns ../shared/redox and the cook flags that fetch its git
 // mirrors and vendored crates, or skips.
-func redoxMirror(t *testing.T) (string, []string) {
+func redoxMirror(t testing.TB) (string, []string) {
 	t.Helper()
 	s := shared(t)
 	m := filepath.Join(s, "redox")
@@ -44,7 +44,7 @@ func redoxMirror(t *testing.T) (string, []string) {
 
 // mkcbindgen makes the mirror's cbindgen 0.29.4 (relibc's headers) in a
 // temporary directory.
-func mkcbindgen(t *testing.T, mirror string) string {
+func mkcbindgen(t testing.TB, mirror string) string {
 	t.Helper()
 	need(t, "dpkg-deb")
 	dir := t.TempDir()
@@ -291,4 +291,39 @@ func copyTree(t *testing.T, src, dst string) {
 	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
 		t.Fatalf("cp %s: %v\n%s", src, err, out)
 	}
+}
+
+// BenchmarkRedoxKernelBootloader times building the unchanged kernel and
+// bootloader recipes with the bootstrapped toolchain, sandboxed and offline:
+// cold (an empty work directory each time; the toolchain bootstrap is part
+// of it) and a no-op (everything up to date).
+//
+//	COOK_SHARED=../shared go test -tags e2e -run '^$' -bench RedoxKernelBootloader -benchtime 1x .
+func BenchmarkRedoxKernelBootloader(b *testing.B) {
+	s := shared(b)
+	mirror, flags := redoxMirror(b)
+	b.Setenv("COOK_CBINDGEN", mkcbindgen(b, mirror))
+	build := func(work string) {
+		args := append([]string{"--cookbook", filepath.Join(s, "corpus", "redox"), "--work", work, "--json"}, flags...)
+		if _, out, err := cook(b, append(args, "build", "kernel", "bootloader")...); err != nil {
+			b.Fatalf("cook build: %v\n%s", err, out)
+		}
+	}
+	b.Run("cold", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			work := b.TempDir()
+			b.StartTimer()
+			build(work)
+			b.StopTimer()
+		}
+	})
+	b.Run("noop", func(b *testing.B) {
+		work := b.TempDir()
+		b.StopTimer()
+		build(work)
+		b.StartTimer()
+		for i := 0; i < b.N; i++ {
+			build(work)
+		}
+	})
 }
