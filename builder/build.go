@@ -1,8 +1,9 @@
-// Package build turns one recipe and its fetched source into staged trees
-// and packages, the way upstream's cookbook does, but isolated: the recipe
-// sees a sysroot holding only its declared dependencies, a scrubbed
-// environment, a read-only recipe directory and a pristine source behind an
-// overlay, and no network unless the recipe is explicitly allowed one.
+// Package builder turns one recipe and its fetched source into staged trees and packages, the way upstream's cookbook does, but isolated.
+//
+// The recipe sees a sysroot holding only its declared dependencies, a
+// scrubbed environment, a read-only recipe directory and a pristine source
+// behind an overlay, and no network unless the recipe is explicitly allowed
+// one.
 package builder
 
 import (
