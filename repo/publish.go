@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,6 +47,23 @@ type PublishResult struct {
 	Published []string // packages copied (new or changed)
 	Unchanged []string // packages already up to date
 	Outdated  []string // packages asked for (or depended on) but not built
+}
+
+// MarshalJSON writes r as cook repo publish --json prints it: the
+// directory as "repo", each list as an array, empty or not.
+func (r PublishResult) MarshalJSON() ([]byte, error) {
+	list := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return json.Marshal(struct {
+		Repo      string   `json:"repo"`
+		Published []string `json:"published"`
+		Unchanged []string `json:"unchanged"`
+		Outdated  []string `json:"outdated"`
+	}{r.Dir, list(r.Published), list(r.Unchanged), list(r.Outdated)})
 }
 
 // Publish copies built packages into <work>/repo/<target>/ as
@@ -333,7 +351,7 @@ func writeIndex(work workdir.Dir, target, dir string, outdated []string, buildID
 // recipe with a stage.toml, and each of its optional packages with a
 // stage.<opt>.toml, sorted. Host recipes are left out.
 func Built(work workdir.Dir, target string) ([]string, error) {
-	des, err := os.ReadDir(filepath.Join(work.Root, "recipes"))
+	des, err := os.ReadDir(work.Recipes())
 	if notExist(err) {
 		return nil, nil
 	}

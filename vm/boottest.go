@@ -115,6 +115,16 @@ func (r *BootResult) Error() error {
 	return errors.New(strings.TrimRight(b.String(), "\n"))
 }
 
+// String summarises a passed boot test: its time, each milestone with
+// when it was reached, and the serial log.
+func (r *BootResult) String() string {
+	names := make([]string, len(r.Reached))
+	for i, m := range r.Reached {
+		names[i] = fmt.Sprintf("%s (%.1fs)", m.Name, m.After.Seconds())
+	}
+	return fmt.Sprintf("boot test passed in %.1fs: %s; serial log %s", r.Duration.Seconds(), strings.Join(names, ", "), r.Log)
+}
+
 // BootTest boots the machine headless with the serial console going to
 // o.Log (echoed live to o.Echo), waits for the milestones in order, then
 // stops the VM (its whole process group). The returned error is for a test

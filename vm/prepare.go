@@ -51,6 +51,7 @@ type config struct {
 	kvm      KVMMode
 	firmware string
 	runDir   string
+	runIn    string // parent of a new run directory
 	dryRun   bool
 	overlay  bool
 	probe    func(context.Context) KVMVerdict
@@ -146,6 +147,11 @@ func WithFirmware(path string) Option { return func(c *config) error { c.firmwar
 // WithRunDir puts the overlay or copy of the image and the UEFI variable
 // store in dir (default: a new temporary directory, removed by Close).
 func WithRunDir(dir string) Option { return func(c *config) error { c.runDir = dir; return nil } }
+
+// WithRunDirIn makes the run directory a new one inside parent (created if
+// need be), removed by Close: on the image's filesystem, copies of it can
+// be reflinks.
+func WithRunDirIn(parent string) Option { return func(c *config) error { c.runIn = parent; return nil } }
 
 // WithDryRun resolves everything but writes nothing: no overlay, no copy.
 func WithDryRun(on bool) Option { return func(c *config) error { c.dryRun = on; return nil } }
@@ -309,7 +315,12 @@ func (p *preparation) checkTAP() error {
 func (p *preparation) runDir() error {
 	dir := p.c.runDir
 	if dir == "" && !p.c.dryRun {
-		d, err := os.MkdirTemp("", "cook-vm-")
+		if p.c.runIn != "" {
+			if err := os.MkdirAll(p.c.runIn, 0o755); err != nil {
+				return fmt.Errorf("run directory: %w", err)
+			}
+		}
+		d, err := os.MkdirTemp(p.c.runIn, "cook-vm-")
 		if err != nil {
 			return fmt.Errorf("run directory: %w", err)
 		}

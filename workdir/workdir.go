@@ -104,8 +104,11 @@ type Dir struct {
 // New returns the work directory rooted at root.
 func New(root string) Dir { return Dir{Root: root} }
 
+// Recipes is <work>/recipes, a directory per recipe.
+func (d Dir) Recipes() string { return filepath.Join(d.Root, "recipes") }
+
 // Recipe is <work>/recipes/<name>.
-func (d Dir) Recipe(name string) string { return filepath.Join(d.Root, "recipes", name) }
+func (d Dir) Recipe(name string) string { return filepath.Join(d.Recipes(), name) }
 
 // Source is the fetched source tree of a recipe.
 func (d Dir) Source(name string) string { return filepath.Join(d.Recipe(name), "source") }
@@ -190,6 +193,33 @@ func (d Dir) Keys() string { return filepath.Join(d.Root, "keys") }
 // Log is the build log of a recipe.
 func (d Dir) Log(name, triple string) string {
 	return filepath.Join(d.Root, "logs", triple, name+".log")
+}
+
+// RecipePaths are where one recipe's state lives for one target, as cook
+// info shows them.
+type RecipePaths struct {
+	Source    string `json:"source"`
+	Build     string `json:"build"`
+	Stage     string `json:"stage"`
+	Sysroot   string `json:"sysroot"`
+	Toolchain string `json:"toolchain"`
+	Package   string `json:"package"`
+	Log       string `json:"log"`
+}
+
+// Paths returns the RecipePaths of recipe name for triple.
+func (d Dir) Paths(name, triple string) RecipePaths {
+	return RecipePaths{Source: d.Source(name), Build: d.Build(name, triple), Stage: d.Stage(name, triple, ""),
+		Sysroot: d.Sysroot(name, triple), Toolchain: d.Toolchain(name, triple), Package: d.Pkgar(name, triple, ""),
+		Log: d.Log(name, triple)}
+}
+
+// Each calls fn with each path's label and value, in a fixed order.
+func (p RecipePaths) Each(fn func(label, path string)) {
+	for _, kv := range [][2]string{{"source", p.Source}, {"build", p.Build}, {"stage", p.Stage}, {"sysroot", p.Sysroot},
+		{"toolchain", p.Toolchain}, {"package", p.Package}, {"log", p.Log}} {
+		fn(kv[0], kv[1])
+	}
 }
 
 // State is the directory of persisted build state.

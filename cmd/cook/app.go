@@ -175,6 +175,14 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// output prints v on stdout: as JSON with --json, else as its text.
+func (a *app) output(v interface{ WriteText(io.Writer) error }) error {
+	if a.json {
+		return a.printJSON(v)
+	}
+	return v.WriteText(a.stdout)
+}
+
 // printf writes human output to stdout.
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
 

@@ -10,21 +10,11 @@ import (
 
 func init() { register(newInfoCmd) }
 
-type infoState struct {
-	Source    string `json:"source"`
-	Build     string `json:"build"`
-	Stage     string `json:"stage"`
-	Sysroot   string `json:"sysroot"`
-	Toolchain string `json:"toolchain"`
-	Package   string `json:"package"`
-	Log       string `json:"log"`
-}
-
 type infoReport struct {
 	*cookbook.Recipe
-	Target      string    `json:"target"`
-	Diagnostics []string  `json:"diagnostics,omitempty"`
-	State       infoState `json:"state"`
+	Target      string              `json:"target"`
+	Diagnostics []string            `json:"diagnostics,omitempty"`
+	State       workdir.RecipePaths `json:"state"`
 }
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -42,16 +32,11 @@ func newInfoCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := workdir.New(root)
 			target := a.target
 			if ns[0].Host {
 				target = string(triple.Host())
 			}
-			rep := infoReport{Recipe: r, Target: target, State: infoState{
-				Source: w.Source(r.Name), Build: w.Build(r.Name, target), Stage: w.Stage(r.Name, target, ""),
-				Sysroot: w.Sysroot(r.Name, target), Toolchain: w.Toolchain(r.Name, target),
-				Package: w.Pkgar(r.Name, target, ""), Log: w.Log(r.Name, target),
-			}}
+			rep := infoReport{Recipe: r, Target: target, State: workdir.New(root).Paths(r.Name, target)}
 			for _, d := range r.Diagnostics {
 				rep.Diagnostics = append(rep.Diagnostics, d.String())
 			}
@@ -75,9 +60,5 @@ func (a *app) printInfo(rep infoReport) {
 		a.printf("%s\n", cookbook.Escape(d))
 	}
 	a.printf("state:\n")
-	st := rep.State
-	for _, p := range [][2]string{{"source", st.Source}, {"build", st.Build}, {"stage", st.Stage}, {"sysroot", st.Sysroot},
-		{"toolchain", st.Toolchain}, {"package", st.Package}, {"log", st.Log}} {
-		a.printf("  %-10s %s\n", p[0], p[1])
-	}
+	rep.State.Each(func(label, path string) { a.printf("  %-10s %s\n", label, path) })
 }

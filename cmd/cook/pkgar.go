@@ -16,23 +16,6 @@ import (
 
 func init() { register(newPkgarCmd) }
 
-type pkgarEntryJSON struct {
-	Path   string `json:"path"`
-	Mode   string `json:"mode"`
-	Size   uint64 `json:"size"`
-	Blake3 string `json:"blake3"`
-	Target string `json:"target,omitempty"` // a symlink's target
-}
-
-type pkgarListJSON struct {
-	File      string           `json:"file"`
-	PublicKey string           `json:"public_key"`
-	Blake3    string           `json:"blake3"`
-	Packaging string           `json:"packaging"`
-	Head      bool             `json:"head_only"`
-	Entries   []pkgarEntryJSON `json:"entries"`
-}
-
 type pkgarVerifyJSON struct {
 	File     string `json:"file"`
 	OK       bool   `json:"ok"`
@@ -77,32 +60,11 @@ Every subcommand checks the package's signature against a trusted public key:
 				return err
 			}
 			defer f.Close()
-			out := pkgarListJSON{
-				File: args[0], PublicKey: pkgar.PublicKey(f.Header.PublicKey).String(),
-				Blake3: f.Header.Blake3.String(), Packaging: f.Header.Flags.Packaging().String(),
-				Head: !f.HasData(), Entries: []pkgarEntryJSON{},
+			l, err := f.List(args[0])
+			if err != nil {
+				return failed(err)
 			}
-			for i := range f.Entries {
-				e := &f.Entries[i]
-				j := pkgarEntryJSON{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size, Blake3: e.Blake3.String()}
-				if e.IsSymlink() && f.HasData() {
-					if j.Target, err = f.ReadLink(e); err != nil {
-						return failed(fmt.Errorf("package %s: %w", args[0], err))
-					}
-				}
-				out.Entries = append(out.Entries, j)
-			}
-			if a.json {
-				return a.printJSON(out)
-			}
-			for _, e := range out.Entries {
-				if e.Target != "" {
-					a.printf("%s %10d %s %s -> %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path, e.Target)
-				} else {
-					a.printf("%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path)
-				}
-			}
-			return nil
+			return a.output(l)
 		},
 	})
 

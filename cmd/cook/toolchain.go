@@ -125,22 +125,7 @@ docs/toolchains.md.`,
 				}
 				return failed(err)
 			}
-			if a.json {
-				return a.printJSON(map[string]any{"target": t, "sysroot": res.Sysroot, "changed": res.Changed, "tools": res.Probe.Tools})
-			}
-			if res.Changed {
-				a.printf("bootstrapped the %s toolchain in %s\n", t, res.Sysroot)
-			} else {
-				a.printf("the %s toolchain in %s is up to date\n", t, res.Sysroot)
-			}
-			for _, tool := range res.Probe.Tools {
-				if tool.Found() {
-					a.printf("  %-12s %s (%s)\n", tool.Name, tool.Version, tool.Path)
-				} else {
-					a.printf("  %-12s missing: %s; fix: %s\n", tool.Name, tool.Problem, tool.Fix)
-				}
-			}
-			return nil
+			return a.output(res)
 		},
 	}
 	f := c.Flags()
