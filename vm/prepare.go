@@ -151,7 +151,9 @@ func WithRunDir(dir string) Option { return func(c *config) error { c.runDir = d
 // WithRunDirIn makes the run directory a new one inside parent (created if
 // need be), removed by Close: on the image's filesystem, copies of it can
 // be reflinks.
-func WithRunDirIn(parent string) Option { return func(c *config) error { c.runIn = parent; return nil } }
+func WithRunDirIn(parent string) Option {
+	return func(c *config) error { c.runIn = parent; return nil }
+}
 
 // WithDryRun resolves everything but writes nothing: no overlay, no copy.
 func WithDryRun(on bool) Option { return func(c *config) error { c.dryRun = on; return nil } }
