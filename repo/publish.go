@@ -66,8 +66,9 @@ func (r PublishResult) MarshalJSON() ([]byte, error) {
 	}{r.Dir, list(r.Published), list(r.Unchanged), list(r.Outdated)})
 }
 
-// Publish copies built packages into <work>/repo/<target>/ as
-// <pkg>.pkgar and <pkg>.toml, regenerates repo.toml from every <pkg>.toml
+// Publish copies built packages into <work>/repo/<target>/, in the layout
+// upstream's installer and pkg read, as <pkg>.pkgar and <pkg>.toml,
+// regenerates repo.toml from every <pkg>.toml
 // there, and writes the work directory's public key as
 // <work>/repo/id_ed25519.pub.toml. The names are expanded to their runtime
 // closure through each stage.toml's depends; host: names are skipped, a

@@ -170,6 +170,21 @@ type Instance struct {
 }
 
 // Prepare resolves opts into a runnable Instance for image.
+//
+// Running a machine has three layers:
+//
+//   - [Machine] is a fully resolved virtual machine; [Machine.Args] turns it
+//     into the command line of seed-system.md §4 (pure, golden-tested).
+//   - Prepare resolves user options into a Machine: it finds firmware,
+//     probes whether KVM really works ([ProbeKVM]), skips busy host ports, and
+//     puts the image behind a qcow2 overlay or a copy so the built image stays
+//     pristine.
+//   - [Instance.Run] runs it with the serial console on the terminal, and
+//     [Instance.BootTest] runs it headless, captures the serial console to a
+//     log (echoing it live) and waits for ordered [Milestone]s.
+//
+// Host networking for Cloud Hypervisor guests (TAP, forwarding, NAT, DHCP)
+// lives in [NetSetup] and [NetTeardown].
 func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, error) {
 	c, err := newConfig(opts)
 	if err != nil {

@@ -1,26 +1,4 @@
-// Package workdir names every path in cook's work directory, the one place
-// where cook keeps state. Recipe trees are never written to.
-//
-//	<work>/recipes/<name>/source/                 fetched source (git checkout, extracted tar, copy)
-//	<work>/recipes/<name>/source_info.toml        source identity
-//	<work>/recipes/<name>/target/<T>/build/       build directory ($COOKBOOK_BUILD)
-//	<work>/recipes/<name>/target/<T>/stage/       staged main package; stage.<opt>/ for optional packages
-//	<work>/recipes/<name>/target/<T>/sysroot/     dependencies' stages ($COOKBOOK_SYSROOT)
-//	<work>/recipes/<name>/target/<T>/toolchain/   host: dependencies' stages ($COOKBOOK_TOOLCHAIN)
-//	<work>/recipes/<name>/target/<T>/stage.pkgar  stage.toml, stage.<opt>.pkgar, stage.<opt>.toml, auto_deps.toml
-//	<work>/recipes/<name>/target/<T>/stage.tmp/   the stage while the script writes it
-//	<work>/recipes/<name>/target/<T>/script/      build.sh, the generated script
-//	<work>/recipes/<name>/target/<T>/home/        $HOME of the script; tmp/ its $TMPDIR
-//	<work>/recipes/<name>/target/<T>/overlay/     the sandbox's overlay layers; root/ its mount point
-//	<work>/repo/<T>/                              published repository (<pkg>.pkgar, <pkg>.toml, repo.toml)
-//	<work>/keys/id_ed25519.toml                   signing key (and id_ed25519.pub.toml)
-//	<work>/logs/<T>/<name>.log                    per-recipe build log
-//	<work>/state/                                 action-key → output state
-//	<work>/images/                                disk images
-//	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
-//	<work>/lock, <work>/lock.running              the writer lock (see Lock)
-//
-// <T> is the target triple the recipe was built for (the host triple for host: recipes).
+// Package workdir names every path in cook's work directory, the one place where cook keeps state.
 package workdir
 
 import (
@@ -96,7 +74,29 @@ func inside(root, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
-// Dir is a work directory.
+// Dir is a work directory, the one place where cook keeps state; recipe
+// trees are never written to. Its methods name these paths:
+//
+//	<work>/recipes/<name>/source/                 fetched source (git checkout, extracted tar, copy)
+//	<work>/recipes/<name>/source_info.toml        source identity
+//	<work>/recipes/<name>/target/<T>/build/       build directory ($COOKBOOK_BUILD)
+//	<work>/recipes/<name>/target/<T>/stage/       staged main package; stage.<opt>/ for optional packages
+//	<work>/recipes/<name>/target/<T>/sysroot/     dependencies' stages ($COOKBOOK_SYSROOT)
+//	<work>/recipes/<name>/target/<T>/toolchain/   host: dependencies' stages ($COOKBOOK_TOOLCHAIN)
+//	<work>/recipes/<name>/target/<T>/stage.pkgar  stage.toml, stage.<opt>.pkgar, stage.<opt>.toml, auto_deps.toml
+//	<work>/recipes/<name>/target/<T>/stage.tmp/   the stage while the script writes it
+//	<work>/recipes/<name>/target/<T>/script/      build.sh, the generated script
+//	<work>/recipes/<name>/target/<T>/home/        $HOME of the script; tmp/ its $TMPDIR
+//	<work>/recipes/<name>/target/<T>/overlay/     the sandbox's overlay layers; root/ its mount point
+//	<work>/repo/<T>/                              published repository (<pkg>.pkgar, <pkg>.toml, repo.toml)
+//	<work>/keys/id_ed25519.toml                   signing key (and id_ed25519.pub.toml)
+//	<work>/logs/<T>/<name>.log                    per-recipe build log
+//	<work>/state/                                 action-key → output state
+//	<work>/images/                                disk images
+//	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
+//	<work>/lock, <work>/lock.running              the writer lock (see Lock)
+//
+// <T> is the target triple the recipe was built for (the host triple for host: recipes).
 type Dir struct {
 	Root string // absolute
 }
