@@ -160,7 +160,7 @@ func (f *Fetcher) Unfetch(name string) error {
 			if err := os.Remove(src); err != nil {
 				return fmt.Errorf("unfetch %s: %w", name, err)
 			}
-		} else if err := f.discard(src); err != nil {
+		} else if err := fsutil.RemoveAll(src); err != nil {
 			return fmt.Errorf("unfetch %s: %w", name, err)
 		}
 	}
@@ -541,7 +541,7 @@ func (f *Fetcher) build(ctx context.Context, recipe string, make func(dir string
 	if err != nil {
 		return err
 	}
-	defer f.discard(tmp)
+	defer fsutil.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "source")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
@@ -571,21 +571,6 @@ func (f *Fetcher) build(ctx context.Context, recipe string, make func(dir string
 		return err
 	}
 	return nil
-}
-
-// discard removes a tree, making read-only directories writable first.
-func (f *Fetcher) discard(dir string) error {
-	err := os.RemoveAll(dir)
-	if err == nil {
-		return nil
-	}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }
 
 func isDir(p string) bool {
