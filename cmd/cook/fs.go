@@ -16,8 +16,31 @@ import (
 
 func init() { register(newFsCmd) }
 
+// fsImage opens the IMAGE argument of the cook fs commands at --offset.
+type fsImage struct {
+	a      *app
+	offset int64
+}
+
+func (o *fsImage) open(cmd *cobra.Command, file string) (*image.FS, error) {
+	at := o.offset
+	if !cmd.Flags().Changed("offset") {
+		at = image.Search
+	} else if at < 0 {
+		return nil, usageErr(fmt.Errorf("--offset %d: an offset cannot be negative", at))
+	}
+	img, err := image.OpenFS(cmd.Context(), file, at)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, usageErr(err)
+	}
+	if err != nil {
+		return nil, failed(err)
+	}
+	return img, nil
+}
+
 func newFsCmd(a *app) *cobra.Command {
-	var offset int64
+	o := &fsImage{a: a}
 	cmd := &cobra.Command{
 		Use:   "fs",
 		Short: "Read a RedoxFS filesystem, bare or inside a partitioned image",
@@ -29,31 +52,20 @@ PATH is a path inside the filesystem ("/" by default); symlinks are followed for
 ls and cat the way the shell would, with absolute targets resolved from the
 filesystem root.`,
 	}
-	cmd.PersistentFlags().Int64Var(&offset, "offset", image.Search, "byte offset of the filesystem in IMAGE (default: byte 0, else the GPT partition holding RedoxFS, else 2 MiB)")
+	cmd.PersistentFlags().Int64Var(&o.offset, "offset", image.Search, "byte offset of the filesystem in IMAGE (default: byte 0, else the GPT partition holding RedoxFS, else 2 MiB)")
 
-	open := func(cmd *cobra.Command, file string) (*image.FS, error) {
-		at := offset
-		if !cmd.Flags().Changed("offset") {
-			at = image.Search
-		} else if at < 0 {
-			return nil, usageErr(fmt.Errorf("--offset %d: an offset cannot be negative", at))
-		}
-		img, err := image.OpenFS(cmd.Context(), file, at)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, usageErr(err)
-		}
-		if err != nil {
-			return nil, failed(err)
-		}
-		return img, nil
-	}
+	cmd.AddCommand(o.lsCmd(), o.catCmd(), o.treeCmd(), o.checkCmd())
+	return cmd
+}
 
-	ls := &cobra.Command{
+func (o *fsImage) lsCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "ls IMAGE [PATH]",
 		Short: "List a directory (or show one file) with mode, owner, size and time",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(cmd, args[0])
+			img, err := o.open(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -80,13 +92,16 @@ filesystem root.`,
 			return nil
 		},
 	}
+}
 
-	cat := &cobra.Command{
+func (o *fsImage) catCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "cat IMAGE PATH",
 		Short: "Write a file's contents to standard output",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(cmd, args[0])
+			img, err := o.open(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -105,13 +120,16 @@ filesystem root.`,
 			return nil
 		},
 	}
+}
 
-	tree := &cobra.Command{
+func (o *fsImage) treeCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "tree IMAGE [PATH]",
 		Short: "Show the tree of files below a directory",
 		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(cmd, args[0])
+			img, err := o.open(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -128,13 +146,16 @@ filesystem root.`,
 			return nil
 		},
 	}
+}
 
-	check := &cobra.Command{
+func (o *fsImage) checkCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "check IMAGE",
 		Short: "Read every node, directory and record, verifying every block hash",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := open(cmd, args[0])
+			img, err := o.open(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -156,9 +177,6 @@ filesystem root.`,
 			return nil
 		},
 	}
-
-	cmd.AddCommand(ls, cat, tree, check)
-	return cmd
 }
 
 // fsPath turns an optional PATH argument into an io/fs name.

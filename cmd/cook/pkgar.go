@@ -25,8 +25,27 @@ type pkgarVerifyJSON struct {
 	Error    string `json:"error,omitempty"`
 }
 
+// pkgarFile opens the FILE argument of the cook pkgar commands, trusting
+// --key (or the work directory's key).
+type pkgarFile struct {
+	a   *app
+	key string
+}
+
+func (o *pkgarFile) open(file string) (*pkgar.File, error) {
+	key, err := o.a.trustedKey(o.key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := pkgar.Open(file, key)
+	if err != nil {
+		return nil, failed(err)
+	}
+	return f, nil
+}
+
 func newPkgarCmd(a *app) *cobra.Command {
-	var keyFlag string
+	o := &pkgarFile{a: a}
 	cmd := &cobra.Command{
 		Use:   "pkgar",
 		Short: "Inspect, verify and extract pkgar packages",
@@ -36,26 +55,20 @@ Every subcommand checks the package's signature against a trusted public key:
 --key FILE (an id_ed25519.pub.toml), by default the work directory's key
 (<work>/keys/id_ed25519.pub.toml), which signs every package cook builds.`,
 	}
-	cmd.PersistentFlags().StringVar(&keyFlag, "key", "", "trusted public key file (id_ed25519.pub.toml; default: the work directory's)")
+	cmd.PersistentFlags().StringVar(&o.key, "key", "", "trusted public key file (id_ed25519.pub.toml; default: the work directory's)")
 
-	open := func(file string) (*pkgar.File, error) {
-		key, err := a.trustedKey(keyFlag)
-		if err != nil {
-			return nil, err
-		}
-		f, err := pkgar.Open(file, key)
-		if err != nil {
-			return nil, failed(err)
-		}
-		return f, nil
-	}
+	cmd.AddCommand(o.listCmd(), o.verifyCmd(), o.extractCmd())
+	return cmd
+}
 
-	cmd.AddCommand(&cobra.Command{
+func (o *pkgarFile) listCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "list FILE",
 		Short: "List a package's entries (mode, size, BLAKE3, path)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := open(args[0])
+			f, err := o.open(args[0])
 			if err != nil {
 				return err
 			}
@@ -66,15 +79,18 @@ Every subcommand checks the package's signature against a trusted public key:
 			}
 			return a.output(l)
 		},
-	})
+	}
+}
 
-	cmd.AddCommand(&cobra.Command{
+func (o *pkgarFile) verifyCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a package's signature, entry table and every entry's data",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res := pkgarVerifyJSON{File: args[0]}
-			f, err := open(args[0])
+			f, err := o.open(args[0])
 			if err == nil {
 				res.Entries = len(f.Entries)
 				res.Blake3 = f.Header.Blake3.String()
@@ -109,9 +125,12 @@ Every subcommand checks the package's signature against a trusted public key:
 			a.printf("%s: ok (%d entries, blake3 %s)\n", args[0], res.Entries, res.Blake3)
 			return nil
 		},
-	})
+	}
+}
 
-	cmd.AddCommand(&cobra.Command{
+func (o *pkgarFile) extractCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "extract FILE DIR",
 		Short: "Extract a package into DIR after verifying it",
 		Long: `Extract a package into DIR. Nothing is written unless every entry verifies; paths
@@ -119,7 +138,7 @@ that are absolute or contain ".." are refused, and existing symlinks in DIR are
 resolved as if DIR were the root, so nothing is written outside DIR.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := open(args[0])
+			f, err := o.open(args[0])
 			if err != nil {
 				return err
 			}
@@ -135,8 +154,7 @@ resolved as if DIR were the root, so nothing is written outside DIR.`,
 			}
 			return nil
 		},
-	})
-	return cmd
+	}
 }
 
 // trustedKey loads --key, or the work directory's public key.
