@@ -24,7 +24,7 @@ import (
 
 // redoxMirror returns ../shared/redox and the cook flags that fetch its git
 // mirrors and vendored crates, or skips.
-func redoxMirror(t *testing.T) (string, []string) {
+func redoxMirror(t testing.TB) (string, []string) {
 	t.Helper()
 	s := shared(t)
 	m := filepath.Join(s, "redox")
@@ -44,7 +44,7 @@ func redoxMirror(t *testing.T) (string, []string) {
 
 // mkcbindgen makes the mirror's cbindgen 0.29.4 (relibc's headers) in a
 // temporary directory.
-func mkcbindgen(t *testing.T, mirror string) string {
+func mkcbindgen(t testing.TB, mirror string) string {
 	t.Helper()
 	need(t, "dpkg-deb")
 	dir := t.TempDir()
@@ -132,8 +132,10 @@ func TestRedoxBootstrapped(t *testing.T) {
 			"install: hello\n\tmkdir -p $(DESTDIR)/usr/bin && cp hello $(DESTDIR)/usr/bin/hello-c\n",
 		"recipes/test/hello-c/recipe.toml": "[source]\npath = \"src/hello-c\"\n\n[build]\ntemplate = \"custom\"\ndependencies = [\"relibc\"]\n" +
 			"script = \"\"\"\n\"${COOKBOOK_MAKE}\" -C \"${COOKBOOK_SOURCE}\" DESTDIR=\"${COOKBOOK_STAGE}\" install\n\"\"\"\n",
-		"recipes/test/hello-cargo/recipe.toml":    "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"cargo\"\ndependencies = [\"relibc\"]\n",
-		"recipes/test/hello-autoconf/recipe.toml": "[source]\npath = \"src/hello-autoconf\"\n\n[build]\ntemplate = \"configure\"\ndependencies = [\"relibc\"]\n",
+		"recipes/test/hello-cargo/recipe.toml": "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"cargo\"\ndependencies = [\"relibc\"]\n",
+		// cookbook_cargo without the template's DYNAMIC_INIT: static
+		"recipes/test/hello-cargo-static/recipe.toml": "[source]\npath = \"src/hello-cargo\"\n\n[build]\ntemplate = \"custom\"\ndependencies = [\"relibc\"]\nscript = \"cookbook_cargo\"\n",
+		"recipes/test/hello-autoconf/recipe.toml":     "[source]\npath = \"src/hello-autoconf\"\n\n[build]\ntemplate = \"configure\"\ndependencies = [\"relibc\"]\n",
 	}
 	for n, c := range files {
 		p := filepath.Join(cb, n)
@@ -143,7 +145,7 @@ func TestRedoxBootstrapped(t *testing.T) {
 		}
 	}
 	args = append([]string{"--cookbook", cb, "--work", work, "--json"}, flags...)
-	res, out, err = cook(t, append(args, "build", "--keep-going", "hello-c", "hello-cargo", "hello-autoconf")...)
+	res, out, err = cook(t, append(args, "build", "--keep-going", "hello-c", "hello-cargo", "hello-cargo-static", "hello-autoconf")...)
 	if err != nil {
 		t.Fatalf("cook build hellos: %v\n%s", err, out)
 	}
@@ -163,7 +165,7 @@ func TestRedoxBootstrapped(t *testing.T) {
 			t.Errorf("%s: %s %s", r.Recipe, r.Status, r.Error)
 			continue
 		}
-		bin := filepath.Join(r.Stage, "usr/bin", r.Recipe)
+		bin := filepath.Join(r.Stage, "usr/bin", strings.TrimSuffix(r.Recipe, "-static"))
 		f := elfOf(t, bin)
 		syms, _ := f.Symbols()
 		var start uint64
@@ -184,10 +186,11 @@ func TestRedoxBootstrapped(t *testing.T) {
 			}
 		}
 		undef, _ := f.ImportedSymbols()
+		static := r.Recipe == "hello-c" || r.Recipe == "hello-cargo-static"
 		switch {
-		case r.Recipe == "hello-c" && (interp != "" || len(undef) > 0):
-			t.Errorf("hello-c is not static: interpreter %q, undefined %v", interp, undef)
-		case r.Recipe != "hello-c" && interp != "/lib/ld64.so.1": // DYNAMIC_INIT links dynamically
+		case static && (interp != "" || len(undef) > 0):
+			t.Errorf("%s is not static: interpreter %q, undefined %v", r.Recipe, interp, undef)
+		case !static && interp != "/lib/ld64.so.1": // DYNAMIC_INIT links dynamically
 			t.Errorf("%s: interpreter %q, want relibc's /lib/ld64.so.1", r.Recipe, interp)
 		}
 		for _, u := range undef {
@@ -288,4 +291,39 @@ func copyTree(t *testing.T, src, dst string) {
 	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
 		t.Fatalf("cp %s: %v\n%s", src, err, out)
 	}
+}
+
+// BenchmarkRedoxKernelBootloader times building the unchanged kernel and
+// bootloader recipes with the bootstrapped toolchain, sandboxed and offline:
+// cold (an empty work directory each time; the toolchain bootstrap is part
+// of it) and a no-op (everything up to date).
+//
+//	COOK_SHARED=../shared go test -tags e2e -run '^$' -bench RedoxKernelBootloader -benchtime 1x .
+func BenchmarkRedoxKernelBootloader(b *testing.B) {
+	s := shared(b)
+	mirror, flags := redoxMirror(b)
+	b.Setenv("COOK_CBINDGEN", mkcbindgen(b, mirror))
+	build := func(work string) {
+		args := append([]string{"--cookbook", filepath.Join(s, "corpus", "redox"), "--work", work, "--json"}, flags...)
+		if _, out, err := cook(b, append(args, "build", "kernel", "bootloader")...); err != nil {
+			b.Fatalf("cook build: %v\n%s", err, out)
+		}
+	}
+	b.Run("cold", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			work := b.TempDir()
+			b.StartTimer()
+			build(work)
+			b.StopTimer()
+		}
+	})
+	b.Run("noop", func(b *testing.B) {
+		work := b.TempDir()
+		b.StopTimer()
+		build(work)
+		b.StartTimer()
+		for i := 0; i < b.N; i++ {
+			build(work)
+		}
+	})
 }

@@ -18,7 +18,7 @@ import (
 	"testing"
 )
 
-func shared(t *testing.T) string {
+func shared(t testing.TB) string {
 	t.Helper()
 	s := os.Getenv("COOK_SHARED")
 	if s == "" {
@@ -63,7 +63,7 @@ type result struct {
 }
 
 // cook runs the binary and returns its JSON build results.
-func cook(t *testing.T, args ...string) ([]result, string, error) {
+func cook(t testing.TB, args ...string) ([]result, string, error) {
 	t.Helper()
 	cmd := exec.Command(cookBin, args...)
 	var stdout, stderr bytes.Buffer

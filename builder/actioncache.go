@@ -192,123 +192,170 @@ func (a *ActionCache) restoreOutputs(ctx context.Context, b *Builder, n cookbook
 	if err != nil {
 		return nil, err
 	}
-	t := string(b.TargetOf(n))
-	e, err := a.readEntry(ctx, n, t, key)
+	e, err := a.readEntry(ctx, n, string(b.TargetOf(n)), key)
 	if err != nil {
 		return nil, err
-	}
-	wantStages := map[string]bool{}
-	for _, s := range out.Stages {
-		wantStages[s] = true
-	}
-	wantFiles := map[string]bool{}
-	for _, f := range out.Files {
-		wantFiles[f] = true
 	}
 	if len(e.Stages) != len(out.Stages) {
 		return nil, fmt.Errorf("entry has %d stages, the recipe %d", len(e.Stages), len(out.Stages))
 	}
-	if err := os.MkdirAll(out.Dir, 0o755); err != nil {
+	r := &restoration{c: a.c, out: out, e: e, stageTmp: map[string]string{}, fileTmp: map[string]string{}}
+	defer r.removeTemps()
+	if err := r.clearInterrupted(); err != nil {
 		return nil, err
 	}
-	// what an interrupted restore of this node left behind
-	if old, _ := filepath.Glob(filepath.Join(out.Dir, ".restore-*")); len(old) > 0 {
-		for _, p := range old {
-			workdir.RemoveAll(p)
-		}
+	if err := r.fetchStages(ctx); err != nil {
+		return nil, err
 	}
-	// Everything goes to temporaries beside its destination first.
-	var temps []string
-	defer func() {
-		for _, p := range temps {
-			workdir.RemoveAll(p)
-		}
-	}()
-	stageTmp := map[string]string{}
-	for _, s := range e.Stages {
-		if !wantStages[s.Package] || stageTmp[s.Package] != "" {
-			return nil, fmt.Errorf("entry has an unexpected stage %s", stageLabel(s.Package))
-		}
-		dir, err := os.MkdirTemp(out.Dir, ".restore-stage-")
-		if err != nil {
-			return nil, err
-		}
-		temps = append(temps, dir)
-		stageTmp[s.Package] = dir
-		err = a.c.Blob(ctx, s.Tar, func(r io.Reader) error { return readTree(r, dir) })
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", stageLabel(s.Package), err)
-		}
-	}
-	got, err := b.stagesDigest(ctx, n, func(opt string) string { return stageTmp[opt] })
+	got, err := b.stagesDigest(ctx, n, func(opt string) string { return r.stageTmp[opt] })
 	if err != nil {
 		return nil, err
 	}
 	if got != e.Output {
 		return nil, fmt.Errorf("restored stages hash to %s, the entry says %s", got, e.Output)
 	}
-	fileTmp := map[string]string{}
-	fetchFile := func(dst string, d cache.Digest, mode os.FileMode) (string, error) {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return "", err
-		}
-		f, err := os.CreateTemp(filepath.Dir(dst), ".restore-*")
-		if err != nil {
-			return "", err
-		}
-		temps = append(temps, f.Name())
-		err = a.c.Blob(ctx, d, func(r io.Reader) error { _, err := io.Copy(f, r); return err })
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Chmod(f.Name(), mode&keepMode)
-		}
-		return f.Name(), err
-	}
-	for _, fb := range e.Files {
-		if !wantFiles[fb.Name] || fileTmp[fb.Name] != "" {
-			return nil, fmt.Errorf("entry has an unexpected file %q", fb.Name)
-		}
-		p, err := fetchFile(filepath.Join(out.Dir, fb.Name), fb.Digest, fb.Mode)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fb.Name, err)
-		}
-		fileTmp[fb.Name] = p
-	}
-	// the packages must be this builder's, and hold exactly the stages
-	if err := b.verifyPackages(ctx, n, stageTmp, fileTmp); err != nil {
+	if err := r.fetchFiles(ctx); err != nil {
 		return nil, err
 	}
-	logTmp := ""
+	// the packages must be this builder's, and hold exactly the stages
+	if err := b.verifyPackages(ctx, n, r.stageTmp, r.fileTmp); err != nil {
+		return nil, err
+	}
 	if e.Log != nil {
-		if logTmp, err = fetchFile(out.Log, *e.Log, 0o644); err != nil {
+		if r.logTmp, err = r.fetchFile(ctx, out.Log, *e.Log, 0o644); err != nil {
 			return nil, fmt.Errorf("log: %w", err)
 		}
 	}
-	// All verified: put everything in place, stages first, the files in
-	// the order a build completes them.
+	if err := r.putInPlace(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// restoration is one restore of a node's outputs: its entry, and the
+// temporaries beside each destination that the outputs are fetched to.
+type restoration struct {
+	c     *cache.Cache
+	out   Outputs
+	e     *Entry
+	temps []string // removed at the end; those put in place are gone by then
+	// stageTmp holds the restored stages by package, fileTmp the other
+	// outputs by name, and logTmp the log ("" when it has none).
+	stageTmp, fileTmp map[string]string
+	logTmp            string
+}
+
+// clearInterrupted makes the output directory and removes what an
+// interrupted restore of this node left in it.
+func (r *restoration) clearInterrupted() error {
+	if err := os.MkdirAll(r.out.Dir, 0o755); err != nil {
+		return err
+	}
+	if old, _ := filepath.Glob(filepath.Join(r.out.Dir, ".restore-*")); len(old) > 0 {
+		for _, p := range old {
+			workdir.RemoveAll(p)
+		}
+	}
+	return nil
+}
+
+func (r *restoration) removeTemps() {
+	for _, p := range r.temps {
+		workdir.RemoveAll(p)
+	}
+}
+
+// fetchStages unpacks each of the entry's stages, which must be the
+// recipe's, into a temporary directory.
+func (r *restoration) fetchStages(ctx context.Context) error {
+	want := map[string]bool{}
+	for _, s := range r.out.Stages {
+		want[s] = true
+	}
+	for _, s := range r.e.Stages {
+		if !want[s.Package] || r.stageTmp[s.Package] != "" {
+			return fmt.Errorf("entry has an unexpected stage %s", stageLabel(s.Package))
+		}
+		dir, err := os.MkdirTemp(r.out.Dir, ".restore-stage-")
+		if err != nil {
+			return err
+		}
+		r.temps = append(r.temps, dir)
+		r.stageTmp[s.Package] = dir
+		err = r.c.Blob(ctx, s.Tar, func(rd io.Reader) error { return readTree(rd, dir) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", stageLabel(s.Package), err)
+		}
+	}
+	return nil
+}
+
+// fetchFiles fetches each of the entry's files, which must be outputs of
+// the recipe, into a temporary file.
+func (r *restoration) fetchFiles(ctx context.Context) error {
+	want := map[string]bool{}
+	for _, f := range r.out.Files {
+		want[f] = true
+	}
+	for _, fb := range r.e.Files {
+		if !want[fb.Name] || r.fileTmp[fb.Name] != "" {
+			return fmt.Errorf("entry has an unexpected file %q", fb.Name)
+		}
+		p, err := r.fetchFile(ctx, filepath.Join(r.out.Dir, fb.Name), fb.Digest, fb.Mode)
+		if err != nil {
+			return fmt.Errorf("%s: %w", fb.Name, err)
+		}
+		r.fileTmp[fb.Name] = p
+	}
+	return nil
+}
+
+// fetchFile fetches blob d into a temporary beside dst, with mode, and
+// returns its path.
+func (r *restoration) fetchFile(ctx context.Context, dst string, d cache.Digest, mode os.FileMode) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".restore-*")
+	if err != nil {
+		return "", err
+	}
+	r.temps = append(r.temps, f.Name())
+	err = r.c.Blob(ctx, d, func(rd io.Reader) error { _, err := io.Copy(f, rd); return err })
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), mode&keepMode)
+	}
+	return f.Name(), err
+}
+
+// putInPlace renames the verified temporaries over their destinations:
+// stages first, then the files in the order a build completes them.
+func (r *restoration) putInPlace() error {
+	out := r.out
 	for _, s := range out.Stages {
 		if err := workdir.RemoveAll(out.Stage(s)); err != nil {
-			return nil, err
+			return err
 		}
-		if err := os.Rename(stageTmp[s], out.Stage(s)); err != nil {
-			return nil, err
+		if err := os.Rename(r.stageTmp[s], out.Stage(s)); err != nil {
+			return err
 		}
 	}
 	for _, name := range out.Files {
-		if p := fileTmp[name]; p != "" {
+		if p := r.fileTmp[name]; p != "" {
 			if err := os.Rename(p, filepath.Join(out.Dir, name)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if logTmp != "" {
-		if err := os.Rename(logTmp, out.Log); err != nil {
-			return nil, err
+	if r.logTmp != "" {
+		if err := os.Rename(r.logTmp, out.Log); err != nil {
+			return err
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // verifyPackages checks each restored package (files, by output name)

@@ -1,8 +1,4 @@
-// Package build turns one recipe and its fetched source into staged trees
-// and packages, the way upstream's cookbook does, but isolated: the recipe
-// sees a sysroot holding only its declared dependencies, a scrubbed
-// environment, a read-only recipe directory and a pristine source behind an
-// overlay, and no network unless the recipe is explicitly allowed one.
+// Package builder builds recipes into staged trees and packages as upstream's cookbook does, but isolated, scheduling a dependency graph of builds in parallel and reusing up-to-date or cached results.
 package builder
 
 import (
@@ -39,6 +35,11 @@ import (
 )
 
 // Builder builds recipes of one tree for one target.
+//
+// The recipe sees a sysroot holding only its declared dependencies, a
+// scrubbed environment, a read-only recipe directory and a pristine source
+// behind an overlay, and no network unless the recipe is explicitly allowed
+// one.
 type Builder struct {
 	Tree   *cookbook.Tree
 	Work   workdir.Dir

@@ -135,14 +135,7 @@ type isolation struct {
 // path) for d, with env (already in the script's view), and its cleanup.
 func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptPath string, env []string) (*exec.Cmd, func(), error) {
 	if !iso.sandboxed {
-		cmd := exec.CommandContext(ctx, "bash", "-ex", scriptPath)
-		cmd.Dir, cmd.Env = d.build, env
-		// the script and everything it starts form one process group, killed
-		// as a whole on cancellation
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = 5 * time.Second
-		return cmd, func() {}, nil
+		return hostCommand(ctx, d, scriptPath, env), func() {}, nil
 	}
 	if err := sandbox.Available(); err != nil {
 		return nil, nil, err
@@ -153,97 +146,176 @@ func (iso isolation) command(ctx context.Context, d scriptDirs, v *view, scriptP
 		os.Remove(root)
 	}
 	cleanup()
-	layers := map[string]string{}
-	for _, l := range []string{"source/upper", "source/work", "cargo/upper", "cargo/work"} {
-		p := filepath.Join(overlay, l)
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return nil, nil, err
-		}
-		layers[l] = p
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	layers, err := makeLayers(overlay, root)
+	if err != nil {
 		return nil, nil, err
 	}
-	mounts := []sandbox.Mount{}
-	for _, h := range iso.hostTools {
-		mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: h, Target: h})
+	mounts, err := iso.mounts(d, v, layers)
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, h := range iso.hide {
-		mounts = append(mounts, sandbox.Mount{Kind: sandbox.Hide, Target: h})
-	}
-	ro := func(host string) {
-		if host != "" {
-			mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: host, Target: v.path(host)})
-		}
-	}
-	rw := func(host string) {
-		mounts = append(mounts, sandbox.Mount{Kind: sandbox.Bind, Source: host, Target: v.path(host)})
-	}
-	ro(d.recipe)
-	mounts = append(mounts, sandbox.Mount{Kind: sandbox.Overlay, Source: d.source, Target: inSource,
-		Upper: layers["source/upper"], Work: layers["source/work"]})
-	rw(d.build)
-	rw(d.stage)
-	rw(d.home)
-	rw(d.tmp)
-	ro(d.sysroot)
-	if d.toolchain != d.sysroot {
-		ro(d.toolchain)
-	}
-	ro(d.tools)
-	if d.tools != "" {
-		// tools that are links to cook itself (redox-initfs-ar)
-		exes, err := linkTargets(d.tools)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, e := range exes {
-			if !underAny(e, "/usr", "/bin") {
-				mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: e, Target: e})
-			}
-		}
-	}
-	ro(d.prefix)
-	ro(d.script)
-	switch {
-	case d.cargo != "" && iso.ownCargo:
-		rw(d.cargo)
-	case d.cargo != "":
-		// crates the fetch phase downloaded; cargo's own writes (unpacked
-		// sources, locks) land in this build's layer
-		mounts = append(mounts, sandbox.Mount{Kind: sandbox.Overlay, Source: d.cargo, Target: inCargo,
-			Upper: layers["cargo/upper"], Work: layers["cargo/work"]})
-	}
-	ro(d.vendor)
-	if d.prefix != "" {
-		// a bootstrapped prefix links host tools kept elsewhere (cbindgen)
-		exes, err := linkTargets(filepath.Join(d.prefix, "sysroot", "bin"))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, err
-		}
-		for _, e := range exes {
-			if dir := filepath.Dir(e); !underAny(dir, "/usr", "/bin", "/lib", d.prefix) {
-				mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: dir, Target: dir})
-			}
-		}
-	}
-	if d.shim != "" {
-		ro(d.shim)
-		// the shim links point at cook's executable: show it where they point
-		exes, err := linkTargets(d.shim)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, e := range exes {
-			mounts = append(mounts, sandbox.Mount{Kind: sandbox.ReadOnly, Source: e, Target: e})
-		}
-	}
-	// COOKBOOK_ROOT names the recipe tree; other recipes stay invisible.
-	mounts = append(mounts, sandbox.Mount{Kind: sandbox.Tmpfs, Target: inCookbook})
 	spec := sandbox.Spec{Root: root, Dir: inBuild, Env: env, Mounts: mounts, Network: iso.network}
 	cmd := sandbox.Command(ctx, spec, "bash", "-ex", v.path(scriptPath))
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, cleanup, nil
+}
+
+// hostCommand runs the script unsandboxed, in the build directory.
+func hostCommand(ctx context.Context, d scriptDirs, scriptPath string, env []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "bash", "-ex", scriptPath)
+	cmd.Dir, cmd.Env = d.build, env
+	// the script and everything it starts form one process group, killed
+	// as a whole on cancellation
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// makeLayers makes the upper and work directories of the source and cargo
+// overlays under overlay, and the sandbox's root; it returns the layers by
+// name ("source/upper", ...).
+func makeLayers(overlay, root string) (map[string]string, error) {
+	layers := map[string]string{}
+	for _, l := range []string{"source/upper", "source/work", "cargo/upper", "cargo/work"} {
+		p := filepath.Join(overlay, l)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return nil, err
+		}
+		layers[l] = p
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	return layers, nil
+}
+
+// mounts lists what the sandbox shows of the host: the host tools, the
+// build's directories at their paths in v (the source and the shared
+// cargo home behind overlays with layers), the targets of the links the
+// tools, prefix and shims hold, and an empty cookbook.
+func (iso isolation) mounts(d scriptDirs, v *view, layers map[string]string) ([]sandbox.Mount, error) {
+	l := &mountList{v: v, m: []sandbox.Mount{}}
+	l.ownPaths(iso.hostTools...)
+	for _, h := range iso.hide {
+		l.add(sandbox.Mount{Kind: sandbox.Hide, Target: h})
+	}
+	l.ro(d.recipe)
+	l.add(sandbox.Mount{Kind: sandbox.Overlay, Source: d.source, Target: inSource,
+		Upper: layers["source/upper"], Work: layers["source/work"]})
+	l.rw(d.build)
+	l.rw(d.stage)
+	l.rw(d.home)
+	l.rw(d.tmp)
+	l.ro(d.sysroot)
+	if d.toolchain != d.sysroot {
+		l.ro(d.toolchain)
+	}
+	l.ro(d.tools)
+	if err := l.toolLinks(d.tools); err != nil {
+		return nil, err
+	}
+	l.ro(d.prefix)
+	l.ro(d.script)
+	switch {
+	case d.cargo != "" && iso.ownCargo:
+		l.rw(d.cargo)
+	case d.cargo != "":
+		// crates the fetch phase downloaded; cargo's own writes (unpacked
+		// sources, locks) land in this build's layer
+		l.add(sandbox.Mount{Kind: sandbox.Overlay, Source: d.cargo, Target: inCargo,
+			Upper: layers["cargo/upper"], Work: layers["cargo/work"]})
+	}
+	l.ro(d.vendor)
+	if err := l.prefixLinks(d.prefix); err != nil {
+		return nil, err
+	}
+	if err := l.shim(d.shim); err != nil {
+		return nil, err
+	}
+	// COOKBOOK_ROOT names the recipe tree; other recipes stay invisible.
+	l.add(sandbox.Mount{Kind: sandbox.Tmpfs, Target: inCookbook})
+	return l.m, nil
+}
+
+// mountList collects a sandbox's mounts in order, each build directory at
+// its path in v.
+type mountList struct {
+	v *view
+	m []sandbox.Mount
+}
+
+func (l *mountList) add(m sandbox.Mount) { l.m = append(l.m, m) }
+
+// ro shows host (when set) read-only.
+func (l *mountList) ro(host string) {
+	if host != "" {
+		l.add(sandbox.Mount{Kind: sandbox.ReadOnly, Source: host, Target: l.v.path(host)})
+	}
+}
+
+// rw shows host writable.
+func (l *mountList) rw(host string) {
+	l.add(sandbox.Mount{Kind: sandbox.Bind, Source: host, Target: l.v.path(host)})
+}
+
+// ownPaths shows host paths read-only at their own paths.
+func (l *mountList) ownPaths(paths ...string) {
+	for _, p := range paths {
+		l.add(sandbox.Mount{Kind: sandbox.ReadOnly, Source: p, Target: p})
+	}
+}
+
+// toolLinks shows the targets of the links in the tools directory (when
+// set) outside /usr and /bin: tools that are links to cook itself
+// (redox-initfs-ar).
+func (l *mountList) toolLinks(tools string) error {
+	if tools == "" {
+		return nil
+	}
+	exes, err := linkTargets(tools)
+	if err != nil {
+		return err
+	}
+	for _, e := range exes {
+		if !underAny(e, "/usr", "/bin") {
+			l.ownPaths(e)
+		}
+	}
+	return nil
+}
+
+// prefixLinks shows the directories of host tools a bootstrapped prefix
+// (when set) links to from its sysroot/bin (cbindgen).
+func (l *mountList) prefixLinks(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	exes, err := linkTargets(filepath.Join(prefix, "sysroot", "bin"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range exes {
+		if dir := filepath.Dir(e); !underAny(dir, "/usr", "/bin", "/lib", prefix) {
+			l.ownPaths(dir)
+		}
+	}
+	return nil
+}
+
+// shim shows the download shims' directory (when set), and cook's
+// executable, which its links point at, where they point.
+func (l *mountList) shim(shim string) error {
+	if shim == "" {
+		return nil
+	}
+	l.ro(shim)
+	exes, err := linkTargets(shim)
+	if err != nil {
+		return err
+	}
+	l.ownPaths(exes...)
+	return nil
 }
 
 // underAny reports whether p is one of roots or below one.

@@ -57,111 +57,141 @@ type Scheduler struct {
 // failure stops new work from starting; running jobs finish. When ctx is
 // cancelled nothing new starts and running jobs are expected to return.
 func (s *Scheduler) Execute(ctx context.Context, jobs []Job) []Outcome {
-	slots := max(s.Jobs, 1)
+	e := newExecution(s, jobs)
+	for {
+		e.startReady(ctx)
+		if e.running == 0 {
+			break
+		}
+		e.finish(<-e.done)
+	}
+	e.skipRest()
+	return e.out
+}
+
+// execution is one run of Execute: the job graph and where each job is.
+type execution struct {
+	s          *Scheduler
+	jobs       []Job
+	dependents map[cookbook.Node][]cookbook.Node
+	waiting    map[cookbook.Node]int // dependencies not finished yet
+	ready      *readyQueue
+	readyAt    map[cookbook.Node]time.Time
+	done       chan Outcome
+	running    int
+	stopping   bool // no new job starts
+	finished   map[cookbook.Node]bool
+	skipped    map[cookbook.Node]cookbook.Node // node → failed cause
+	out        []Outcome
+}
+
+// newExecution links jobs to their dependents and queues the jobs that
+// wait for nothing.
+func newExecution(s *Scheduler, jobs []Job) *execution {
 	byNode := make(map[cookbook.Node]*Job, len(jobs))
 	for i := range jobs {
 		byNode[jobs[i].Node] = &jobs[i]
 	}
-	dependents := map[cookbook.Node][]cookbook.Node{}
-	waiting := map[cookbook.Node]int{}
+	e := &execution{s: s, jobs: jobs, dependents: map[cookbook.Node][]cookbook.Node{}, waiting: map[cookbook.Node]int{},
+		readyAt: map[cookbook.Node]time.Time{}, done: make(chan Outcome),
+		finished: map[cookbook.Node]bool{}, skipped: map[cookbook.Node]cookbook.Node{}}
 	for _, j := range jobs {
 		for _, d := range j.Deps {
 			if _, ok := byNode[d]; ok {
-				dependents[d] = append(dependents[d], j.Node)
-				waiting[j.Node]++
+				e.dependents[d] = append(e.dependents[d], j.Node)
+				e.waiting[j.Node]++
 			}
 		}
 	}
-	prio := priorities(jobs, byNode, dependents)
-
-	ready := &readyQueue{prio: prio}
-	readyAt := map[cookbook.Node]time.Time{}
+	e.ready = &readyQueue{prio: priorities(jobs, byNode, e.dependents)}
 	now := time.Now()
 	for _, j := range jobs {
-		if waiting[j.Node] == 0 {
-			heap.Push(ready, j.Node)
-			readyAt[j.Node] = now
+		if e.waiting[j.Node] == 0 {
+			heap.Push(e.ready, j.Node)
+			e.readyAt[j.Node] = now
 		}
 	}
-	done := make(chan Outcome)
-	var out []Outcome
-	finished := map[cookbook.Node]bool{}
-	skipped := map[cookbook.Node]cookbook.Node{} // node → failed cause
-	running := 0
-	stopping := false
-	for {
-		for !stopping && ctx.Err() == nil && running < slots && ready.Len() > 0 {
-			n := heap.Pop(ready).(cookbook.Node)
-			if _, ok := skipped[n]; ok {
-				continue
-			}
-			running++
-			if s.OnStart != nil {
-				s.OnStart(n)
-			}
-			since := readyAt[n]
-			go func() {
-				start := time.Now()
-				st, res, err := s.Run(ctx, n)
-				if err != nil && st != Failed {
-					st = Failed
-				}
-				done <- Outcome{Node: n, Status: st, Result: res, Err: err, Start: start, Duration: time.Since(start), Wait: start.Sub(since)}
-			}()
-		}
-		if running == 0 {
-			break
-		}
-		o := <-done
-		running--
-		finished[o.Node] = true
-		out = append(out, o)
-		if s.OnFinish != nil {
-			s.OnFinish(o)
-		}
-		if o.Status == Failed {
-			if !s.KeepGoing || errors.Is(o.Err, context.Canceled) {
-				stopping = true
-			}
-			// everything above the failure is skipped
-			var mark func(n cookbook.Node)
-			mark = func(n cookbook.Node) {
-				for _, d := range dependents[n] {
-					if _, ok := skipped[d]; !ok {
-						skipped[d] = o.Node
-						mark(d)
-					}
-				}
-			}
-			mark(o.Node)
+	return e
+}
+
+// startReady starts ready jobs, highest priority first, while slots are
+// free, unless stopping or ctx is done.
+func (e *execution) startReady(ctx context.Context) {
+	slots := max(e.s.Jobs, 1)
+	for !e.stopping && ctx.Err() == nil && e.running < slots && e.ready.Len() > 0 {
+		n := heap.Pop(e.ready).(cookbook.Node)
+		if _, ok := e.skipped[n]; ok {
 			continue
 		}
-		for _, d := range dependents[o.Node] {
-			waiting[d]--
-			if waiting[d] == 0 {
-				if _, ok := skipped[d]; !ok {
-					heap.Push(ready, d)
-					readyAt[d] = time.Now()
-				}
+		e.running++
+		if e.s.OnStart != nil {
+			e.s.OnStart(n)
+		}
+		since := e.readyAt[n]
+		go func() {
+			start := time.Now()
+			st, res, err := e.s.Run(ctx, n)
+			if err != nil && st != Failed {
+				st = Failed
+			}
+			e.done <- Outcome{Node: n, Status: st, Result: res, Err: err, Start: start, Duration: time.Since(start), Wait: start.Sub(since)}
+		}()
+	}
+}
+
+// finish records a job's outcome: a failure skips its dependents, a
+// success readies those it was the last dependency of.
+func (e *execution) finish(o Outcome) {
+	e.running--
+	e.finished[o.Node] = true
+	e.out = append(e.out, o)
+	if e.s.OnFinish != nil {
+		e.s.OnFinish(o)
+	}
+	if o.Status == Failed {
+		if !e.s.KeepGoing || errors.Is(o.Err, context.Canceled) {
+			e.stopping = true
+		}
+		e.skipAbove(o.Node, o.Node)
+		return
+	}
+	for _, d := range e.dependents[o.Node] {
+		e.waiting[d]--
+		if e.waiting[d] == 0 {
+			if _, ok := e.skipped[d]; !ok {
+				heap.Push(e.ready, d)
+				e.readyAt[d] = time.Now()
 			}
 		}
 	}
-	// Jobs that never ran, in a stable order.
+}
+
+// skipAbove marks everything above n as skipped because cause failed.
+func (e *execution) skipAbove(n, cause cookbook.Node) {
+	for _, d := range e.dependents[n] {
+		if _, ok := e.skipped[d]; !ok {
+			e.skipped[d] = cause
+			e.skipAbove(d, cause)
+		}
+	}
+}
+
+// skipRest reports the jobs that never ran as Skipped, in a stable order.
+func (e *execution) skipRest() {
 	var rest []cookbook.Node
-	for _, j := range jobs {
-		if !finished[j.Node] {
+	for _, j := range e.jobs {
+		if !e.finished[j.Node] {
 			rest = append(rest, j.Node)
 		}
 	}
 	sort.Slice(rest, func(i, j int) bool { return rest[i].String() < rest[j].String() })
 	for _, n := range rest {
-		o := Outcome{Node: n, Status: Skipped, Cause: skipped[n]}
-		out = append(out, o)
-		if s.OnFinish != nil {
-			s.OnFinish(o)
+		o := Outcome{Node: n, Status: Skipped, Cause: e.skipped[n]}
+		e.out = append(e.out, o)
+		if e.s.OnFinish != nil {
+			e.s.OnFinish(o)
 		}
 	}
-	return out
 }
 
 // priorities gives each job its weight plus the heaviest chain of

@@ -1,13 +1,4 @@
 // Package cache is an action cache: action keys to results, and the verified blobs they name, in local and remote stores.
-//
-// Stores speak two namespaces, the action cache (AC, keyed by action key)
-// and the content-addressed store (CAS, keyed by the SHA-256 of the
-// content), exactly as bazel-remote's HTTP API does (/ac/<sha256>,
-// /cas/<sha256>). Local is the work directory's own store, Remote talks to a
-// bazel-remote (or any server of that protocol), and Layered composes them as
-// local-then-remote. Cache is the typed interface over a store: ActionKey →
-// ActionResult, Digest → blob. What an action and its outputs mean is its
-// users' business (the build package's ActionCache).
 package cache
 
 import (
@@ -34,6 +25,15 @@ var ErrNotFound = errors.New("not in the cache")
 
 // Store is a cache's two namespaces. A CAS blob read from any store must
 // still be verified by its reader: stores can be wrong.
+//
+// Stores speak two namespaces, the action cache (AC, keyed by action key)
+// and the content-addressed store (CAS, keyed by the SHA-256 of the
+// content), exactly as bazel-remote's HTTP API does (/ac/<sha256>,
+// /cas/<sha256>). Local is the work directory's own store, Remote talks to a
+// bazel-remote (or any server of that protocol), and Layered composes them as
+// local-then-remote. Cache is the typed interface over a store: ActionKey →
+// ActionResult, Digest → blob. What an action and its outputs mean is its
+// users' business (the builder package's ActionCache).
 type Store interface {
 	// Get opens the blob (its size is -1 when unknown); ErrNotFound on a miss.
 	Get(ctx context.Context, kind Kind, hash string) (io.ReadCloser, int64, error)

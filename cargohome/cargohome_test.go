@@ -3,7 +3,6 @@ package cargohome
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,26 +10,9 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // TestVendorConfigGolden: the config written for a lock naming crates.io,
 // git sources by branch, rev, tag and default branch, and an alternative
@@ -61,7 +43,7 @@ func TestVendorConfigGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "vendor-config.golden", text)
+	golden.Check(t, "testdata/vendor-config.golden", text)
 	// it is TOML cargo can read: every replaced source points at the vendor
 	var cfg struct {
 		Net    struct{ Offline bool }
@@ -86,7 +68,7 @@ func TestVendorConfigGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "registry-config.golden", reg)
+	golden.Check(t, "testdata/registry-config.golden", reg)
 	if _, err := (Config{Vendor: "/v", Registry: "/r"}).Render(); !errors.Is(err, ErrConflict) {
 		t.Errorf("vendor and registry together: %v, want ErrConflict", err)
 	}

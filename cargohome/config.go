@@ -15,7 +15,12 @@ const VendorName = "cook-vendor"
 // RegistryName names the source that replaces crates.io with a registry.
 const RegistryName = "cook"
 
-// Config is what cook writes to a cargo home's config.toml.
+// Config is what cook writes to a cargo home's config.toml: the source
+// replacement that points crates.io, alternative registries and every git
+// source a recipe's Cargo.lock names at one local directory source (see
+// Union for when that directory must be the union of several: a `cargo
+// vendor` directory and the standard library's own vendored crates, which
+// -Zbuild-std resolves through the same replacement).
 type Config struct {
 	// Vendor is a directory source ("cargo vendor" layout) that replaces
 	// crates.io and every source in Sources: nothing is downloaded.

@@ -1,10 +1,4 @@
-// Package cargohome prepares what cargo reads from its home directory for an
-// offline build: the config.toml with the source replacement that points
-// crates.io, alternative registries and every git source a recipe's
-// Cargo.lock names at one local directory source, and that directory itself
-// when it must be the union of several (a `cargo vendor` directory and the
-// standard library's own vendored crates, which -Zbuild-std resolves through
-// the same replacement).
+// Package cargohome prepares what cargo reads from its home directory for an offline build: a config.toml whose source replacement points the sources a Cargo.lock names at one local directory, and that directory.
 package cargohome
 
 import (

@@ -1,5 +1,11 @@
 package cookbook
 
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
 // CheckDiagnostic is one diagnostic of a check, as JSON shows it.
 type CheckDiagnostic struct {
 	Recipe  string `json:"recipe"`
@@ -72,4 +78,50 @@ func (t *Tree) Check(roots []Node, strict bool) *CheckReport {
 		rep.Cycles = append(rep.Cycles, s)
 	}
 	return rep
+}
+
+// WriteText prints the report for people: each error (and with
+// showWarnings each warning) as FILE:LINE:COLUMN: severity: message, each
+// cycle, then the counts. Text from the tree is escaped.
+func (r *CheckReport) WriteText(w io.Writer, showWarnings bool) error {
+	var b strings.Builder
+	for _, d := range r.Errors {
+		fmt.Fprintf(&b, "%s: error: %s\n", d.location(), Escape(d.Message))
+	}
+	if showWarnings {
+		for _, d := range r.Warnings {
+			fmt.Fprintf(&b, "%s: warning: %s\n", d.location(), Escape(d.Message))
+		}
+	}
+	for _, c := range r.Cycles {
+		fmt.Fprintf(&b, "error: dependency cycle: %s\n", Escape(strings.Join(c, " → ")))
+	}
+	fmt.Fprintf(&b, "%d recipes, %d load, %d error(s), %d warning(s), %d unresolved dependency name(s), %d cycle(s)\n",
+		r.Recipes, r.Loaded, len(r.Errors), len(r.Warnings), len(r.Unresolved), len(r.Cycles))
+	if len(r.Warnings) > 0 && !showWarnings {
+		b.WriteString("(warnings not shown: use -v, or name recipes, to see them)\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Summary is the one-line verdict of a failed check.
+func (r *CheckReport) Summary() string {
+	s := fmt.Sprintf("check found %d error(s) in %d recipe(s)", len(r.Errors), r.Failing)
+	if len(r.Cycles) > 0 {
+		s += fmt.Sprintf(" and %d dependency cycle(s)", len(r.Cycles))
+	}
+	return s
+}
+
+// location is the diagnostic's FILE[:LINE[:COLUMN]], escaped.
+func (d CheckDiagnostic) location() string {
+	s := Escape(d.Path)
+	if d.Line > 0 {
+		s += fmt.Sprintf(":%d", d.Line)
+		if d.Column > 0 {
+			s += fmt.Sprintf(":%d", d.Column)
+		}
+	}
+	return s
 }

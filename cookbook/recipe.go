@@ -1,6 +1,4 @@
-// Package cookbook models upstream Redox recipe trees: recipe.toml files with
-// upstream's exact schema and error rules, tree discovery, and the dependency
-// graph between (recipe, target) nodes. It reads recipe files and nothing else.
+// Package cookbook models upstream Redox recipe trees, reading recipe files and nothing else: recipe.toml files with upstream's exact schema and error rules, tree discovery, and the dependency graph between (recipe, target) nodes.
 package cookbook
 
 // Recipe is one recipes/**/recipe.toml.

@@ -1,7 +1,4 @@
-// Package demo is the small cookbook compiled into cook for `cook demo`: a C
-// library, a C program linking it through its sysroot, a Rust program, and a
-// meta package and filesystem config gathering them. Its sources are in the
-// binary, so the demo needs no network and no setup.
+// Package demo is the small cookbook compiled into cook for `cook demo`, so that the demo needs no network and no setup.
 package demo
 
 import (
@@ -14,7 +11,10 @@ import (
 //go:embed all:cookbook
 var files embed.FS
 
-// Recipes are the demo's recipes, dependencies before dependents.
+// Recipes are the demo's recipes, dependencies before dependents: a C
+// library, a C program linking it through its sysroot, a Rust program, and a
+// meta package gathering them (Config is the filesystem config installing
+// it).
 var Recipes = []string{"libhello", "hello", "rhello", "demo"}
 
 // Config is the demo's filesystem config, relative to the cookbook root.

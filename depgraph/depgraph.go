@@ -1,9 +1,4 @@
-// Package depgraph draws recipe dependency graphs: as graphviz dot text,
-// and as SVG laid out here in Go (layered, Sugiyama-style: longest-path
-// layers, barycentre ordering against crossings, then positions that keep
-// each node near its neighbours), so no external program is needed. Edge
-// kinds are styled apart: build, dev and package dependencies, and edges
-// into host: nodes.
+// Package depgraph draws recipe dependency graphs as a text tree, as graphviz dot text, or as SVG laid out here in Go (see Lay), so no external program is needed.
 package depgraph
 
 import (

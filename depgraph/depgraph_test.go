@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -18,30 +17,8 @@ import (
 	"time"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from what is generated now; run go test ./depgraph -update and review the diff", path)
-	}
-}
 
 // sample has every edge kind, a host: node, parallel edges, a cycle and
 // names that need escaping in dot and in SVG.
@@ -107,7 +84,7 @@ func TestDot(t *testing.T) {
 	if err := WriteDot(&b, sample()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "sample.dot", b.Bytes())
+	golden.Check(t, "testdata/sample.dot", b.Bytes())
 	svg := runDot(t, b.Bytes())
 	wellFormed(t, svg)
 	// graphviz drew every node, with the names as written
@@ -126,7 +103,7 @@ func TestSVG(t *testing.T) {
 	if err := WriteSVG(&b, sample()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "sample.svg", b.Bytes())
+	golden.Check(t, "testdata/sample.svg", b.Bytes())
 	wellFormed(t, b.Bytes())
 	if n := len(regexp.MustCompile(`<g class="node[ "]`).FindAll(b.Bytes(), -1)); n != 8 {
 		t.Errorf("%d nodes drawn, want 8", n)

@@ -61,48 +61,88 @@ type vertex struct {
 // the mean of its neighbours without overlaps (isotonic regression per
 // layer, in alternating sweeps).
 func Lay(g Graph) *Layout {
+	s := newLayering(g)
+	s.breakCycles()
+	s.assignLayers()
+	s.addBendPoints()
+	s.orderLayers()
+	placeX(s.vs, s.layers)
+	out := s.toCanvas()
+	spreadPorts(out)
+	return out
+}
+
+// link is a pair of distinct nodes, dependent → dependency.
+type link struct{ from, to int }
+
+// layering carries a graph through Lay's steps.
+type layering struct {
+	nodes []Node
+	edges []Edge
+	index map[string]int // node ID → index in nodes
+	order []link         // the distinct pairs, in edge order
+	pairs map[link][]int // the edges of each pair
+	// starts are where depth-first walks begin: the roots, then every node.
+	starts    []int
+	reversed  map[link]bool  // the pairs drawn against the layers
+	layer     []int          // of each node
+	vs        []vertex       // the nodes, then bend points
+	chains    map[link][]int // the vertices a drawn pair passes, top to bottom
+	layers    [][]int        // the vertices of each layer, in order
+	crossings int
+}
+
+func newLayering(g Graph) *layering {
 	nodes, edges := g.sorted()
-	index := make(map[string]int, len(nodes))
+	s := &layering{nodes: nodes, edges: edges, index: make(map[string]int, len(nodes)), pairs: map[link][]int{}}
 	for i, n := range nodes {
-		index[n.ID] = i
+		s.index[n.ID] = i
 	}
-	type link struct{ from, to int } // dependent → dependency
-	pairs := map[link][]int{}        // edges per pair of nodes
-	var order []link
 	for i, e := range edges {
-		l := link{index[e.From], index[e.To]}
+		l := link{s.index[e.From], s.index[e.To]}
 		if l.from == l.to {
 			continue
 		}
-		if _, ok := pairs[l]; !ok {
-			order = append(order, l)
+		if _, ok := s.pairs[l]; !ok {
+			s.order = append(s.order, l)
 		}
-		pairs[l] = append(pairs[l], i)
+		s.pairs[l] = append(s.pairs[l], i)
 	}
-	// Break cycles: a depth-first walk from the roots (then everything
-	// else, by ID) reverses the edges that lead back into the walk.
-	succ := make([][]int, len(nodes))
-	for _, l := range order {
-		succ[l.from] = append(succ[l.from], l.to)
-	}
-	reversed := map[link]bool{}
-	state := make([]uint8, len(nodes))
-	var starts []int
 	for i, n := range nodes {
 		if n.Root {
-			starts = append(starts, i)
+			s.starts = append(s.starts, i)
 		}
 	}
 	for i := range nodes {
-		starts = append(starts, i)
+		s.starts = append(s.starts, i)
 	}
+	return s
+}
+
+// drawn is l as the layers see it: turned round if it closes a cycle.
+func (s *layering) drawn(l link) link {
+	if s.reversed[l] {
+		return link{l.to, l.from}
+	}
+	return l
+}
+
+// breakCycles reverses the edges that lead back into a depth-first walk
+// from the roots (then everything else, by ID).
+func (s *layering) breakCycles() {
+	succ := make([][]int, len(s.nodes))
+	for _, l := range s.order {
+		succ[l.from] = append(succ[l.from], l.to)
+	}
+	s.reversed = map[link]bool{}
+	state := make([]uint8, len(s.nodes)) // 0 unseen, 1 on the walk, 2 done
 	type frame struct{ v, next int }
-	for _, s := range starts {
-		if state[s] != 0 {
+	for _, start := range s.starts {
+		if state[start] != 0 {
 			continue
 		}
-		stack := []frame{{s, 0}}
-		state[s] = 1
+		stack := []frame{{start, 0}}
+		state[start] = 1
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
 			if f.next < len(succ[f.v]) {
@@ -113,7 +153,7 @@ func Lay(g Graph) *Layout {
 					state[w] = 1
 					stack = append(stack, frame{w, 0})
 				case 1:
-					reversed[link{f.v, w}] = true
+					s.reversed[link{f.v, w}] = true
 				}
 				continue
 			}
@@ -121,15 +161,16 @@ func Lay(g Graph) *Layout {
 			stack = stack[:len(stack)-1]
 		}
 	}
-	// the acyclic graph the layers are computed on
-	down := make([][]int, len(nodes))
-	up := make([][]int, len(nodes))
+}
+
+// assignLayers gives every node its layer by longest path in the acyclic
+// graph, the roots pinned to the top, and makes the (empty) layers.
+func (s *layering) assignLayers() {
+	down := make([][]int, len(s.nodes))
+	up := make([][]int, len(s.nodes))
 	dag := map[link]bool{}
-	for _, l := range order {
-		d := l
-		if reversed[l] {
-			d = link{l.to, l.from}
-		}
+	for _, l := range s.order {
+		d := s.drawn(l)
 		if dag[d] {
 			continue
 		}
@@ -137,45 +178,51 @@ func Lay(g Graph) *Layout {
 		down[d.from] = append(down[d.from], d.to)
 		up[d.to] = append(up[d.to], d.from)
 	}
-	pinned := make([]bool, len(nodes))
-	for i, n := range nodes {
+	pinned := make([]bool, len(s.nodes))
+	for i, n := range s.nodes {
 		pinned[i] = n.Root
 	}
-	layer := longestPath(len(nodes), down, up, pinned)
+	s.layer = longestPath(len(s.nodes), down, up, pinned)
 	nl := 0
-	for _, l := range layer {
+	for _, l := range s.layer {
 		nl = max(nl, l+1)
 	}
+	s.layers = make([][]int, nl)
+}
 
-	// vertices: the nodes, then bend points
-	vs := make([]vertex, len(nodes))
-	for i, n := range nodes {
-		vs[i] = vertex{node: i, layer: layer[i], w: labelWidth(n.ID)}
+// addBendPoints makes a vertex of every node and of every layer a drawn
+// pair crosses, and links them into chains.
+func (s *layering) addBendPoints() {
+	s.vs = make([]vertex, len(s.nodes))
+	for i, n := range s.nodes {
+		s.vs[i] = vertex{node: i, layer: s.layer[i], w: labelWidth(n.ID)}
 	}
-	chains := map[link][]int{} // the vertices an edge passes, top to bottom
-	for _, l := range order {
-		d := l
-		if reversed[l] {
-			d = link{l.to, l.from}
-		}
-		if _, ok := chains[d]; ok {
+	s.chains = map[link][]int{}
+	for _, l := range s.order {
+		d := s.drawn(l)
+		if _, ok := s.chains[d]; ok {
 			continue
 		}
 		chain := []int{d.from}
-		for k := layer[d.from] + 1; k < layer[d.to]; k++ {
-			vs = append(vs, vertex{node: -1, layer: k, w: 0})
-			chain = append(chain, len(vs)-1)
+		for k := s.layer[d.from] + 1; k < s.layer[d.to]; k++ {
+			s.vs = append(s.vs, vertex{node: -1, layer: k, w: 0})
+			chain = append(chain, len(s.vs)-1)
 		}
 		chain = append(chain, d.to)
 		for k := 0; k+1 < len(chain); k++ {
 			a, b := chain[k], chain[k+1]
-			vs[a].down = append(vs[a].down, b)
-			vs[b].up = append(vs[b].up, a)
+			s.vs[a].down = append(s.vs[a].down, b)
+			s.vs[b].up = append(s.vs[b].up, a)
 		}
-		chains[d] = chain
+		s.chains[d] = chain
 	}
-	layers := make([][]int, nl)
-	// initial order: depth-first from the roots, so related nodes start close
+}
+
+// orderLayers orders each layer: depth-first from the roots first, so
+// related nodes start close, then barycentre sweeps down and up, keeping
+// the order with the fewest crossings.
+func (s *layering) orderLayers() {
+	vs, layers := s.vs, s.layers
 	seen := make([]bool, len(vs))
 	var visit func(v int)
 	visit = func(v int) {
@@ -188,14 +235,15 @@ func Lay(g Graph) *Layout {
 			visit(w)
 		}
 	}
-	for _, s := range starts {
-		visit(s)
+	for _, start := range s.starts {
+		visit(start)
 	}
 	for v := range vs {
 		visit(v)
 	}
 	setPos(vs, layers)
 
+	nl := len(layers)
 	best := cloneLayers(layers)
 	bestC := crossings(vs, layers)
 	for it := 0; it < sweeps && bestC > 0; it++ {
@@ -214,11 +262,14 @@ func Lay(g Graph) *Layout {
 			best, bestC = cloneLayers(layers), c
 		}
 	}
-	layers = best
-	setPos(vs, layers)
-	placeX(vs, layers)
+	s.layers, s.crossings = best, bestC
+	setPos(vs, s.layers)
+}
 
-	// to the canvas
+// toCanvas shifts the placed vertices into the margins and routes every
+// edge along its pair's chain, parallel edges offset apart.
+func (s *layering) toCanvas() *Layout {
+	vs := s.vs
 	minX := math.Inf(1)
 	maxX := math.Inf(-1)
 	for _, v := range vs {
@@ -229,17 +280,15 @@ func Lay(g Graph) *Layout {
 		minX, maxX = 0, 0
 	}
 	shift := margin - minX
-	out := &Layout{Width: maxX - minX + 2*margin, Height: 2*margin + float64(max(nl, 1)-1)*layerGap + nodeHeight, Crossings: bestC}
+	nl := len(s.layers)
+	out := &Layout{Width: maxX - minX + 2*margin, Height: 2*margin + float64(max(nl, 1)-1)*layerGap + nodeHeight, Crossings: s.crossings}
 	yOf := func(l int) float64 { return margin + float64(l)*layerGap + nodeHeight/2 }
-	for i, n := range nodes {
+	for i, n := range s.nodes {
 		out.Nodes = append(out.Nodes, Placed{Node: n, X: vs[i].x + shift, Y: yOf(vs[i].layer), W: vs[i].w, H: nodeHeight, Layer: vs[i].layer})
 	}
-	for _, l := range order {
-		d, rev := l, reversed[l]
-		if rev {
-			d = link{l.to, l.from}
-		}
-		chain := chains[d]
+	for _, l := range s.order {
+		rev := s.reversed[l]
+		chain := s.chains[s.drawn(l)]
 		pts := make([][2]float64, 0, len(chain))
 		for k, v := range chain {
 			y := yOf(vs[v].layer)
@@ -256,14 +305,13 @@ func Lay(g Graph) *Layout {
 				pts[a], pts[b] = pts[b], pts[a]
 			}
 		}
-		ids := pairs[l]
+		ids := s.pairs[l]
 		for k, ei := range ids {
-			e := edges[ei]
-			out.Edges = append(out.Edges, Routed{Edge: e, Points: pts, Host: nodes[index[e.To]].Host, Reversed: rev,
+			e := s.edges[ei]
+			out.Edges = append(out.Edges, Routed{Edge: e, Points: pts, Host: s.nodes[s.index[e.To]].Host, Reversed: rev,
 				Offset: (float64(k) - float64(len(ids)-1)/2) * 4})
 		}
 	}
-	spreadPorts(out)
 	return out
 }
 

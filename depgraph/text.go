@@ -3,6 +3,7 @@ package depgraph
 import (
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/redox-cook/cook/cookbook"
 )
@@ -88,4 +89,77 @@ func edgeLabel(e cookbook.Edge) string {
 		s += " (" + written + ")"
 	}
 	return s
+}
+
+// Dep is one answer of Query: a recipe node and, for direct dependencies
+// (or dependents), the edge's kind and the entry as written.
+type Dep struct {
+	Recipe string `json:"recipe"`
+	Kind   string `json:"kind,omitempty"`
+	Dep    string `json:"dep,omitempty"`
+}
+
+// Query lists target's dependencies in tree along edges of mask: direct
+// ones with their edge, or with transitive everything below it in build
+// order; with reverse, the recipes that depend on it instead (transitive:
+// sorted by name). The graph returned holds those nodes, target and the
+// edges between them (direct: only target's own), for drawing.
+func Query(tree *cookbook.Tree, target cookbook.Node, mask cookbook.EdgeKind, reverse, transitive bool) ([]Dep, Graph, error) {
+	out := []Dep{}
+	roots := []cookbook.Node{target}
+	if reverse {
+		roots = nil // every node: host nodes are reached only through host: edges
+	}
+	g := tree.NewGraph(roots, mask)
+	switch {
+	case !reverse && transitive:
+		order, err := g.Order()
+		if err != nil {
+			return nil, Graph{}, err
+		}
+		for _, n := range order {
+			if n != target {
+				out = append(out, Dep{Recipe: n.String()})
+			}
+		}
+	case !reverse:
+		for _, e := range g.Edges(target) {
+			out = append(out, Dep{Recipe: e.To.String(), Kind: e.Kind.String(), Dep: e.Dep.String()})
+		}
+	case !transitive:
+		for _, e := range g.Dependents(target) {
+			out = append(out, Dep{Recipe: e.To.String(), Kind: e.Kind.String(), Dep: e.Dep.String()})
+		}
+	default:
+		seen := map[cookbook.Node]bool{target: true}
+		queue := []cookbook.Node{target}
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			for _, e := range g.Dependents(n) {
+				if !seen[e.To] {
+					seen[e.To] = true
+					queue = append(queue, e.To)
+					out = append(out, Dep{Recipe: e.To.String()})
+				}
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Recipe < out[j].Recipe })
+	}
+	in := map[string]bool{target.String(): true}
+	for _, d := range out {
+		in[d.Recipe] = true
+	}
+	drawn := New(g, []cookbook.Node{target}).Only(func(e Edge) bool {
+		switch {
+		case !in[e.From] || !in[e.To]:
+			return false
+		case transitive:
+			return true
+		case reverse:
+			return e.To == target.String()
+		}
+		return e.From == target.String()
+	})
+	return out, drawn, nil
 }

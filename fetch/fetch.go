@@ -1,29 +1,4 @@
-// Package fetch is cook's fetch phase: it turns a recipe's [source] into a
-// verified source tree in the work directory, following upstream's rules
-// (spec/cookbook.md §4.3–4.4) — git (go-git: branch, rev or tag, shallow,
-// recursive submodules), tar (download with BLAKE3, verify, extract), path,
-// same_as, no source — then applies patches and runs the source script with
-// upstream's shell functions and cook's own wget and curl (Shims). Every
-// download goes through one content-addressed cache (Downloader) with mirror
-// rules, offline mode and retries. Trees are built in the work directory's
-// tmp/ and renamed into place: a failure leaves the previous source as it was.
-// The identity of what was fetched is recorded in source_info.toml (Info).
-//
-// For the build stage:
-//
-//	dl, _ := fetch.NewDownloader(fetch.WithCacheDir(dir), fetch.WithMirrors(m), fetch.WithOffline(offline))
-//	f, _ := fetch.New(tree, work, dl)       // no WithUpdate: builds do not follow branches
-//	res, err := f.Fetch(ctx, name)         // res.Source, res.Info
-//	info, _ := f.Info(name)                // or fetch.ReadInfo(work.SourceInfo(name)) without a Fetcher
-//	info.SourceIdent(), info.CommitIdent() // COOKBOOK_SOURCE_IDENT, COOKBOOK_COMMIT_IDENT
-//	info.Key()                             // source + patches + script downloads, for action keys
-//
-//	// wget/curl for the build script, answering from the cache only:
-//	sh, _ := fetch.BuildShims(ctx, offlineDL, name)
-//	defer sh.Close()
-//	cmd.Env = sh.Environ(env) // PATH with sh.Dir first, COOK_SHIM_SOCKET, COOK_SHIM_RECIPE
-//	// a sandbox must let the script see sh.Dir, the cook binary its links point to, and sh.Socket
-//	sh.Downloads()            // what the script fetched
+// Package fetch is cook's fetch phase: it turns a recipe's [source] into a verified, patched source tree in the work directory by upstream's rules, downloading through one content-addressed cache.
 package fetch
 
 import (
@@ -77,6 +52,33 @@ type ProgressFunc func(recipe, kind, what string) ProgressCounter
 
 // Fetcher fetches recipes of one tree into one work directory. It is safe
 // for concurrent use; fetches of the same recipe are shared.
+//
+// A fetch turns a recipe's [source] into a verified source tree in the work
+// directory, following upstream's rules (spec/cookbook.md §4.3–4.4) — git
+// (go-git: branch, rev or tag, shallow, recursive submodules), tar (download
+// with BLAKE3, verify, extract), path, same_as, no source — then applies
+// patches and runs the source script with upstream's shell functions and
+// cook's own wget and curl (Shims). Every download goes through one
+// content-addressed cache (Downloader) with mirror rules, offline mode and
+// retries. Trees are built in the work directory's tmp/ and renamed into
+// place: a failure leaves the previous source as it was. The identity of
+// what was fetched is recorded in source_info.toml (Info).
+//
+// For the build stage:
+//
+//	dl, _ := fetch.NewDownloader(fetch.WithCacheDir(dir), fetch.WithMirrors(m), fetch.WithOffline(offline))
+//	f, _ := fetch.New(tree, work, dl)       // no WithUpdate: builds do not follow branches
+//	res, err := f.Fetch(ctx, name)         // res.Source, res.Info
+//	info, _ := f.Info(name)                // or fetch.ReadInfo(work.SourceInfo(name)) without a Fetcher
+//	info.SourceIdent(), info.CommitIdent() // COOKBOOK_SOURCE_IDENT, COOKBOOK_COMMIT_IDENT
+//	info.Key()                             // source + patches + script downloads, for action keys
+//
+//	// wget/curl for the build script, answering from the cache only:
+//	sh, _ := fetch.BuildShims(ctx, offlineDL, name)
+//	defer sh.Close()
+//	cmd.Env = sh.Environ(env) // PATH with sh.Dir first, COOK_SHIM_SOCKET, COOK_SHIM_RECIPE
+//	// a sandbox must let the script see sh.Dir, the cook binary its links point to, and sh.Socket
+//	sh.Downloads()            // what the script fetched
 type Fetcher struct {
 	tree     *cookbook.Tree
 	work     workdir.Dir
@@ -164,7 +166,7 @@ func (f *Fetcher) Unfetch(name string) error {
 			if err := os.Remove(src); err != nil {
 				return fmt.Errorf("unfetch %s: %w", name, err)
 			}
-		} else if err := f.discard(src); err != nil {
+		} else if err := fsutil.RemoveAll(src); err != nil {
 			return fmt.Errorf("unfetch %s: %w", name, err)
 		}
 	}
@@ -589,7 +591,7 @@ func (f *Fetcher) build(ctx context.Context, recipe string, make func(dir string
 	if err != nil {
 		return err
 	}
-	defer f.discard(tmp)
+	defer fsutil.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "source")
 	if err := make(dir); err != nil {
 		return err
@@ -616,21 +618,6 @@ func (f *Fetcher) build(ctx context.Context, recipe string, make func(dir string
 		return err
 	}
 	return nil
-}
-
-// discard removes a tree, making read-only directories writable first.
-func (f *Fetcher) discard(dir string) error {
-	err := os.RemoveAll(dir)
-	if err == nil {
-		return nil
-	}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }
 
 func isDir(p string) bool {

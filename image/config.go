@@ -49,7 +49,7 @@ type General struct {
 	Cookbook         *string `toml:"cookbook,omitempty"`
 }
 
-// Package rules of [packages].
+// Rules of [packages] values.
 const (
 	RuleDefault = ""       // name = {}
 	RuleSource  = "source" // build from source

@@ -2,7 +2,6 @@ package image
 
 import (
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,9 +10,9 @@ import (
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/redox-cook/cook/internal/golden"
+)
 
 // sharedDir returns $COOK_SHARED or skips the test.
 func sharedDir(t *testing.T) string {
@@ -23,27 +22,6 @@ func sharedDir(t *testing.T) string {
 		t.Skip("COOK_SHARED not set (point it at the shared reference tree)")
 	}
 	return d
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", p, d)
-	}
 }
 
 func TestUpstreamConfigsLoad(t *testing.T) {
@@ -93,7 +71,7 @@ func TestUpstreamGolden(t *testing.T) {
 			if string(b) != string(b2) {
 				t.Errorf("marshal is not stable")
 			}
-			golden(t, "upstream-"+name+".toml", b)
+			golden.Check(t, "testdata/golden/"+"upstream-"+name+".toml", b)
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
 
 func TestCookConfigs(t *testing.T) {
@@ -17,7 +19,7 @@ func TestCookConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "cook-"+name+".toml", b)
+		golden.Check(t, "testdata/golden/"+"cook-"+name+".toml", b)
 	}
 	if _, err := FindConfig("cloud-hypervisor", "aarch64-unknown-redox", ""); err == nil {
 		t.Errorf("the x86_64 config was found for aarch64")

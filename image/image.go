@@ -1,14 +1,4 @@
-// Package image assembles bootable Redox OS disk images the way upstream's
-// installer does, without FUSE and without root: it reads a filesystem
-// config (config/*.toml, includes merged), builds the root tree in the
-// installer's order — config files, packages from cook's repository with
-// their runtime dependencies, post-install files, users — and writes a GPT
-// disk with a BIOS boot partition, an EFI system partition and a RedoxFS
-// partition at 2 MiB, streaming file contents into the RedoxFS writer.
-//
-// Images are reproducible: the filesystem UUID, partition GUIDs, password
-// salts and every time stamp derive from the inputs and the epoch
-// (SOURCE_DATE_EPOCH).
+// Package image assembles bootable Redox OS disk images from a filesystem config and cook's package repository the way upstream's installer does, without FUSE and without root.
 package image
 
 import (
@@ -177,6 +167,18 @@ func (e *TooSmallError) Unwrap() error { return redoxfs.ErrNoSpace }
 
 // Assemble writes the image for cfg to out, through a temporary file beside
 // it that is renamed into place only when complete.
+//
+// It works the way upstream's installer does, without FUSE and without
+// root: from a filesystem config (config/*.toml, includes merged), it builds
+// the root tree in the installer's order — config files, packages from
+// cook's repository with their runtime dependencies, post-install files,
+// users — and writes a GPT disk with a BIOS boot partition, an EFI system
+// partition and a RedoxFS partition at 2 MiB, streaming file contents into
+// the RedoxFS writer.
+//
+// Images are reproducible: the filesystem UUID, partition GUIDs, password
+// salts and every time stamp derive from the inputs and the epoch
+// (SOURCE_DATE_EPOCH).
 func Assemble(ctx context.Context, cfg *Config, out string, opts ...Option) (*Result, error) {
 	b := &builder{target: "x86_64-unknown-redox", bootloader: "bootloader"}
 	epoch, err := EpochFromEnv()

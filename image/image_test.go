@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/redox-cook/cook/internal/golden"
 	"github.com/redox-cook/cook/redoxfs"
 )
 
@@ -128,7 +129,7 @@ func TestBuildImage(t *testing.T) {
 	if got := fsys.Info().UUIDString(); got != res.UUID {
 		t.Errorf("UUID %s, result says %s", got, res.UUID)
 	}
-	golden(t, "image.tree", []byte(listing(t, fsys)))
+	golden.Check(t, "testdata/golden/image.tree", []byte(listing(t, fsys)))
 
 	for p, want := range map[string]string{
 		"etc/hostname":              "redox",
@@ -154,7 +155,7 @@ func TestBuildImage(t *testing.T) {
 		t.Errorf("usr/bin/hello: %q", hello[:8])
 	}
 	pt := readFile(t, fsys, "etc/pkg/packages.toml")
-	golden(t, "packages.toml", []byte(maskHello(pt)))
+	golden.Check(t, "testdata/golden/packages.toml", []byte(maskHello(pt)))
 	for _, want := range []string{"[installed.hello]", "manual = true", `dependencies = ["libdemo"]`, `dependents = ["hello"]`, `remote = "local"`} {
 		if !strings.Contains(pt, want) {
 			t.Errorf("packages.toml lacks %q:\n%s", want, pt)
@@ -351,7 +352,7 @@ func TestNetworkModes(t *testing.T) {
 				}
 			}
 			if tc.name == "ch-static" {
-				golden(t, "ch-static-10_dhcpd.service", []byte(readFile(t, fsys, "etc/init.d/10_dhcpd.service")))
+				golden.Check(t, "testdata/golden/ch-static-10_dhcpd.service", []byte(readFile(t, fsys, "etc/init.d/10_dhcpd.service")))
 			}
 		})
 	}

@@ -1,13 +1,12 @@
-// Package initfs writes and reads the Redox initfs archive (magic
-// "RedoxFtw"): the read-only image the bootloader loads from
-// /usr/lib/boot/initfs and the kernel maps into its first user process.
-//
-// Write builds an archive from a host directory plus a bootstrap ELF file,
-// byte-compatible with upstream's `redox-initfs-ar` (entries sorted by name,
-// so the same input gives the same bytes). Open reads one back through an
-// io.ReaderAt with every offset and length checked against the image size.
-//
-// # Layout
+// Package initfs writes and reads the Redox initfs archive (magic "RedoxFtw"), the read-only image the bootloader loads from /usr/lib/boot/initfs and the kernel maps into its first user process.
+package initfs
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Format constants, and the layout of an image.
 //
 // The layout below is that of redox-os/base initfs/src/types.rs and the
 // archiver initfs/tools/src/lib.rs (read at the GitHub copy
@@ -47,14 +46,6 @@
 // 0x18, initfs_size at 0x22, page_size at 0x2A, root inode 0) shares only the
 // magic, the inode table offset, inode_count and bootstrap_entry; Open
 // recognises it and reports ErrOldLayout.
-package initfs
-
-import (
-	"encoding/binary"
-	"fmt"
-)
-
-// Format constants.
 const (
 	// Magic starts every initfs image.
 	Magic = "RedoxFtw"

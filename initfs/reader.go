@@ -51,7 +51,8 @@ func OpenFile(path string) (*File, error) {
 }
 
 // Open reads the header and the inode table of the image held in the first
-// size bytes of r.
+// size bytes of r. Every offset and length is checked against the image
+// size.
 func Open(r io.ReaderAt, size int64) (*Image, error) {
 	if size < HeaderSize {
 		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrNotInitfs, size)

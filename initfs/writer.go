@@ -46,7 +46,8 @@ type node struct {
 }
 
 // Write archives the directory dir, with the bootstrap ELF file bootstrap
-// copied in front of it, into w, in upstream redox-initfs-ar's layout.
+// copied in front of it, into w, in upstream redox-initfs-ar's layout and
+// byte-compatible with its output.
 // Entries are sorted by name, so the same tree always gives the same bytes
 // (upstream takes them in readdir order). The image is written front to
 // back in one pass after the tree has been scanned, so w need not seek.

@@ -170,17 +170,6 @@ type BuildRun struct {
 	cache *builder.ActionCache
 }
 
-// Failed counts the nodes that failed.
-func (r *BuildRun) Failed() int {
-	n := 0
-	for _, o := range r.Outcomes {
-		if o.Status == builder.Failed {
-			n++
-		}
-	}
-	return n
-}
-
 // Wait waits, at most until ctx ends, for the action cache's background
 // uploads.
 func (r *BuildRun) Wait(ctx context.Context) (builder.CacheCounts, error) {

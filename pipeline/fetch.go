@@ -36,7 +36,7 @@ type FetchOptions struct {
 }
 
 // FetchOutcome is one recipe's fetch.
-type FetchOutcome = fetch.Outcome
+type FetchOutcome fetch.Outcome
 
 // Fetcher makes the fetcher of the Config: the shared download cache, the
 // mirrors, offline mode, the size limit and upstream's source-script
@@ -109,5 +109,10 @@ func (p *Pipeline) runFetches(ctx context.Context, f *fetch.Fetcher, names []str
 	if o.Observer != nil {
 		h.Started, h.Finished = o.Observer.FetchStarted, o.Observer.FetchFinished
 	}
-	return f.FetchAll(ctx, names, jobs, h)
+	all := f.FetchAll(ctx, names, jobs, h)
+	out := make([]FetchOutcome, len(all))
+	for i, o := range all {
+		out[i] = FetchOutcome(o)
+	}
+	return out
 }

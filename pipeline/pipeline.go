@@ -1,12 +1,4 @@
 // Package pipeline runs cook's steps for one recipe tree, work directory and target, in the order data flows: plan, fetch, build, publish, image.
-//
-// It wires the step packages together — cookbook, fetch, build, repo,
-// image — and owns the policies between them: what a build fetches first,
-// how the fetch phase's cargo step runs, what is found up to date before
-// scheduling, how a build's outcomes become a report, and that an image
-// takes freshly published packages. It prints nothing: progress reaches the
-// caller through observers, results as values. cmd/cook turns flags into a
-// Config and results into output and exit codes.
 package pipeline
 
 import (
@@ -46,6 +38,14 @@ type Config struct {
 }
 
 // Pipeline runs the steps for one Config.
+//
+// It wires the step packages together — cookbook, fetch, builder, repo,
+// image — and owns the policies between them: what a build fetches first,
+// how the fetch phase's cargo step runs, what is found up to date before
+// scheduling, how a build's outcomes become a report, and that an image
+// takes freshly published packages. It prints nothing: progress reaches the
+// caller through observers, results as values. cmd/cook turns flags into a
+// Config and results into output and exit codes.
 type Pipeline struct {
 	cfg Config
 }

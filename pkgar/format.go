@@ -1,14 +1,4 @@
-// Package pkgar writes, reads, verifies and extracts Redox package archives
-// (pkgar), byte-compatible with upstream's pkgar 0.2 format:
-//
-//	[Header 136 bytes][Entry 308 bytes × count][data region]
-//
-// The header carries an Ed25519 signature over its own bytes 64..136 (public
-// key, BLAKE3 of the entry table, entry count, flags); each entry carries the
-// BLAKE3 of its uncompressed data, its offset and stored size in the data
-// region, a mode (regular file or symlink plus permission bits) and a
-// NUL-padded relative path. Directories are not stored. A ".pkgar_head" file
-// is the header and entry table alone.
+// Package pkgar writes, reads, verifies and extracts Redox package archives (pkgar), byte-compatible with upstream's pkgar 0.2 format.
 package pkgar
 
 import (
@@ -20,7 +10,16 @@ import (
 	"strings"
 )
 
-// Sizes of the packed on-disk structures.
+// Sizes of the packed on-disk structures. A package is laid out as
+//
+//	[Header 136 bytes][Entry 308 bytes × count][data region]
+//
+// The header carries an Ed25519 signature over its own bytes 64..136 (public
+// key, BLAKE3 of the entry table, entry count, flags); each entry carries the
+// BLAKE3 of its uncompressed data, its offset and stored size in the data
+// region, a mode (regular file or symlink plus permission bits) and a
+// NUL-padded relative path. Directories are not stored. A ".pkgar_head" file
+// is the header and entry table alone.
 const (
 	HeaderSize = 136
 	EntrySize  = 308

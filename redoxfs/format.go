@@ -1,13 +1,4 @@
-// Package redoxfs writes and reads RedoxFS version 8 filesystems, the native
-// filesystem of Redox OS, byte-compatible with the upstream Rust library.
-//
-// Build writes a fresh filesystem from a Tree into a file at a byte offset,
-// streaming file contents. Open reads a filesystem back: it implements
-// io/fs.FS (plus ReadDirFS, StatFS and ReadLinkFS) and verifies the SeaHash
-// of every block it reads.
-//
-// All block numbers inside the filesystem are relative to its first byte;
-// block n lives at offset + n*BlockSize.
+// Package redoxfs writes and reads RedoxFS version 8 filesystems, the native filesystem of Redox OS, byte-compatible with the upstream Rust library.
 package redoxfs
 
 import (
@@ -16,7 +7,9 @@ import (
 	"math/bits"
 )
 
-// On-disk constants of RedoxFS version 8.
+// On-disk constants of RedoxFS version 8. All block numbers inside the
+// filesystem are relative to its first byte; block n lives at offset +
+// n*BlockSize.
 const (
 	BlockSize = 4096
 	Version   = 8

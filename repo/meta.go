@@ -1,9 +1,4 @@
-// Package repo turns a recipe's staged trees into signed packages with
-// their metadata (stage.pkgar, stage.toml, per optional package
-// stage.<opt>.pkgar and stage.<opt>.toml, and auto_deps.toml), detects
-// runtime dependencies from staged ELF files, and publishes built packages
-// into the work directory's repository, <work>/repo/<target>/, in the
-// layout upstream's installer and pkg read.
+// Package repo turns a recipe's staged trees into signed packages with their metadata, detects runtime dependencies from staged ELF files, and publishes built packages into the work directory's repository.
 package repo
 
 import (

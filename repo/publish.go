@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,8 +49,26 @@ type PublishResult struct {
 	Outdated  []string // packages asked for (or depended on) but not built
 }
 
-// Publish copies built packages into <work>/repo/<target>/ as
-// <pkg>.pkgar and <pkg>.toml, regenerates repo.toml from every <pkg>.toml
+// MarshalJSON writes r as cook repo publish --json prints it: the
+// directory as "repo", each list as an array, empty or not.
+func (r PublishResult) MarshalJSON() ([]byte, error) {
+	list := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return json.Marshal(struct {
+		Repo      string   `json:"repo"`
+		Published []string `json:"published"`
+		Unchanged []string `json:"unchanged"`
+		Outdated  []string `json:"outdated"`
+	}{r.Dir, list(r.Published), list(r.Unchanged), list(r.Outdated)})
+}
+
+// Publish copies built packages into <work>/repo/<target>/, in the layout
+// upstream's installer and pkg read, as <pkg>.pkgar and <pkg>.toml,
+// regenerates repo.toml from every <pkg>.toml
 // there, and writes the work directory's public key as
 // <work>/repo/id_ed25519.pub.toml. The names are expanded to their runtime
 // closure through each stage.toml's depends; host: names are skipped, a
@@ -333,7 +352,7 @@ func writeIndex(work workdir.Dir, target, dir string, outdated []string, buildID
 // recipe with a stage.toml, and each of its optional packages with a
 // stage.<opt>.toml, sorted. Host recipes are left out.
 func Built(work workdir.Dir, target string) ([]string, error) {
-	des, err := os.ReadDir(filepath.Join(work.Root, "recipes"))
+	des, err := os.ReadDir(work.Recipes())
 	if notExist(err) {
 		return nil, nil
 	}

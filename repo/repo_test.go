@@ -3,7 +3,6 @@ package repo
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,11 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/redox-cook/cook/fetch"
+	"github.com/redox-cook/cook/internal/golden"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/workdir"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 const target = "x86_64-unknown-redox"
 
@@ -110,23 +108,6 @@ func dump(t *testing.T, root string, only ...string) string {
 	return b.String()
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", p, diff)
-	}
-}
-
 // buildWork packages three recipes: libfoo (a library with a dev optional
 // package), app (depending on libfoo at runtime through auto-deps and on
 // data explicitly) and meta (a metapackage).
@@ -170,7 +151,7 @@ func buildWork(t *testing.T) (workdir.Dir, *pkgar.SecretKey) {
 
 func TestPackageRecipe(t *testing.T) {
 	w, key := buildWork(t)
-	golden(t, "stage.golden", dump(t, w.Root, "recipes"))
+	golden.Check(t, "testdata/stage.golden", dump(t, w.Root, "recipes"))
 	for _, c := range []struct{ recipe, opt string }{{"libfoo", ""}, {"libfoo", "dev"}, {"app", ""}} {
 		f, err := pkgar.Open(w.Pkgar(c.recipe, target, c.opt), key.Public())
 		if err != nil {
@@ -281,7 +262,7 @@ func TestPublish(t *testing.T) {
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("first publish (-want +got):\n%s", diff)
 	}
-	golden(t, "repo.golden", dump(t, w.Root, "repo"))
+	golden.Check(t, "testdata/repo.golden", dump(t, w.Root, "repo"))
 	pub, err := pkgar.LoadPublicKey(filepath.Join(w.Root, "repo", pkgar.PublicKeyFile))
 	if err != nil || pub != key.Public() {
 		t.Errorf("published key %v, %v", pub, err)
@@ -308,7 +289,7 @@ func TestPublish(t *testing.T) {
 	if len(res.Published) != 0 || len(res.Unchanged) != 4 {
 		t.Errorf("second publish: %+v", res)
 	}
-	golden(t, "repo.golden", dump(t, w.Root, "repo"))
+	golden.Check(t, "testdata/repo.golden", dump(t, w.Root, "repo"))
 
 	// A lost public key file is rewritten from the secret key.
 	if err := os.Remove(filepath.Join(w.Keys(), pkgar.PublicKeyFile)); err != nil {
@@ -317,7 +298,7 @@ func TestPublish(t *testing.T) {
 	if _, err := Publish(ctx, w, target, []string{"meta"}, WithBuildID("cafe")); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "repo.golden", dump(t, w.Root, "repo"))
+	golden.Check(t, "testdata/repo.golden", dump(t, w.Root, "repo"))
 
 	// Nothing built.
 	if _, err := Publish(ctx, w, target, []string{"nope"}); !errors.Is(err, ErrNothingToPublish) {

@@ -1,9 +1,4 @@
-// Package report shows where a build's time went. It takes plain data — the
-// result of `cook build --json`: every node's status, start, end, wait and
-// timed phases, and the run's jobs, start and phases — and renders it as a
-// self-contained HTML page (a Gantt chart of every node, jobs in use over
-// time, the critical path and the slowest nodes) or as Chrome trace-event
-// JSON for Perfetto and chrome://tracing.
+// Package report shows where a build's time went, from what `cook build --json` prints, as a self-contained HTML page or as Chrome trace-event JSON for Perfetto and chrome://tracing.
 package report
 
 import (

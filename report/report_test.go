@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -17,28 +15,9 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from what is generated now; run go test ./report -update and review the diff", path)
-	}
-}
 
 // recorded is testdata/build.json: a real build (see testdata/record.sh).
 func recorded(t testing.TB) *Build {
@@ -196,7 +175,7 @@ func wellFormed(t *testing.T, doc []byte) {
 func TestHTMLRecorded(t *testing.T) {
 	b := recorded(t)
 	page := render(t, b)
-	golden(t, "build.outline.golden", outline(t, page))
+	golden.Check(t, "testdata/build.outline.golden", outline(t, page))
 	if n := checkSVGs(t, page); n != 2 {
 		t.Errorf("%d inline SVGs, want 2 (Gantt and jobs)", n)
 	}
@@ -284,7 +263,7 @@ func TestHTMLEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := render(t, b)
-	golden(t, "hostile.outline.golden", outline(t, page))
+	golden.Check(t, "testdata/hostile.outline.golden", outline(t, page))
 	checkSVGs(t, page)
 	scripts := 0
 	var titles []string
@@ -465,7 +444,7 @@ func TestTrace(t *testing.T) {
 	if err := WriteTrace(&buf, b); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "build.trace.golden.json", buf.Bytes())
+	golden.Check(t, "testdata/build.trace.golden.json", buf.Bytes())
 	tracks := checkTrace(t, buf.Bytes())
 	jobs := 0
 	seen := map[string]int{}

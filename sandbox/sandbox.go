@@ -1,13 +1,4 @@
 // Package sandbox runs a command on a fresh root that shows only what its Spec names.
-//
-// A sandboxed command starts in new user, mount, pid and (unless allowed)
-// network namespaces, with no root needed. Before the command runs, an init
-// step — cook itself, re-executed — mounts an empty tmpfs, fills it with the
-// host's tool directories read-only (/usr, /bin, /lib*, a few /etc files), a
-// private /dev, /proc and /tmp and the Spec's own mounts, pivots into it and
-// detaches the host's root, so that nothing else of the host (its home
-// directories, keys, other builds) can be named from inside. When the first
-// process exits, the kernel kills every process left in the pid namespace.
 package sandbox
 
 import (
@@ -151,6 +142,15 @@ func isAbsClean(p string) bool { return filepath.IsAbs(p) && filepath.Clean(p) =
 // spec.Env, inside the sandbox) with args. Cancelling ctx kills the
 // sandbox's first process and so all of it. The returned command fails to
 // start when spec is not valid.
+//
+// A sandboxed command starts in new user, mount, pid and (unless allowed)
+// network namespaces, with no root needed. Before the command runs, an init
+// step — cook itself, re-executed — mounts an empty tmpfs, fills it with the
+// host's tool directories read-only (/usr, /bin, /lib*, a few /etc files), a
+// private /dev, /proc and /tmp and the Spec's own mounts, pivots into it and
+// detaches the host's root, so that nothing else of the host (its home
+// directories, keys, other builds) can be named from inside. When the first
+// process exits, the kernel kills every process left in the pid namespace.
 func Command(ctx context.Context, spec Spec, name string, args ...string) *exec.Cmd {
 	exe, exeErr := os.Executable()
 	raw, jsonErr := json.Marshal(struct {

@@ -1,8 +1,4 @@
-// Package script generates the bash scripts cook runs for recipes, compatible
-// with upstream's: the build prescript (environment, flag arrays and the
-// cookbook_* functions), the shared prescript also available to source
-// scripts (DYNAMIC_INIT, autotools_recursive_regenerate, GNU_CONFIG_GET),
-// the text each template inserts, and the postscript that tidies the stage.
+// Package script generates the bash scripts cook runs for recipes, compatible with upstream's: a recipe's build script, the text a source script runs as, and the helper commands on a build's PATH.
 package script
 
 import (
@@ -23,11 +19,13 @@ var buildPostscript string
 // change a build's output; it is part of every action key.
 const Version = "cook-script-2"
 
-// BuildPrescript is upstream's BUILD_PRESCRIPT, line for line but for the
-// differences listed in docs/recipe-format.md ("The build script").
+// BuildPrescript is upstream's BUILD_PRESCRIPT (environment, flag arrays and
+// the cookbook_* functions), line for line but for the differences listed
+// in docs/recipe-format.md ("The build script").
 func BuildPrescript() string { return buildPrescript }
 
-// BuildPostscript is upstream's BUILD_POSTSCRIPT, unchanged.
+// BuildPostscript is upstream's BUILD_POSTSCRIPT, unchanged: it tidies the
+// stage.
 func BuildPostscript() string { return buildPostscript }
 
 // Generate returns the full build script of r: prescript, shared prescript,

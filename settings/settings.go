@@ -1,6 +1,4 @@
-// Package settings reads cook.toml, cook's own configuration file: defaults for
-// the global flags, mirror rules and per-feature sections that later stages
-// read (cargo source replacement, network opt-ins, the shared cache).
+// Package settings reads cook.toml, cook's own configuration file, and resolves each global option from the command line, the environment, cook.toml and the defaults.
 package settings
 
 import (
@@ -15,7 +13,9 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Settings is the content of cook.toml. Every field is optional.
+// Settings is the content of cook.toml: defaults for the global flags,
+// mirror rules and per-feature sections that later stages read (cargo source
+// replacement, network opt-ins, the shared cache). Every field is optional.
 type Settings struct {
 	// Path is the file the settings were read from ("" for defaults).
 	Path string `toml:"-"`

@@ -1,8 +1,4 @@
-// Package sysroot assembles the directory a recipe builds against from its
-// dependencies' staged trees: usr/{bin,include,lib,share} with the top-level
-// bin, include, lib and share symlinks upstream's sysroots have, filled with
-// hard links (so assembly costs a link per file, not a copy), and tagged with
-// the digest of every input so that an unchanged sysroot is reused as is.
+// Package sysroot assembles the directory a recipe builds against from its dependencies' staged trees, out of hard links, reusing it as is when no input changed.
 package sysroot
 
 import (
@@ -36,6 +32,11 @@ var topLinks = []string{"bin", "include", "lib", "share"}
 // the same digests it is left alone and Assemble returns false. Otherwise the
 // tree is built next to dir and renamed over it, so a failure never leaves a
 // half-assembled sysroot.
+//
+// A sysroot is usr/{bin,include,lib,share} with the top-level bin, include,
+// lib and share symlinks upstream's sysroots have, filled with hard links (so
+// assembly costs a link per file, not a copy), and tagged with the digest of
+// every input so that an unchanged sysroot is reused as is.
 func Assemble(ctx context.Context, dir string, inputs []Input) (changed bool, err error) {
 	inputs = append([]Input(nil), inputs...)
 	sort.Slice(inputs, func(i, j int) bool { return inputs[i].Name < inputs[j].Name })

@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +52,38 @@ type BootstrapResult struct {
 	Probe   *HostProbe
 	// Changed is false when the prefix was already up to date.
 	Changed bool
+}
+
+// MarshalJSON writes the result as cook toolchain bootstrap --json prints
+// it: target, sysroot, changed and the host tools found or missing.
+func (r BootstrapResult) MarshalJSON() ([]byte, error) {
+	var tools []HostTool
+	if r.Probe != nil {
+		tools = r.Probe.Tools
+	}
+	return json.Marshal(map[string]any{"target": r.Target, "sysroot": r.Sysroot, "changed": r.Changed, "tools": tools})
+}
+
+// WriteText says whether the prefix changed and lists each host tool: its
+// version and path, or what is missing and the fix.
+func (r BootstrapResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	if r.Changed {
+		fmt.Fprintf(&b, "bootstrapped the %s toolchain in %s\n", r.Target, r.Sysroot)
+	} else {
+		fmt.Fprintf(&b, "the %s toolchain in %s is up to date\n", r.Target, r.Sysroot)
+	}
+	if r.Probe != nil {
+		for _, t := range r.Probe.Tools {
+			if t.Found() {
+				fmt.Fprintf(&b, "  %-12s %s (%s)\n", t.Name, t.Version, t.Path)
+			} else {
+				fmt.Fprintf(&b, "  %-12s missing: %s; fix: %s\n", t.Name, t.Problem, t.Fix)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // MissingError lists what the host lacks, with the command that fixes it.
@@ -444,4 +478,17 @@ func (tc *Toolchain) loadBootstrap(tag []byte) error {
 		tc.Optional = append(tc.Optional, n+": "+in.missing[n])
 	}
 	return nil
+}
+
+// Or fills o's empty host programs from d.
+func (o BootstrapOptions) Or(d BootstrapOptions) BootstrapOptions {
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{{&o.Rustc, d.Rustc}, {&o.Cargo, d.Cargo}, {&o.Cbindgen, d.Cbindgen}} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	return o
 }

@@ -281,3 +281,54 @@ func TestBootstrapMissing(t *testing.T) {
 		t.Error("bootstrapped a Linux target")
 	}
 }
+
+// TestRustLLDStablePaths: the rust-lld wrapper hands lld-link the objects
+// of rustc's randomly named temporary directory from a directory named after
+// their content, so two links of equal inputs see equal arguments (the PDB,
+// whose hash is the image's GUID, names them), and adds /Brepro; other
+// flavors pass through untouched.
+func TestRustLLDStablePaths(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "lld")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\nfor a; do echo \"$a\"; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := fakeProbe(triple.Triple("x86_64-unknown-redox"))
+	for i := range p.Tools {
+		if p.Tools[i].Name == "ld.lld" {
+			p.Tools[i].Path = fake
+		}
+	}
+	wrapper := filepath.Join(dir, "rust-lld")
+	if err := os.WriteFile(wrapper, []byte(bootstrapFiles(p)["bin/rust-lld"].Text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := func(tmp string) []string {
+		obj := filepath.Join(dir, tmp, "symbols.o")
+		if err := os.MkdirAll(filepath.Dir(obj), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(obj, []byte("object"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(wrapper, "-flavor", "link", "/OUT:x.efi", obj, "with space").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	}
+	a, b := link("rustcAbC123"), link("rustcXyZ789")
+	if strings.Join(a, "|") != strings.Join(b, "|") {
+		t.Fatalf("links differ:\n%q\n%q", a, b)
+	}
+	if len(a) != 6 || a[5] != "/Brepro" || a[4] != "with space" || strings.Contains(a[3], "rustcAbC123") {
+		t.Fatalf("args: %q", a)
+	}
+	if data, err := os.ReadFile(a[3]); err != nil || string(data) != "object" {
+		t.Fatalf("copied object %s: %q %v", a[3], data, err)
+	}
+	out, err := exec.Command(wrapper, "-flavor", "gnu", filepath.Join(dir, "rustcAbC123", "symbols.o")).Output()
+	if err != nil || strings.Contains(string(out), "rustc-link") || strings.Contains(string(out), "Brepro") {
+		t.Fatalf("gnu flavor: %q %v", out, err)
+	}
+}

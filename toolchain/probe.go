@@ -122,91 +122,139 @@ var minCbindgen = [3]int{0, 29, 0}
 // ProbeHost finds the host programs a bootstrapped toolchain for target
 // would use and asks each for its version. It changes nothing.
 func ProbeHost(ctx context.Context, target triple.Triple, opts BootstrapOptions) *HostProbe {
-	p := &HostProbe{Target: target}
-	add := func(t HostTool) { p.Tools = append(p.Tools, t) }
+	h := &hostProber{ctx: ctx, target: target, p: &HostProbe{Target: target}}
+	rustc := h.rustc(opts.Rustc)
+	cargo := h.cargo(opts.Cargo)
+	src := h.rustSrc(rustc)
+	h.rustcTarget(&rustc)
+	h.add(rustc, cargo, src)
+	h.add(h.lld())
+	h.add(h.clang())
+	h.add(h.llvmBinutils()...)
+	if target.IsX86() {
+		h.add(h.nasm())
+		h.add(h.gnuBinutils()...)
+	}
+	h.add(h.libunwind(), h.cbindgen(opts.Cbindgen))
+	return h.p
+}
 
-	// Rust: rustc, cargo, rust-src (for -Zbuild-std), the target.
+// hostProber carries ProbeHost's target and what the tools probed so far
+// told it (the Rust sysroot, rustc's LLVM version) to the next probe.
+type hostProber struct {
+	ctx    context.Context
+	target triple.Triple
+	p      *HostProbe
+}
+
+func (h *hostProber) add(tools ...HostTool) { h.p.Tools = append(h.p.Tools, tools...) }
+
+// version asks t for its version with args and records the first line of
+// the answer, or the failure as t's problem.
+func (h *hostProber) version(t *HostTool, args ...string) {
+	if out, err := runVersion(h.ctx, t.Path, args...); err != nil {
+		t.Problem = err.Error()
+	} else {
+		t.Version = firstLine(out)
+	}
+}
+
+// rustc finds rustc (want if given) and learns the LLVM major version it
+// was built with.
+func (h *hostProber) rustc(want string) HostTool {
 	rustc := HostTool{Name: "rustc", Required: true, Package: "rustc-web"}
-	rustc.Path, rustc.Problem = findRust("rustc", opts.Rustc)
+	rustc.Path, rustc.Problem = findRust("rustc", want)
 	if rustc.Path != "" && rustc.Problem == "" {
-		out, err := runVersion(ctx, rustc.Path, "-vV")
+		out, err := runVersion(h.ctx, rustc.Path, "-vV")
 		if err != nil {
 			rustc.Problem = err.Error()
 		} else {
 			rustc.Version = firstLine(out)
 			if m := regexp.MustCompile(`(?m)^LLVM version: (\d+)`).FindStringSubmatch(out); m != nil {
-				p.LLVMMajor, _ = strconv.Atoi(m[1])
+				h.p.LLVMMajor, _ = strconv.Atoi(m[1])
 				rustc.Version += "; LLVM " + strings.TrimPrefix(lineWith(out, "LLVM version: "), "LLVM version: ")
 			}
 		}
 	}
 	rustc.Fix = "apt-get install rustc-web (Debian 12; or pass --rustc a nightly's rustc, not a rustup proxy)"
-	add(rustc)
+	return rustc
+}
+
+// cargo finds cargo (want if given).
+func (h *hostProber) cargo(want string) HostTool {
 	cargo := HostTool{Name: "cargo", Required: true, Package: "cargo-web"}
-	cargo.Path, cargo.Problem = findRust("cargo", opts.Cargo)
+	cargo.Path, cargo.Problem = findRust("cargo", want)
 	if cargo.Found() {
-		if out, err := runVersion(ctx, cargo.Path, "-V"); err != nil {
-			cargo.Problem = err.Error()
-		} else {
-			cargo.Version = firstLine(out)
-		}
+		h.version(&cargo, "-V")
 	}
 	cargo.Fix = "apt-get install cargo-web"
-	add(cargo)
+	return cargo
+}
 
+// rustSrc finds the standard library's source in rustc's sysroot (for
+// -Zbuild-std) and the crates vendored beside it.
+func (h *hostProber) rustSrc(rustc HostTool) HostTool {
 	src := HostTool{Name: "rust-src", Required: true, Package: "rust-web-src",
 		Fix: "apt-get install rust-web-src (the standard library's source, which -Zbuild-std compiles)"}
-	if rustc.Found() {
-		if out, err := runVersion(ctx, rustc.Path, "--print", "sysroot"); err == nil {
-			p.RustSysroot = strings.TrimSpace(out)
-		}
-		lib := filepath.Join(p.RustSysroot, "lib", "rustlib", "src", "rust", "library")
-		if _, err := os.Stat(filepath.Join(lib, "core", "src", "lib.rs")); err != nil {
-			src.Problem = "no standard library source in " + lib
-		} else {
-			src.Path = filepath.Join(p.RustSysroot, "lib", "rustlib", "src", "rust")
-			src.Version = "library/Cargo.lock " + fileDigest(filepath.Join(lib, "Cargo.lock"))
-			if st, err := os.Stat(filepath.Join(lib, "vendor")); err == nil && st.IsDir() {
-				p.StdVendor = filepath.Join(lib, "vendor")
-				src.Version += ", vendored std crates"
-			}
-		}
-		if out, err := runVersion(ctx, rustc.Path, "--print", "target-list"); err == nil &&
-			!containsLine(out, string(target)) {
-			rustc.Problem = fmt.Sprintf("%s does not know the target %s", rustc.Version, target)
-			p.Tools[0] = rustc
-		}
-	} else {
+	if !rustc.Found() {
 		src.Problem = "needs rustc"
+		return src
 	}
-	add(src)
+	if out, err := runVersion(h.ctx, rustc.Path, "--print", "sysroot"); err == nil {
+		h.p.RustSysroot = strings.TrimSpace(out)
+	}
+	lib := filepath.Join(h.p.RustSysroot, "lib", "rustlib", "src", "rust", "library")
+	if _, err := os.Stat(filepath.Join(lib, "core", "src", "lib.rs")); err != nil {
+		src.Problem = "no standard library source in " + lib
+		return src
+	}
+	src.Path = filepath.Join(h.p.RustSysroot, "lib", "rustlib", "src", "rust")
+	src.Version = "library/Cargo.lock " + fileDigest(filepath.Join(lib, "Cargo.lock"))
+	if st, err := os.Stat(filepath.Join(lib, "vendor")); err == nil && st.IsDir() {
+		h.p.StdVendor = filepath.Join(lib, "vendor")
+		src.Version += ", vendored std crates"
+	}
+	return src
+}
 
-	// lld: rustc's linker for the kernel and UEFI targets (as rust-lld) and
-	// the C link driver's linker.
-	lld := HostTool{Name: "ld.lld", Required: true, Package: fmt.Sprintf("lld-%d", orDefault(p.LLVMMajor, 22))}
-	lld.Path = findVersioned("ld.lld", p.LLVMMajor)
+// rustcTarget marks a found rustc unusable when it does not know the
+// target.
+func (h *hostProber) rustcTarget(rustc *HostTool) {
+	if !rustc.Found() {
+		return
+	}
+	if out, err := runVersion(h.ctx, rustc.Path, "--print", "target-list"); err == nil &&
+		!containsLine(out, string(h.target)) {
+		rustc.Problem = fmt.Sprintf("%s does not know the target %s", rustc.Version, h.target)
+	}
+}
+
+// lld finds ld.lld: rustc's linker for the kernel and UEFI targets (as
+// rust-lld) and the C link driver's linker.
+func (h *hostProber) lld() HostTool {
+	lld := HostTool{Name: "ld.lld", Required: true, Package: fmt.Sprintf("lld-%d", orDefault(h.p.LLVMMajor, 22))}
+	lld.Path = findVersioned("ld.lld", h.p.LLVMMajor)
 	lld.Fix = "apt-get install " + lld.Package
 	if lld.Path != "" {
-		if out, err := runVersion(ctx, lld.Path, "--version"); err != nil {
-			lld.Problem = err.Error()
-		} else {
-			lld.Version = firstLine(out)
-		}
+		h.version(&lld, "--version")
 	} else {
 		lld.Problem = "no ld.lld on PATH"
 	}
-	add(lld)
+	return lld
+}
 
-	// clang: the C compiler, and compiler-rt's builtins as libgcc.a.
-	clang := HostTool{Name: "clang", Required: true, Package: "clang-14", Fix: "apt-get install clang-14"}
-	builtins := HostTool{Name: "compiler-rt", Package: "libclang-rt-14-dev",
+// clang finds the C compiler and compiler-rt's builtins for the target
+// (the toolchain's libgcc.a), preferring a clang that has the builtins.
+func (h *hostProber) clang() (clang, builtins HostTool) {
+	clang = HostTool{Name: "clang", Required: true, Package: "clang-14", Fix: "apt-get install clang-14"}
+	builtins = HostTool{Name: "compiler-rt", Package: "libclang-rt-14-dev",
 		Fix: "apt-get install libclang-rt-14-dev (compiler-rt builtins, the toolchain's libgcc.a)"}
-	for _, c := range clangCandidates(p.LLVMMajor) {
+	for _, c := range clangCandidates(h.p.LLVMMajor) {
 		path, err := exec.LookPath(c)
 		if err != nil {
 			continue
 		}
-		rt := compilerRT(ctx, path, target)
+		rt := compilerRT(h.ctx, path, h.target)
 		if clang.Path == "" || rt != "" && builtins.Path == "" {
 			clang.Path, builtins.Path = path, rt
 		}
@@ -217,108 +265,126 @@ func ProbeHost(ctx context.Context, target triple.Triple, opts BootstrapOptions)
 	if clang.Path == "" {
 		clang.Problem = "no clang on PATH"
 		builtins.Problem = "needs clang"
-	} else {
-		if out, err := runVersion(ctx, clang.Path, "--version"); err != nil {
-			clang.Problem = err.Error()
-		} else {
-			clang.Version = firstLine(out)
-		}
-		if builtins.Path == "" {
-			builtins.Problem = fmt.Sprintf("no compiler-rt builtins for %s next to %s: C programs cannot link (libgcc.a)", target.Arch(), clang.Path)
-			if target.Arch() != triple.Host().Arch() {
-				builtins.Package = ""
-				builtins.Fix = "provide libgcc.a for " + target.Arch() + " in the prefix's lib/gcc/" + target.GNU() + "/"
-			}
-		} else {
-			builtins.Version = filepath.Base(builtins.Path)
-		}
+		return clang, builtins
 	}
-	add(clang)
-	add(builtins)
+	h.version(&clang, "--version")
+	if builtins.Path != "" {
+		builtins.Version = filepath.Base(builtins.Path)
+		return clang, builtins
+	}
+	arch := h.target.Arch()
+	builtins.Problem = fmt.Sprintf("no compiler-rt builtins for %s next to %s: C programs cannot link (libgcc.a)", arch, clang.Path)
+	if arch != triple.Host().Arch() {
+		builtins.Package = ""
+		builtins.Fix = "provide libgcc.a for " + arch + " in the prefix's lib/gcc/" + h.target.GNU() + "/"
+	}
+	return clang, builtins
+}
 
-	// LLVM binutils.
-	llvmPkg := fmt.Sprintf("llvm-%d", orDefault(p.LLVMMajor, 22))
+// llvmBinutils finds the LLVM binutils (llvmTools); they come in one
+// package, so each found one takes llvm-ar's version.
+func (h *hostProber) llvmBinutils() []HostTool {
+	llvmPkg := fmt.Sprintf("llvm-%d", orDefault(h.p.LLVMMajor, 22))
+	var tools []HostTool
 	for _, name := range llvmTools {
 		t := HostTool{Name: "llvm-" + name, Required: true, Package: llvmPkg, Fix: "apt-get install " + llvmPkg}
-		t.Path = findVersioned("llvm-"+name, p.LLVMMajor)
+		t.Path = findVersioned("llvm-"+name, h.p.LLVMMajor)
 		if t.Path == "" {
 			t.Problem = "no llvm-" + name + " on PATH"
 		} else if name == "ar" {
-			if out, err := runVersion(ctx, t.Path, "--version"); err != nil {
+			if out, err := runVersion(h.ctx, t.Path, "--version"); err != nil {
 				t.Problem = err.Error()
 			} else {
 				t.Version = strings.TrimSpace(lineWith(out, "LLVM version"))
 			}
 		}
-		add(t)
+		tools = append(tools, t)
 	}
-	if v := p.Tool("llvm-ar").Version; v != "" { // one package: one version
-		for i, t := range p.Tools {
-			if strings.HasPrefix(t.Name, "llvm-") && t.Found() {
-				p.Tools[i].Version = v
+	var arVersion string
+	for _, t := range tools {
+		if t.Name == "llvm-ar" {
+			arVersion = t.Version
+		}
+	}
+	if arVersion != "" {
+		for i, t := range tools {
+			if t.Found() {
+				tools[i].Version = arVersion
 			}
 		}
 	}
+	return tools
+}
 
-	// x86: nasm (kernel, BIOS bootloader) and GNU ld/objcopy/as (BIOS
-	// stage 3 links with -m elf_i386; kernel and BIOS objcopy).
-	if target.IsX86() {
-		nasm := HostTool{Name: "nasm", Required: true, Package: "nasm", Fix: "apt-get install nasm"}
-		nasm.Path = lookPath("nasm")
-		if nasm.Path == "" {
-			nasm.Problem = "no nasm on PATH"
-		} else if out, err := runVersion(ctx, nasm.Path, "-v"); err != nil {
-			nasm.Problem = err.Error()
+// nasm finds nasm (x86: the kernel and the BIOS bootloader).
+func (h *hostProber) nasm() HostTool {
+	nasm := HostTool{Name: "nasm", Required: true, Package: "nasm", Fix: "apt-get install nasm"}
+	nasm.Path = lookPath("nasm")
+	if nasm.Path == "" {
+		nasm.Problem = "no nasm on PATH"
+	} else {
+		h.version(&nasm, "-v")
+	}
+	return nasm
+}
+
+// gnuBinutils finds GNU ld, objcopy and as for x86 (the BIOS bootloader's
+// stage 3 links with -m elf_i386; kernel and BIOS objcopy).
+func (h *hostProber) gnuBinutils() []HostTool {
+	hostX86 := triple.Host().Arch() == "x86_64"
+	var tools []HostTool
+	for _, g := range []struct{ name, cmd, arg string }{{"gnu-ld", "ld", "-v"}, {"gnu-objcopy", "objcopy", "--version"}, {"gnu-as", "as", "--version"}} {
+		t := HostTool{Name: g.name, Required: true, Package: "binutils", Fix: "apt-get install binutils"}
+		t.Path = lookPath(g.cmd)
+		if t.Path == "" {
+			t.Problem = "no " + g.cmd + " on PATH"
 		} else {
-			nasm.Version = firstLine(out)
+			h.version(&t, g.arg)
 		}
-		add(nasm)
-		for _, g := range []struct{ name, cmd, arg string }{{"gnu-ld", "ld", "-v"}, {"gnu-objcopy", "objcopy", "--version"}, {"gnu-as", "as", "--version"}} {
-			t := HostTool{Name: g.name, Required: true, Package: "binutils", Fix: "apt-get install binutils"}
-			t.Path = lookPath(g.cmd)
-			if t.Path == "" {
-				t.Problem = "no " + g.cmd + " on PATH"
-			} else if out, err := runVersion(ctx, t.Path, g.arg); err != nil {
-				t.Problem = err.Error()
-			} else {
-				t.Version = firstLine(out)
+		if t.Found() && g.cmd == "ld" && hostX86 {
+			if out, err := runVersion(h.ctx, t.Path, "-V"); err == nil && !strings.Contains(out, "elf_i386") {
+				t.Problem = t.Path + " cannot link elf_i386"
 			}
-			if t.Found() && g.cmd == "ld" && triple.Host().Arch() == "x86_64" {
-				if out, err := runVersion(ctx, t.Path, "-V"); err == nil && !strings.Contains(out, "elf_i386") {
-					t.Problem = t.Path + " cannot link elf_i386"
-				}
-			}
-			if t.Found() && triple.Host().Arch() != "x86_64" {
-				t.Problem = "the host's GNU binutils are not for x86"
-				t.Fix = "apt-get install binutils-x86-64-linux-gnu"
-			}
-			add(t)
 		}
+		if t.Found() && !hostX86 {
+			t.Problem = "the host's GNU binutils are not for x86"
+			t.Fix = "apt-get install binutils-x86-64-linux-gnu"
+		}
+		tools = append(tools, t)
 	}
+	return tools
+}
 
-	// Optional: LLVM's libunwind as libgcc_eh.a (Rust std programs with
-	// panic=unwind), and cbindgen (relibc's headers).
-	unwind := HostTool{Name: "libunwind", Package: fmt.Sprintf("libunwind-%d-dev", orDefault(p.LLVMMajor, 22))}
+// libunwind finds LLVM's libunwind as libgcc_eh.a (optional: Rust std
+// programs with panic=unwind need it).
+func (h *hostProber) libunwind() HostTool {
+	unwind := HostTool{Name: "libunwind", Package: fmt.Sprintf("libunwind-%d-dev", orDefault(h.p.LLVMMajor, 22))}
 	unwind.Fix = "apt-get install " + unwind.Package
-	if target.Arch() != triple.Host().Arch() {
-		unwind.Problem = fmt.Sprintf("Rust std programs with panic=unwind cannot link: the host's LLVM libunwind is for %s, not %s", triple.Host().Arch(), target.Arch())
-		unwind.Fix = "build with panic=abort, or provide libgcc_eh.a in the prefix's lib/gcc/" + target.GNU() + "/"
+	if arch, hostArch := h.target.Arch(), triple.Host().Arch(); arch != hostArch {
+		unwind.Problem = fmt.Sprintf("Rust std programs with panic=unwind cannot link: the host's LLVM libunwind is for %s, not %s", hostArch, arch)
+		unwind.Fix = "build with panic=abort, or provide libgcc_eh.a in the prefix's lib/gcc/" + h.target.GNU() + "/"
 		unwind.Package = ""
-	} else if cfg := findVersioned("llvm-config", p.LLVMMajor); cfg != "" {
-		if out, err := runVersion(ctx, cfg, "--libdir"); err == nil {
+		return unwind
+	}
+	if cfg := findVersioned("llvm-config", h.p.LLVMMajor); cfg != "" {
+		if out, err := runVersion(h.ctx, cfg, "--libdir"); err == nil {
 			if a := filepath.Join(strings.TrimSpace(out), "libunwind.a"); fileExists(a) {
-				unwind.Path, unwind.Version = a, "LLVM "+strings.TrimSpace(mustVersion(ctx, cfg, "--version"))
+				unwind.Path, unwind.Version = a, "LLVM "+strings.TrimSpace(mustVersion(h.ctx, cfg, "--version"))
 			}
 		}
 	}
-	if unwind.Path == "" && unwind.Problem == "" {
+	if unwind.Path == "" {
 		unwind.Problem = "no LLVM libunwind.a: Rust std programs with panic=unwind cannot link (libgcc_eh.a)"
 	}
-	add(unwind)
+	return unwind
+}
 
+// cbindgen finds cbindgen (want if given; optional: relibc's headers need
+// one at least minCbindgen).
+func (h *hostProber) cbindgen(want string) HostTool {
 	cb := HostTool{Name: "cbindgen", Package: "",
 		Fix: "build one with /work/shared/redox/tools/mkcbindgen.sh DIR (or `cargo install cbindgen`) and pass --cbindgen DIR/cbindgen, or put it on PATH"}
-	cb.Path = opts.Cbindgen
+	cb.Path = want
 	if cb.Path == "" {
 		cb.Path = lookPath("cbindgen")
 	} else if abs, err := filepath.Abs(cb.Path); err == nil {
@@ -326,7 +392,7 @@ func ProbeHost(ctx context.Context, target triple.Triple, opts BootstrapOptions)
 	}
 	if cb.Path == "" {
 		cb.Problem = "no cbindgen on PATH: relibc's headers need cbindgen ≥ 0.29"
-	} else if out, err := runVersion(ctx, cb.Path, "--version"); err != nil {
+	} else if out, err := runVersion(h.ctx, cb.Path, "--version"); err != nil {
 		cb.Problem = fmt.Sprintf("%s: %v", cb.Path, err)
 	} else {
 		cb.Version = firstLine(out)
@@ -334,8 +400,7 @@ func ProbeHost(ctx context.Context, target triple.Triple, opts BootstrapOptions)
 			cb.Problem = fmt.Sprintf("%s is %s: relibc's headers need cbindgen ≥ 0.29", cb.Path, cb.Version)
 		}
 	}
-	add(cb)
-	return p
+	return cb
 }
 
 // llvmTools are the LLVM binutils behind the prefix's GNU names.

@@ -103,7 +103,35 @@ exec %[2]s "$@"
 		if real, err := filepath.EvalSymlinks(lld); err == nil {
 			lld = real
 		}
-		bin("rust-lld", prefixFile{Link: lld})
+		// For PE output (UEFI) lld-link writes a PDB and stamps its GUID
+		// into the image. /Brepro makes the GUID a hash of the PDB, but the
+		// PDB names rustc's randomly named temporary directory
+		// (rustcXXXXXX/symbols.o); the wrapper links a copy of such files
+		// from a directory named after their checksum, so equal inputs give
+		// equal bytes wherever and whenever they are built.
+		bin("rust-lld", prefixFile{Text: fmt.Sprintf(`#!/bin/sh
+# cook: rust-lld for %[1]s (lld), reproducible PE images (/Brepro, stable object paths)
+if [ "${1:-}" = "-flavor" ] && [ "${2:-}" = "link" ]; then
+	for a; do
+		shift
+		case "$a" in
+		/*/rustc??????/*)
+			if [ -f "$a" ]; then
+				sum=$(cksum < "$a") || exit 1
+				d="${a%%/rustc??????/*}/rustc-link-${sum%%%% *}"
+				mkdir -p "$d" || exit 1
+				if [ ! -f "$d/${a##*/}" ]; then
+					cp "$a" "$d/${a##*/}.$$" && mv -f "$d/${a##*/}.$$" "$d/${a##*/}" || exit 1
+				fi
+				a="$d/${a##*/}"
+			fi;;
+		esac
+		set -- "$@" "$a"
+	done
+	exec %[2]s "$@" /Brepro
+fi
+exec %[2]s "$@"
+`, t, shq(lld))})
 	}
 	if cb := p.Tool("cbindgen"); cb.Found() {
 		bin("cbindgen", prefixFile{Link: cb.Path})

@@ -115,6 +115,16 @@ func (r *BootResult) Error() error {
 	return errors.New(strings.TrimRight(b.String(), "\n"))
 }
 
+// String summarises a passed boot test: its time, each milestone with
+// when it was reached, and the serial log.
+func (r *BootResult) String() string {
+	names := make([]string, len(r.Reached))
+	for i, m := range r.Reached {
+		names[i] = fmt.Sprintf("%s (%.1fs)", m.Name, m.After.Seconds())
+	}
+	return fmt.Sprintf("boot test passed in %.1fs: %s; serial log %s", r.Duration.Seconds(), strings.Join(names, ", "), r.Log)
+}
+
 // BootTest boots the machine headless with the serial console going to
 // o.Log (echoed live to o.Echo), waits for the milestones in order, then
 // stops the VM (its whole process group). The returned error is for a test
@@ -124,9 +134,37 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	if o.Log == "" {
 		return nil, errors.New("boot test: no serial log path")
 	}
-	ms := o.Milestones
-	if len(ms) == 0 {
-		ms = RedoxMilestones
+	o = o.withDefaults()
+	log, err := filepath.Abs(o.Log)
+	if err != nil {
+		return nil, fmt.Errorf("boot test: serial log: %w", err)
+	}
+	m := i.headless(log)
+	args, err := m.Args()
+	if err != nil {
+		return nil, err
+	}
+	if err := emptyLog(log); err != nil {
+		return nil, err
+	}
+	res := &BootResult{Log: log, Command: append([]string{m.Program()}, args...)}
+	run, err := startVM(m, args, log)
+	if err != nil {
+		return nil, err
+	}
+	defer run.close()
+	w, err := watchConsole(log, o, run, res)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	return w.await(ctx, o), nil
+}
+
+// withDefaults fills in o's unset fields.
+func (o BootTestOptions) withDefaults() BootTestOptions {
+	if len(o.Milestones) == 0 {
+		o.Milestones = RedoxMilestones
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Minute
@@ -143,161 +181,225 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	if o.Answers == nil {
 		o.Answers = RedoxAnswers
 	}
+	return o
+}
+
+// headless is the machine as a boot test runs it: no window, no reboot,
+// and the serial console on the VM's stdio (QEMU: the test writes it to
+// log as it comes and can answer it) or written to log by the VM itself.
+func (i *Instance) headless(log string) Machine {
 	m := i.Machine
 	m.GUI = false
+	m.Framebuffer = true // as on a real machine (Redox's bootloader asks for a resolution)
 	m.NoReboot = true
-	log, err := filepath.Abs(o.Log)
-	if err != nil {
-		return nil, fmt.Errorf("boot test: serial log: %w", err)
-	}
-	// QEMU: the console on the VM's stdio, written to the log as it comes
-	// and answerable; others write the log themselves.
-	stdio := m.Hypervisor == QEMU
-	if stdio {
+	if m.Hypervisor == QEMU {
 		m.SerialStdio = true
 	} else {
 		m.SerialFile = log
 	}
-	args, err := m.Args()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
-		return nil, fmt.Errorf("boot test: serial log: %w", err)
-	}
-	// Start from an empty log the VM appends to.
-	if err := os.WriteFile(log, nil, 0o644); err != nil {
-		return nil, fmt.Errorf("boot test: serial log: %w", err)
-	}
-	res := &BootResult{Log: log, Command: append([]string{m.Program()}, args...)}
+	return m
+}
 
-	cmd := exec.Command(m.Program(), args...)
-	var vmOut bytes.Buffer // the VM's own messages (not the guest's)
-	cmd.Stdout, cmd.Stderr = &vmOut, &vmOut
+// emptyLog starts the serial log empty, for the VM to append to.
+func emptyLog(log string) error {
+	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+		return fmt.Errorf("boot test: serial log: %w", err)
+	}
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		return fmt.Errorf("boot test: serial log: %w", err)
+	}
+	return nil
+}
+
+// vmRun is a boot test's running VM: its process, the leader of its own
+// process group, and what it said itself (not the guest).
+type vmRun struct {
+	cmd     *exec.Cmd
+	start   time.Time
+	exited  chan error
+	stopped bool
+	vmOut   bytes.Buffer
+	// console is the VM's stdin when the serial console is on its stdio
+	// (else nil), and logOut the log its stdout is appended to.
+	console io.WriteCloser
+	logOut  *os.File
+}
+
+// startVM starts m with args; QEMU's console, on its stdio, goes to log.
+func startVM(m Machine, args []string, log string) (*vmRun, error) {
+	r := &vmRun{cmd: exec.Command(m.Program(), args...)}
+	cmd := r.cmd
+	cmd.Stdout, cmd.Stderr = &r.vmOut, &r.vmOut
 	cmd.Stdin = nil
-	var console io.WriteCloser
-	if stdio {
+	if m.Hypervisor == QEMU {
 		out, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("boot test: serial log: %w", err)
 		}
-		defer out.Close()
+		r.logOut = out
 		cmd.Stdout = out
-		if console, err = cmd.StdinPipe(); err != nil {
+		if r.console, err = cmd.StdinPipe(); err != nil {
+			out.Close()
 			return nil, fmt.Errorf("boot test: %w", err)
 		}
-		defer console.Close()
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start := time.Now()
+	r.start = time.Now()
 	if err := cmd.Start(); err != nil {
+		r.close()
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, fmt.Errorf("boot test: %s: %w (install %s)", m.Program(), err, packageHint(m.Hypervisor))
 		}
 		return nil, fmt.Errorf("boot test: start %s: %w", m.Program(), err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		killGroup(cmd.Process.Pid, exited)
-	}
-	defer stop()
+	r.exited = make(chan error, 1)
+	go func() { r.exited <- cmd.Wait() }()
+	return r, nil
+}
 
+// stop stops the VM's process group, once.
+func (r *vmRun) stop() {
+	if r.stopped || r.exited == nil {
+		return
+	}
+	r.stopped = true
+	killGroup(r.cmd.Process.Pid, r.exited)
+}
+
+// reaped records that the VM exited by itself and kills what is left of
+// its group.
+func (r *vmRun) reaped() {
+	r.stopped = true
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) // stragglers in its group
+}
+
+// close stops the VM and closes its console and log.
+func (r *vmRun) close() {
+	r.stop()
+	if r.console != nil {
+		r.console.Close()
+	}
+	if r.logOut != nil {
+		r.logOut.Close()
+	}
+}
+
+// consoleWatch follows the serial log of a running VM: it echoes it, types
+// the answers as their prompts appear, and records the milestones reached
+// in order in res.
+type consoleWatch struct {
+	vm       *vmRun
+	res      *BootResult
+	f        *os.File
+	echo     io.Writer
+	ms       []Milestone
+	answers  []Answer
+	answered []bool
+	seen     []byte // the whole log so far
+	cursor   int    // in seen, after the last milestone's pattern
+	next     int    // the milestone looked for
+	buf      []byte
+}
+
+func watchConsole(log string, o BootTestOptions, vm *vmRun, res *BootResult) (*consoleWatch, error) {
 	f, err := os.Open(log)
 	if err != nil {
 		return nil, fmt.Errorf("boot test: serial log: %w", err)
 	}
-	defer f.Close()
-	var seen []byte // the whole log so far
-	cursor, next := 0, 0
-	answered := make([]bool, len(o.Answers))
-	buf := make([]byte, 64<<10)
-	// scan reads what the VM wrote since the last call and advances through
-	// the milestones; it reports whether all are reached.
-	scan := func() bool {
-		for {
-			n, _ := f.Read(buf)
-			if n == 0 {
-				break
-			}
-			o.Echo.Write(buf[:n])
-			seen = append(seen, buf[:n]...)
-		}
-		for k, a := range o.Answers {
-			if !answered[k] && console != nil && bytes.Contains(seen, []byte(a.Prompt)) {
-				answered[k] = true
-				io.WriteString(console, a.Input)
-			}
-		}
-		for next < len(ms) {
-			idx, pat := -1, ""
-			for _, p := range ms[next].Patterns {
-				if j := bytes.Index(seen[cursor:], []byte(p)); j >= 0 && (idx < 0 || j < idx) {
-					idx, pat = j, p
-				}
-			}
-			if idx < 0 {
-				return false
-			}
-			cursor += idx + len(pat)
-			res.Reached = append(res.Reached, Reached{Name: ms[next].Name, Pattern: pat, After: time.Since(start)})
-			next++
-		}
-		return true
-	}
-	fail := func(reason string) (*BootResult, error) {
-		stop()
-		scan()
-		res.Duration = time.Since(start)
-		if next < len(ms) {
-			res.Missed = ms[next].Name
-		}
-		res.Reason = reason
-		res.Tail = tailLines(seen, o.TailLines)
-		return res, nil
-	}
+	return &consoleWatch{vm: vm, res: res, f: f, echo: o.Echo, ms: o.Milestones, answers: o.Answers,
+		answered: make([]bool, len(o.Answers)), buf: make([]byte, 64<<10)}, nil
+}
 
+func (w *consoleWatch) close() { w.f.Close() }
+
+// scan reads what the VM wrote since the last call, answers prompts and
+// advances through the milestones; it reports whether all are reached.
+func (w *consoleWatch) scan() bool {
+	for {
+		n, _ := w.f.Read(w.buf)
+		if n == 0 {
+			break
+		}
+		w.echo.Write(w.buf[:n])
+		w.seen = append(w.seen, w.buf[:n]...)
+	}
+	for k, a := range w.answers {
+		if !w.answered[k] && w.vm.console != nil && bytes.Contains(w.seen, []byte(a.Prompt)) {
+			w.answered[k] = true
+			io.WriteString(w.vm.console, a.Input)
+		}
+	}
+	for w.next < len(w.ms) {
+		idx, pat := -1, ""
+		for _, p := range w.ms[w.next].Patterns {
+			if j := bytes.Index(w.seen[w.cursor:], []byte(p)); j >= 0 && (idx < 0 || j < idx) {
+				idx, pat = j, p
+			}
+		}
+		if idx < 0 {
+			return false
+		}
+		w.cursor += idx + len(pat)
+		w.res.Reached = append(w.res.Reached, Reached{Name: w.ms[w.next].Name, Pattern: pat, After: time.Since(w.vm.start)})
+		w.next++
+	}
+	return true
+}
+
+// await scans the log every o.Poll until every milestone is reached, the
+// VM exits, o.Timeout passes or ctx is done, and returns the result.
+func (w *consoleWatch) await(ctx context.Context, o BootTestOptions) *BootResult {
 	timeout := time.NewTimer(o.Timeout)
 	defer timeout.Stop()
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
 	for {
-		if scan() {
-			stop()
-			res.Passed = true
-			res.Duration = time.Since(start)
-			return res, nil
+		if w.scan() {
+			w.vm.stop()
+			return w.passed()
 		}
 		select {
-		case err := <-exited:
-			stopped = true
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers in its group
-			if scan() {
-				res.Passed = true
-				res.Duration = time.Since(start)
-				return res, nil
+		case err := <-w.vm.exited:
+			w.vm.reaped()
+			if w.scan() {
+				return w.passed()
 			}
 			why := "the VM exited"
 			if err != nil {
 				why += " (" + err.Error() + ")"
 			}
 			why += " first"
-			if msg := strings.TrimSpace(vmOut.String()); msg != "" {
+			if msg := strings.TrimSpace(w.vm.vmOut.String()); msg != "" {
 				why += "; it said: " + lastLine(msg)
 			}
-			return fail(why)
+			return w.failed(why, o.TailLines)
 		case <-timeout.C:
-			return fail(fmt.Sprintf("timed out after %s", o.Timeout))
+			return w.failed(fmt.Sprintf("timed out after %s", o.Timeout), o.TailLines)
 		case <-ctx.Done():
-			return fail("interrupted: " + ctx.Err().Error())
+			return w.failed("interrupted: "+ctx.Err().Error(), o.TailLines)
 		case <-tick.C:
 		}
 	}
+}
+
+func (w *consoleWatch) passed() *BootResult {
+	w.res.Passed = true
+	w.res.Duration = time.Since(w.vm.start)
+	return w.res
+}
+
+// failed stops the VM, reads the rest of the log and says why the test
+// stopped short, with the log's last tail lines.
+func (w *consoleWatch) failed(reason string, tail int) *BootResult {
+	w.vm.stop()
+	w.scan()
+	w.res.Duration = time.Since(w.vm.start)
+	if w.next < len(w.ms) {
+		w.res.Missed = w.ms[w.next].Name
+	}
+	w.res.Reason = reason
+	w.res.Tail = tailLines(w.seen, tail)
+	return w.res
 }
 
 // killGroup stops the process group pgid: SIGTERM, then SIGKILL after a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -432,4 +433,56 @@ func (h *hostNet) dhcpStop() (string, error) {
 	}
 	_ = os.Remove(h.pidFile())
 	return fmt.Sprintf("stopped dnsmasq (pid %d) on %s", pid, h.TAP), nil
+}
+
+// NetReport is what a host network setup or teardown changed, as cook net
+// prints it.
+type NetReport struct {
+	Action  string   `json:"action"` // "setup" or "teardown"
+	TAP     string   `json:"tap"`
+	Changes []string `json:"changes"`
+	Error   string   `json:"error,omitempty"`
+	config  NetConfig
+}
+
+// NetChange runs NetSetup or NetTeardown (action "setup" or "teardown") and
+// reports what it changed; the error is also in the report.
+func NetChange(ctx context.Context, action string, c NetConfig) (*NetReport, error) {
+	var changes []string
+	var err error
+	switch action {
+	case "setup":
+		changes, err = NetSetup(ctx, c)
+	case "teardown":
+		changes, err = NetTeardown(ctx, c)
+	default:
+		return nil, fmt.Errorf("unknown action %q (want setup or teardown)", action)
+	}
+	r := &NetReport{Action: action, TAP: c.TAP, Changes: append([]string{}, changes...), config: c}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r, err
+}
+
+// WriteText prints each change, or, when there were none, that everything
+// was already in place (or gone).
+func (r *NetReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for _, ch := range r.Changes {
+		b.WriteString(ch + "\n")
+	}
+	switch {
+	case len(r.Changes) > 0 || r.Error != "":
+	case r.Action == "setup":
+		fmt.Fprintf(&b, "nothing to change: %s is up with %s, forwarding and NAT are in place", r.TAP, r.config.CIDR)
+		if r.config.DHCP {
+			b.WriteString(", dnsmasq is running")
+		}
+		b.WriteString("\n")
+	default:
+		fmt.Fprintf(&b, "nothing to change: no %s, no rules and no dnsmasq of cook's\n", r.TAP)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

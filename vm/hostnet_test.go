@@ -179,3 +179,27 @@ func netnsHelper(t *testing.T) {
 		t.Log("NETNS-HELPER-DONE")
 	}
 }
+
+// TestNetReportText: changes are listed one a line; with none, setup says
+// what is in place and teardown that nothing of cook's is left; a failed
+// run lists only what it changed.
+func TestNetReportText(t *testing.T) {
+	c := NetConfig{TAP: "tap9", CIDR: "10.9.0.1/24", DHCP: true}
+	for _, tc := range []struct {
+		rep  NetReport
+		want string
+	}{
+		{NetReport{Action: "setup", TAP: "tap9", Changes: []string{"created tap9", "added NAT"}, config: c}, "created tap9\nadded NAT\n"},
+		{NetReport{Action: "setup", TAP: "tap9", config: c}, "nothing to change: tap9 is up with 10.9.0.1/24, forwarding and NAT are in place, dnsmasq is running\n"},
+		{NetReport{Action: "teardown", TAP: "tap9", config: c}, "nothing to change: no tap9, no rules and no dnsmasq of cook's\n"},
+		{NetReport{Action: "setup", TAP: "tap9", Error: "no permission", config: c}, ""},
+	} {
+		var b strings.Builder
+		if err := tc.rep.WriteText(&b); err != nil || b.String() != tc.want {
+			t.Errorf("%+v: %q %v, want %q", tc.rep, b.String(), err, tc.want)
+		}
+	}
+	if _, err := NetChange(context.Background(), "reset", c); err == nil {
+		t.Error("an unknown action is accepted")
+	}
+}

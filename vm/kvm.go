@@ -68,111 +68,160 @@ func ProbeKVM(ctx context.Context, timeout time.Duration) KVMVerdict {
 	return v
 }
 
+// probeOpened runs the probe guest on the opened KVM device kvm.
 func probeOpened(ctx context.Context, kvm int, timeout time.Duration) KVMVerdict {
-	if v, err := ioctl(kvm, kvmGetAPIVersion, 0); err != nil || v != 12 {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM API version %d (%v), want 12", v, err)}
+	g := &probeVM{kvm: kvm, vm: -1, vcpu: -1}
+	defer g.close()
+	if err := g.createVM(); err != nil {
+		return KVMVerdict{Reason: err.Error()}
 	}
-	vmfd, err := ioctl(kvm, kvmCreateVM, 0)
+	if err := g.createVCPU(); err != nil {
+		return KVMVerdict{Reason: err.Error()}
+	}
+	if err := g.realMode(); err != nil {
+		return KVMVerdict{Reason: err.Error()}
+	}
+	r, err := g.run(ctx, timeout)
 	if err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_CREATE_VM: %v", err)}
+		return KVMVerdict{Reason: err.Error()}
 	}
-	defer unix.Close(vmfd)
+	return r.verdict()
+}
 
-	const memSize = 0x10000
-	mem, err := unix.Mmap(-1, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("mmap guest memory: %v", err)}
+// probeVM is the probe's virtual machine: its file descriptors and the
+// memory shared with KVM, released by close.
+type probeVM struct {
+	kvm, vm, vcpu int
+	mem           []byte // the guest's memory
+	runPage       []byte // the vCPU's kvm_run structure
+}
+
+// createVM checks the KVM API version, creates a VM and gives it memory
+// holding probeGuest at 0x1000.
+func (g *probeVM) createVM() error {
+	if v, err := ioctl(g.kvm, kvmGetAPIVersion, 0); err != nil || v != 12 {
+		return fmt.Errorf("KVM API version %d (%v), want 12", v, err)
 	}
-	defer unix.Munmap(mem)
-	copy(mem[0x1000:], probeGuest)
+	vm, err := ioctl(g.kvm, kvmCreateVM, 0)
+	if err != nil {
+		return fmt.Errorf("KVM_CREATE_VM: %v", err)
+	}
+	g.vm = vm
+	const memSize = 0x10000
+	if g.mem, err = unix.Mmap(-1, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS); err != nil {
+		return fmt.Errorf("mmap guest memory: %v", err)
+	}
+	copy(g.mem[0x1000:], probeGuest)
 	region := make([]byte, 32)
 	binary.LittleEndian.PutUint64(region[8:], 0)        // guest_phys_addr
 	binary.LittleEndian.PutUint64(region[16:], memSize) // memory_size
-	binary.LittleEndian.PutUint64(region[24:], uint64(uintptr(unsafe.Pointer(&mem[0]))))
-	if _, err := ioctlPtr(vmfd, kvmSetUserMemoryRegion, region); err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_SET_USER_MEMORY_REGION: %v", err)}
+	binary.LittleEndian.PutUint64(region[24:], uint64(uintptr(unsafe.Pointer(&g.mem[0]))))
+	if _, err := ioctlPtr(g.vm, kvmSetUserMemoryRegion, region); err != nil {
+		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION: %v", err)
 	}
-	vcpu, err := ioctl(vmfd, kvmCreateVCPU, 0)
-	if err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_CREATE_VCPU: %v", err)}
-	}
-	defer unix.Close(vcpu)
-	runSize, err := ioctl(kvm, kvmGetVCPUMmapSize, 0)
-	if err != nil || runSize <= 0 {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_GET_VCPU_MMAP_SIZE: %d %v", runSize, err)}
-	}
-	run, err := unix.Mmap(vcpu, 0, runSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("mmap kvm_run: %v", err)}
-	}
-	defer unix.Munmap(run)
+	return nil
+}
 
+// createVCPU creates the VM's one vCPU and maps its kvm_run structure.
+func (g *probeVM) createVCPU() error {
+	vcpu, err := ioctl(g.vm, kvmCreateVCPU, 0)
+	if err != nil {
+		return fmt.Errorf("KVM_CREATE_VCPU: %v", err)
+	}
+	g.vcpu = vcpu
+	runSize, err := ioctl(g.kvm, kvmGetVCPUMmapSize, 0)
+	if err != nil || runSize <= 0 {
+		return fmt.Errorf("KVM_GET_VCPU_MMAP_SIZE: %d %v", runSize, err)
+	}
+	if g.runPage, err = unix.Mmap(g.vcpu, 0, runSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		return fmt.Errorf("mmap kvm_run: %v", err)
+	}
+	return nil
+}
+
+// realMode points the vCPU, in real mode, at the guest: cs 0, rip 0x1000.
+func (g *probeVM) realMode() error {
 	sregs := make([]byte, 312)
-	if _, err := ioctlPtr(vcpu, kvmGetSregs, sregs); err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_GET_SREGS: %v", err)}
+	if _, err := ioctlPtr(g.vcpu, kvmGetSregs, sregs); err != nil {
+		return fmt.Errorf("KVM_GET_SREGS: %v", err)
 	}
 	binary.LittleEndian.PutUint64(sregs[0:], 0)  // cs.base
 	binary.LittleEndian.PutUint16(sregs[12:], 0) // cs.selector
-	if _, err := ioctlPtr(vcpu, kvmSetSregs, sregs); err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_SET_SREGS: %v", err)}
+	if _, err := ioctlPtr(g.vcpu, kvmSetSregs, sregs); err != nil {
+		return fmt.Errorf("KVM_SET_SREGS: %v", err)
 	}
 	regs := make([]byte, 144)
 	binary.LittleEndian.PutUint64(regs[16*8:], 0x1000) // rip
 	binary.LittleEndian.PutUint64(regs[17*8:], 0x2)    // rflags
-	if _, err := ioctlPtr(vcpu, kvmSetRegs, regs); err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("KVM_SET_REGS: %v", err)}
+	if _, err := ioctlPtr(g.vcpu, kvmSetRegs, regs); err != nil {
+		return fmt.Errorf("KVM_SET_REGS: %v", err)
 	}
+	return nil
+}
 
-	// KVM_RUN blocks in the kernel; run it on a locked thread we can
-	// interrupt with a signal when the guest hangs.
-	type result struct {
-		exits []uint32
-		port  uint16
-		data  byte
-		err   error
-	}
-	done := make(chan result, 1)
+// probeExits is what the probe guest did: its exits and the I/O it wrote.
+type probeExits struct {
+	exits []uint32
+	port  uint16
+	data  byte
+	err   error
+}
+
+// run runs the guest for at most two exits. KVM_RUN blocks in the kernel,
+// so it runs on a locked thread that is interrupted with a signal when the
+// guest hangs past timeout or ctx is done; that is an error.
+func (g *probeVM) run(ctx context.Context, timeout time.Duration) (probeExits, error) {
+	done := make(chan probeExits, 1)
 	tidc := make(chan int, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tidc <- unix.Gettid()
-		var r result
-		for i := 0; i < 2; i++ {
-			if _, err := ioctl(vcpu, kvmRun, 0); err != nil {
-				r.err = err
-				break
-			}
-			reason := binary.LittleEndian.Uint32(run[8:])
-			r.exits = append(r.exits, reason)
-			if reason != kvmExitIO {
-				break
-			}
-			r.port = binary.LittleEndian.Uint16(run[34:])
-			off := binary.LittleEndian.Uint64(run[40:])
-			if off < uint64(len(run)) {
-				r.data = run[off]
-			}
-		}
-		done <- r
+		done <- g.exits()
 	}()
 	tid := <-tidc
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var r result
 	select {
-	case r = <-done:
+	case r := <-done:
+		return r, nil
 	case <-timer.C:
 		unix.Tgkill(os.Getpid(), tid, unix.SIGURG) // KVM_RUN returns EINTR
 		select {
 		case <-done:
 		case <-time.After(time.Second):
 		}
-		return KVMVerdict{Reason: fmt.Sprintf("a probe guest did not finish within %s (KVM creates VMs but cannot run them)", timeout)}
+		return probeExits{}, fmt.Errorf("a probe guest did not finish within %s (KVM creates VMs but cannot run them)", timeout)
 	case <-ctx.Done():
 		unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
-		return KVMVerdict{Reason: "probe interrupted: " + ctx.Err().Error()}
+		return probeExits{}, errors.New("probe interrupted: " + ctx.Err().Error())
 	}
+}
+
+// exits runs the vCPU until an exit other than I/O, at most twice.
+func (g *probeVM) exits() probeExits {
+	var r probeExits
+	for i := 0; i < 2; i++ {
+		if _, err := ioctl(g.vcpu, kvmRun, 0); err != nil {
+			r.err = err
+			break
+		}
+		reason := binary.LittleEndian.Uint32(g.runPage[8:])
+		r.exits = append(r.exits, reason)
+		if reason != kvmExitIO {
+			break
+		}
+		r.port = binary.LittleEndian.Uint16(g.runPage[34:])
+		off := binary.LittleEndian.Uint64(g.runPage[40:])
+		if off < uint64(len(g.runPage)) {
+			r.data = g.runPage[off]
+		}
+	}
+	return r
+}
+
+// verdict: KVM works when the guest wrote 0x42 to port 0x10, then halted.
+func (r probeExits) verdict() KVMVerdict {
 	switch {
 	case r.err != nil:
 		return KVMVerdict{Reason: fmt.Sprintf("KVM_RUN of a probe guest failed: %v", r.err)}
@@ -180,6 +229,22 @@ func probeOpened(ctx context.Context, kvm int, timeout time.Duration) KVMVerdict
 		return KVMVerdict{Reason: fmt.Sprintf("a probe guest misbehaved (exits %v, port %#x, data %#x; want I/O to 0x10 of 0x42, then HLT)", r.exits, r.port, r.data)}
 	}
 	return KVMVerdict{OK: true, Reason: "a probe guest ran under KVM"}
+}
+
+// close releases what was made, in reverse.
+func (g *probeVM) close() {
+	if g.runPage != nil {
+		unix.Munmap(g.runPage)
+	}
+	if g.vcpu >= 0 {
+		unix.Close(g.vcpu)
+	}
+	if g.mem != nil {
+		unix.Munmap(g.mem)
+	}
+	if g.vm >= 0 {
+		unix.Close(g.vm)
+	}
 }
 
 func ioctl(fd int, req uintptr, arg uintptr) (int, error) {

@@ -1,19 +1,4 @@
-// Package vm boots cook's disk images in QEMU or Cloud Hypervisor.
-//
-// It has three layers:
-//
-//   - [Machine] is a fully resolved virtual machine; [Machine.Args] turns it
-//     into the command line of seed-system.md §4 (pure, golden-tested).
-//   - [Prepare] resolves user options into a Machine: it finds firmware,
-//     probes whether KVM really works ([ProbeKVM]), skips busy host ports, and
-//     puts the image behind a qcow2 overlay or a copy so the built image stays
-//     pristine.
-//   - [Instance.Run] runs it with the serial console on the terminal, and
-//     [Instance.BootTest] runs it headless, captures the serial console to a
-//     log (echoing it live) and waits for ordered [Milestone]s.
-//
-// Host networking for Cloud Hypervisor guests (TAP, forwarding, NAT, DHCP)
-// lives in [NetSetup] and [NetTeardown].
+// Package vm boots cook's disk images in QEMU or Cloud Hypervisor, on the terminal or as a boot test waiting for serial-console milestones, and sets up host networking for Cloud Hypervisor guests.
 package vm
 
 import (
@@ -98,6 +83,10 @@ type Machine struct {
 	// GUI shows a graphical display (QEMU only); otherwise there is no
 	// display at all.
 	GUI bool
+	// Framebuffer gives a headless guest a graphics adapter all the same
+	// (QEMU), as real machines have: Redox's bootloader then offers its
+	// resolution menu and the kernel its graphical debug.
+	Framebuffer bool
 
 	Net      NetMode
 	Forwards []Forward // NetUser
@@ -229,9 +218,12 @@ func (m *Machine) qemuArgs() ([]string, error) {
 	default:
 		return nil, fmt.Errorf("vm: unknown network mode %q", m.Net)
 	}
-	if m.GUI {
+	switch {
+	case m.GUI:
 		a = append(a, "-vga", "std", "-device", "qemu-xhci", "-device", "usb-kbd", "-device", "usb-tablet")
-	} else {
+	case m.Framebuffer:
+		a = append(a, "-vga", "std", "-display", "none")
+	default:
 		a = append(a, "-vga", "none", "-display", "none")
 	}
 	switch {

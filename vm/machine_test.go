@@ -1,33 +1,12 @@
 package vm
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/name.golden (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s (run go test -update to accept):\n--- got\n%s--- want\n%s", name, path, got, want)
-	}
-}
 
 // render shows one argument per line, the way the golden files hold them.
 func render(m *Machine) (string, error) {
@@ -97,7 +76,7 @@ func TestGoldenCommandLines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, c.name, got)
+			golden.Check(t, filepath.Join("testdata", c.name+".golden"), got)
 		})
 	}
 }

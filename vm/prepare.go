@@ -51,6 +51,7 @@ type config struct {
 	kvm      KVMMode
 	firmware string
 	runDir   string
+	runIn    string // parent of a new run directory
 	dryRun   bool
 	overlay  bool
 	probe    func(context.Context) KVMVerdict
@@ -147,6 +148,13 @@ func WithFirmware(path string) Option { return func(c *config) error { c.firmwar
 // store in dir (default: a new temporary directory, removed by Close).
 func WithRunDir(dir string) Option { return func(c *config) error { c.runDir = dir; return nil } }
 
+// WithRunDirIn makes the run directory a new one inside parent (created if
+// need be), removed by Close: on the image's filesystem, copies of it can
+// be reflinks.
+func WithRunDirIn(parent string) Option {
+	return func(c *config) error { c.runIn = parent; return nil }
+}
+
 // WithDryRun resolves everything but writes nothing: no overlay, no copy.
 func WithDryRun(on bool) Option { return func(c *config) error { c.dryRun = on; return nil } }
 
@@ -162,11 +170,63 @@ type Instance struct {
 }
 
 // Prepare resolves opts into a runnable Instance for image.
+//
+// Running a machine has three layers:
+//
+//   - [Machine] is a fully resolved virtual machine; [Machine.Args] turns it
+//     into the command line of seed-system.md §4 (pure, golden-tested).
+//   - Prepare resolves user options into a Machine: it finds firmware,
+//     probes whether KVM really works ([ProbeKVM]), skips busy host ports, and
+//     puts the image behind a qcow2 overlay or a copy so the built image stays
+//     pristine.
+//   - [Instance.Run] runs it with the serial console on the terminal, and
+//     [Instance.BootTest] runs it headless, captures the serial console to a
+//     log (echoing it live) and waits for ordered [Milestone]s.
+//
+// Host networking for Cloud Hypervisor guests (TAP, forwarding, NAT, DHCP)
+// lives in [NetSetup] and [NetTeardown].
 func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &preparation{c: c, inst: &Instance{}, m: Machine{
+		Hypervisor: c.hv, Binary: c.binary, CPUs: c.cpus, MemoryMiB: c.memory,
+		GUI: c.gui, BIOS: c.bios, Net: c.net, TAP: c.tap, MAC: c.mac,
+	}}
+	if err := p.kvm(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.firmware(); err != nil {
+		return nil, err
+	}
+	if err := p.ports(); err != nil {
+		return nil, err
+	}
+	if err := p.checkTAP(); err != nil {
+		return nil, err
+	}
+	if err := p.runDir(); err != nil {
+		return nil, err
+	}
+	if c.dryRun {
+		err = p.planDisk(image)
+	} else {
+		err = p.disk(ctx, image)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.inst.Machine = p.m
+	return p.inst, nil
+}
+
+// newConfig applies opts to the defaults.
+func newConfig(opts []Option) (config, error) {
 	c := config{hv: QEMU, kvm: KVMAuto, overlay: true}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
-			return nil, err
+			return config{}, err
 		}
 	}
 	if c.net == "" {
@@ -175,126 +235,170 @@ func Prepare(ctx context.Context, image string, opts ...Option) (*Instance, erro
 			c.net = NetNone
 		}
 	}
-	inst := &Instance{}
-	m := Machine{
-		Hypervisor: c.hv, Binary: c.binary, CPUs: c.cpus, MemoryMiB: c.memory,
-		GUI: c.gui, BIOS: c.bios, Net: c.net, TAP: c.tap, MAC: c.mac,
-	}
+	return c, nil
+}
 
-	// KVM.
+// preparation carries the options, the machine resolved so far and the
+// instance's notes through Prepare's steps.
+type preparation struct {
+	c    config
+	m    Machine
+	inst *Instance
+}
+
+// kvm decides whether the machine uses KVM: it probes unless --kvm off,
+// and falls back to TCG (with a note) only for QEMU in auto mode.
+func (p *preparation) kvm(ctx context.Context) error {
+	c := &p.c
 	if c.probe == nil {
 		if c.hv == QEMU {
 			// The ioctl probe, then QEMU itself with -accel kvm -cpu host.
-			c.probe = func(ctx context.Context) KVMVerdict { return CachedQEMUKVM(ctx, KVMCacheFile(), m.Program()) }
+			c.probe = func(ctx context.Context) KVMVerdict { return CachedQEMUKVM(ctx, KVMCacheFile(), p.m.Program()) }
 		} else {
 			c.probe = func(ctx context.Context) KVMVerdict { return CachedKVM(ctx, KVMCacheFile()) }
 		}
 	}
 	if c.kvm == KVMOff {
 		if c.hv == CloudHypervisor {
-			return nil, fmt.Errorf("Cloud Hypervisor cannot run without KVM; drop --kvm off or use --vm qemu")
+			return fmt.Errorf("Cloud Hypervisor cannot run without KVM; drop --kvm off or use --vm qemu")
 		}
+		return nil
+	}
+	v := c.probe(ctx)
+	switch {
+	case v.OK:
+		p.m.KVM = true
+	case c.hv == CloudHypervisor:
+		return fmt.Errorf("%w: %s; Cloud Hypervisor needs KVM (use --vm qemu, which falls back to TCG)", errNoKVM, v.Reason)
+	case c.kvm == KVMOn:
+		return fmt.Errorf("--kvm on: %w: %s", errNoKVM, v.Reason)
+	default:
+		p.inst.Notes = append(p.inst.Notes, "KVM unusable ("+v.Reason+"); QEMU falls back to TCG emulation, which is much slower")
+	}
+	return nil
+}
+
+// firmware finds the UEFI firmware (none for QEMU with SeaBIOS).
+func (p *preparation) firmware() error {
+	if p.c.bios && p.c.hv != CloudHypervisor {
+		return nil
+	}
+	var fw Firmware
+	var err error
+	if p.c.hv == CloudHypervisor {
+		fw, err = FindCHFirmware(p.c.firmware)
 	} else {
-		v := c.probe(ctx)
-		switch {
-		case v.OK:
-			m.KVM = true
-		case c.hv == CloudHypervisor:
-			return nil, fmt.Errorf("%w: %s; Cloud Hypervisor needs KVM (use --vm qemu, which falls back to TCG)", errNoKVM, v.Reason)
-		case c.kvm == KVMOn:
-			return nil, fmt.Errorf("--kvm on: %w: %s", errNoKVM, v.Reason)
-		default:
-			inst.Notes = append(inst.Notes, "KVM unusable ("+v.Reason+"); QEMU falls back to TCG emulation, which is much slower")
-		}
+		fw, err = FindOVMF(p.c.firmware)
 	}
+	if err != nil {
+		return err
+	}
+	p.m.Firmware = fw
+	return nil
+}
 
-	// Firmware.
-	if !c.bios || c.hv == CloudHypervisor {
-		var fw Firmware
-		var err error
-		if c.hv == CloudHypervisor {
-			fw, err = FindCHFirmware(c.firmware)
-		} else {
-			fw, err = FindOVMF(c.firmware)
+// ports moves QEMU's user-mode port forwards off busy host ports.
+func (p *preparation) ports() error {
+	if p.m.Net != NetUser || p.m.Hypervisor != QEMU {
+		return nil
+	}
+	want := p.c.forwards
+	if want == nil {
+		want = DefaultForwards
+	}
+	fwd, notes, err := FreeForwards(want)
+	if err != nil {
+		return err
+	}
+	p.m.Forwards = fwd
+	p.inst.Notes = append(p.inst.Notes, notes...)
+	return nil
+}
+
+// checkTAP requires the TAP device to exist before Cloud Hypervisor or
+// QEMU opens it.
+func (p *preparation) checkTAP() error {
+	if p.m.Net != NetTAP || p.c.dryRun {
+		return nil
+	}
+	if _, err := net.InterfaceByName(p.m.tap()); err != nil {
+		return fmt.Errorf("TAP device %s does not exist; create it with: sudo cook net setup --tap %s", p.m.tap(), p.m.tap())
+	}
+	return nil
+}
+
+// runDir picks the run directory: the one asked for, else a new temporary
+// one (Close removes it), else, in a dry run, a placeholder path.
+func (p *preparation) runDir() error {
+	dir := p.c.runDir
+	if dir == "" && !p.c.dryRun {
+		if p.c.runIn != "" {
+			if err := os.MkdirAll(p.c.runIn, 0o755); err != nil {
+				return fmt.Errorf("run directory: %w", err)
+			}
 		}
+		d, err := os.MkdirTemp(p.c.runIn, "cook-vm-")
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("run directory: %w", err)
 		}
-		m.Firmware = fw
-	}
-
-	// Ports.
-	if m.Net == NetUser && m.Hypervisor == QEMU {
-		want := c.forwards
-		if want == nil {
-			want = DefaultForwards
-		}
-		fwd, notes, err := FreeForwards(want)
-		if err != nil {
-			return nil, err
-		}
-		m.Forwards = fwd
-		inst.Notes = append(inst.Notes, notes...)
-	}
-
-	// TAP must exist before Cloud Hypervisor or QEMU opens it.
-	if m.Net == NetTAP && !c.dryRun {
-		if _, err := net.InterfaceByName(m.tap()); err != nil {
-			return nil, fmt.Errorf("TAP device %s does not exist; create it with: sudo cook net setup --tap %s", m.tap(), m.tap())
-		}
-	}
-
-	// Run directory, disk and variable store.
-	dir := c.runDir
-	if dir == "" && !c.dryRun {
-		d, err := os.MkdirTemp("", "cook-vm-")
-		if err != nil {
-			return nil, fmt.Errorf("run directory: %w", err)
-		}
-		dir, inst.removeRunDir = d, true
+		dir, p.inst.removeRunDir = d, true
 	}
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "cook-vm-XXXX")
 	}
-	inst.RunDir = dir
-	overlay := c.overlay && c.hv == QEMU
-	if c.dryRun {
-		abs, _ := filepath.Abs(image)
-		if !isFile(abs) {
-			return nil, fmt.Errorf("image %s: not found (build one with cook image, or pass --image FILE)", image)
-		}
-		if overlay {
-			m.Disk, m.DiskFormat = filepath.Join(dir, "disk.qcow2"), "qcow2"
-		} else {
-			m.Disk, m.DiskFormat = filepath.Join(dir, "disk.img"), "raw"
-		}
-		if m.Firmware.Vars != "" {
-			m.Firmware.Vars = filepath.Join(dir, filepath.Base(m.Firmware.Vars))
-		}
-	} else {
-		disk, format, err := RunDisk(ctx, image, dir, overlay)
-		if err != nil {
-			inst.Close()
-			return nil, err
-		}
-		m.Disk, m.DiskFormat = disk, format
-		if format == "qcow2" {
-			inst.Notes = append(inst.Notes, "running "+image+" through the overlay "+disk+"; the image itself is not written")
-		} else {
-			inst.Notes = append(inst.Notes, "running a copy of "+image+" ("+disk+"); the image itself is not written")
-		}
-		if m.Firmware.Vars != "" {
-			vars := filepath.Join(dir, filepath.Base(m.Firmware.Vars))
-			_ = os.Remove(vars)
-			if err := fsutil.CopyFile(m.Firmware.Vars, vars, 0o644); err != nil {
-				inst.Close()
-				return nil, fmt.Errorf("copy UEFI variable store %s: %w", m.Firmware.Vars, err)
-			}
-			m.Firmware.Vars = vars
-		}
+	p.inst.RunDir = dir
+	return nil
+}
+
+// overlay reports whether the disk is a qcow2 overlay (QEMU) rather than a
+// copy of the image.
+func (p *preparation) overlay() bool { return p.c.overlay && p.c.hv == QEMU }
+
+// planDisk names the disk and variable store in the run directory without
+// writing them (a dry run).
+func (p *preparation) planDisk(image string) error {
+	abs, _ := filepath.Abs(image)
+	if !isFile(abs) {
+		return fmt.Errorf("image %s: not found (build one with cook image, or pass --image FILE)", image)
 	}
-	inst.Machine = m
-	return inst, nil
+	dir := p.inst.RunDir
+	if p.overlay() {
+		p.m.Disk, p.m.DiskFormat = filepath.Join(dir, "disk.qcow2"), "qcow2"
+	} else {
+		p.m.Disk, p.m.DiskFormat = filepath.Join(dir, "disk.img"), "raw"
+	}
+	if p.m.Firmware.Vars != "" {
+		p.m.Firmware.Vars = filepath.Join(dir, filepath.Base(p.m.Firmware.Vars))
+	}
+	return nil
+}
+
+// disk puts the image behind an overlay or a copy in the run directory,
+// and copies the UEFI variable store there, so the run writes neither
+// the image nor the firmware's files.
+func (p *preparation) disk(ctx context.Context, image string) error {
+	dir := p.inst.RunDir
+	disk, format, err := RunDisk(ctx, image, dir, p.overlay())
+	if err != nil {
+		p.inst.Close()
+		return err
+	}
+	p.m.Disk, p.m.DiskFormat = disk, format
+	if format == "qcow2" {
+		p.inst.Notes = append(p.inst.Notes, "running "+image+" through the overlay "+disk+"; the image itself is not written")
+	} else {
+		p.inst.Notes = append(p.inst.Notes, "running a copy of "+image+" ("+disk+"); the image itself is not written")
+	}
+	if p.m.Firmware.Vars != "" {
+		vars := filepath.Join(dir, filepath.Base(p.m.Firmware.Vars))
+		_ = os.Remove(vars)
+		if err := fsutil.CopyFile(p.m.Firmware.Vars, vars, 0o644); err != nil {
+			p.inst.Close()
+			return fmt.Errorf("copy UEFI variable store %s: %w", p.m.Firmware.Vars, err)
+		}
+		p.m.Firmware.Vars = vars
+	}
+	return nil
 }
 
 // Command returns the full command line, program first.

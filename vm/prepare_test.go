@@ -198,3 +198,30 @@ func TestProbeQEMUUnderTCG(t *testing.T) {
 		t.Logf("KVM probe here: %s", v.Reason)
 	}
 }
+
+// TestRunDirIn: the run directory is a new one inside the parent asked for
+// (created when missing), and Close removes it but not the parent.
+func TestRunDirIn(t *testing.T) {
+	img := writeImage(t)
+	parent := filepath.Join(t.TempDir(), "work", "tmp")
+	inst, err := Prepare(context.Background(), img, WithKVMProbe(kvmBroken), WithFirmware(fakeFirmware(t, "OVMF.fd")),
+		WithNet(NetNone), WithRunDirIn(parent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(inst.RunDir) != parent {
+		t.Fatalf("run directory %s is not in %s", inst.RunDir, parent)
+	}
+	if _, err := os.Stat(inst.RunDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(inst.RunDir); !os.IsNotExist(err) {
+		t.Errorf("run directory left after Close: %v", err)
+	}
+	if _, err := os.Stat(parent); err != nil {
+		t.Errorf("parent removed: %v", err)
+	}
+}

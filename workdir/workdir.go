@@ -1,27 +1,4 @@
-// Package workdir names every path in cook's work directory, the one place
-// where cook keeps state. Recipe trees are never written to.
-//
-//	<work>/recipes/<name>/source/                 fetched source (git checkout, extracted tar, copy)
-//	<work>/recipes/<name>/source_info.toml        source identity
-//	<work>/recipes/<name>/target/<T>/build/       build directory ($COOKBOOK_BUILD)
-//	<work>/recipes/<name>/target/<T>/stage/       staged main package; stage.<opt>/ for optional packages
-//	<work>/recipes/<name>/target/<T>/sysroot/     dependencies' stages ($COOKBOOK_SYSROOT)
-//	<work>/recipes/<name>/target/<T>/toolchain/   host: dependencies' stages ($COOKBOOK_TOOLCHAIN)
-//	<work>/recipes/<name>/target/<T>/stage.pkgar  stage.toml, stage.<opt>.pkgar, stage.<opt>.toml, auto_deps.toml
-//	<work>/recipes/<name>/target/<T>/stage.tmp/   the stage while the script writes it
-//	<work>/recipes/<name>/target/<T>/script/      build.sh, the generated script
-//	<work>/recipes/<name>/target/<T>/home/        $HOME of the script; tmp/ its $TMPDIR
-//	<work>/recipes/<name>/target/<T>/overlay/     the sandbox's overlay layers; root/ its mount point
-//	<work>/repo/<T>/                              published repository (<pkg>.pkgar, <pkg>.toml, repo.toml)
-//	<work>/keys/id_ed25519.toml                   signing key (and id_ed25519.pub.toml)
-//	<work>/logs/<T>/<name>.log                    per-recipe build log
-//	<work>/state/                                 action-key → output state
-//	<work>/state/parse.cache                      parsed recipes by recipe file identity (cookbook.WithParseCache)
-//	<work>/images/                                disk images
-//	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
-//	<work>/lock                                   the writer lock, holding its holder's pid (see Lock)
-//
-// <T> is the target triple the recipe was built for (the host triple for host: recipes).
+// Package workdir names every path in cook's work directory, the one place where cook keeps state.
 package workdir
 
 import (
@@ -97,7 +74,30 @@ func inside(root, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
-// Dir is a work directory.
+// Dir is a work directory, the one place where cook keeps state; recipe
+// trees are never written to. Its methods name these paths:
+//
+//	<work>/recipes/<name>/source/                 fetched source (git checkout, extracted tar, copy)
+//	<work>/recipes/<name>/source_info.toml        source identity
+//	<work>/recipes/<name>/target/<T>/build/       build directory ($COOKBOOK_BUILD)
+//	<work>/recipes/<name>/target/<T>/stage/       staged main package; stage.<opt>/ for optional packages
+//	<work>/recipes/<name>/target/<T>/sysroot/     dependencies' stages ($COOKBOOK_SYSROOT)
+//	<work>/recipes/<name>/target/<T>/toolchain/   host: dependencies' stages ($COOKBOOK_TOOLCHAIN)
+//	<work>/recipes/<name>/target/<T>/stage.pkgar  stage.toml, stage.<opt>.pkgar, stage.<opt>.toml, auto_deps.toml
+//	<work>/recipes/<name>/target/<T>/stage.tmp/   the stage while the script writes it
+//	<work>/recipes/<name>/target/<T>/script/      build.sh, the generated script
+//	<work>/recipes/<name>/target/<T>/home/        $HOME of the script; tmp/ its $TMPDIR
+//	<work>/recipes/<name>/target/<T>/overlay/     the sandbox's overlay layers; root/ its mount point
+//	<work>/repo/<T>/                              published repository (<pkg>.pkgar, <pkg>.toml, repo.toml)
+//	<work>/keys/id_ed25519.toml                   signing key (and id_ed25519.pub.toml)
+//	<work>/logs/<T>/<name>.log                    per-recipe build log
+//	<work>/state/                                 action-key → output state
+//	<work>/state/parse.cache                      parsed recipes by recipe file identity (cookbook.WithParseCache)
+//	<work>/images/                                disk images
+//	<work>/tmp/                                   scratch space on the same filesystem, for temp-then-rename
+//	<work>/lock                                   the writer lock, holding its holder's pid (see Lock)
+//
+// <T> is the target triple the recipe was built for (the host triple for host: recipes).
 type Dir struct {
 	Root string // absolute
 }
@@ -105,8 +105,11 @@ type Dir struct {
 // New returns the work directory rooted at root.
 func New(root string) Dir { return Dir{Root: root} }
 
+// Recipes is <work>/recipes, a directory per recipe.
+func (d Dir) Recipes() string { return filepath.Join(d.Root, "recipes") }
+
 // Recipe is <work>/recipes/<name>.
-func (d Dir) Recipe(name string) string { return filepath.Join(d.Root, "recipes", name) }
+func (d Dir) Recipe(name string) string { return filepath.Join(d.Recipes(), name) }
 
 // Source is the fetched source tree of a recipe.
 func (d Dir) Source(name string) string { return filepath.Join(d.Root, "recipes", name, "source") }
@@ -193,6 +196,33 @@ func (d Dir) Keys() string { return filepath.Join(d.Root, "keys") }
 // Log is the build log of a recipe.
 func (d Dir) Log(name, triple string) string {
 	return filepath.Join(d.Root, "logs", triple, name+".log")
+}
+
+// RecipePaths are where one recipe's state lives for one target, as cook
+// info shows them.
+type RecipePaths struct {
+	Source    string `json:"source"`
+	Build     string `json:"build"`
+	Stage     string `json:"stage"`
+	Sysroot   string `json:"sysroot"`
+	Toolchain string `json:"toolchain"`
+	Package   string `json:"package"`
+	Log       string `json:"log"`
+}
+
+// Paths returns the RecipePaths of recipe name for triple.
+func (d Dir) Paths(name, triple string) RecipePaths {
+	return RecipePaths{Source: d.Source(name), Build: d.Build(name, triple), Stage: d.Stage(name, triple, ""),
+		Sysroot: d.Sysroot(name, triple), Toolchain: d.Toolchain(name, triple), Package: d.Pkgar(name, triple, ""),
+		Log: d.Log(name, triple)}
+}
+
+// Each calls fn with each path's label and value, in a fixed order.
+func (p RecipePaths) Each(fn func(label, path string)) {
+	for _, kv := range [][2]string{{"source", p.Source}, {"build", p.Build}, {"stage", p.Stage}, {"sysroot", p.Sysroot},
+		{"toolchain", p.Toolchain}, {"package", p.Package}, {"log", p.Log}} {
+		fn(kv[0], kv[1])
+	}
 }
 
 // State is the directory of persisted build state.

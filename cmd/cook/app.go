@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +40,7 @@ type app struct {
 	quiet        bool
 
 	// resolved by init
+	resolved *settings.Resolved
 	settings *settings.Settings
 	cookbook string // absolute root of the recipe tree ("" when none was found)
 	target   string
@@ -80,93 +78,17 @@ func (a *app) init(cmd *cobra.Command) error {
 	}
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 
-	a.cookbook = firstNonEmpty(a.cookbookFlag, os.Getenv("COOK_COOKBOOK"))
-	if a.cookbook == "" {
-		if wd, err := os.Getwd(); err == nil {
-			a.cookbook = cookbook.Find(wd)
-		}
+	g := settings.Given{Cookbook: a.cookbookFlag, Work: a.workFlag, Target: a.targetFlag, Config: a.configFlag,
+		CargoVendor: a.cargoVendor, Jobs: a.jobs, Mirrors: a.mirrorFlags}
+	if cmd.Flags().Changed("offline") {
+		g.Offline = &a.offline
 	}
-	if a.cookbook != "" {
-		abs, err := filepath.Abs(a.cookbook)
-		if err != nil {
-			return usageErr(err)
-		}
-		a.cookbook = abs
-	}
-
-	cfg := firstNonEmpty(a.configFlag, os.Getenv("COOK_CONFIG"))
-	switch {
-	case cfg != "":
-		s, err := settings.Load(cfg)
-		if err != nil {
-			return usageErr(err)
-		}
-		a.settings = s
-	case a.cookbook != "":
-		p := filepath.Join(a.cookbook, "cook.toml")
-		s, err := settings.Load(p)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return usageErr(err)
-		}
-		a.settings = s
-	}
-	if a.settings == nil {
-		a.settings = &settings.Settings{}
-	}
-
-	a.target = firstNonEmpty(a.targetFlag, os.Getenv("COOK_TARGET"), a.settings.Target, "x86_64-unknown-redox")
-	triple, err := triple.Parse(a.target)
+	r, err := settings.Resolve(g)
 	if err != nil {
-		return usageErr(fmt.Errorf("--target: %w", err))
+		return usageErr(err)
 	}
-	a.triple = triple
-	if a.jobs == 0 {
-		if v := os.Getenv("COOK_JOBS"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return usageErr(fmt.Errorf("COOK_JOBS=%q: want a positive number", v))
-			}
-			a.jobs = n
-		} else if a.settings.Jobs > 0 {
-			a.jobs = a.settings.Jobs
-		} else {
-			a.jobs = runtime.NumCPU()
-		}
-	}
-	if a.jobs < 1 {
-		return usageErr(fmt.Errorf("-j %d: want at least 1", a.jobs))
-	}
-	if !cmd.Flags().Changed("offline") {
-		if v := os.Getenv("COOK_OFFLINE"); v == "1" || v == "true" {
-			a.offline = true
-		} else {
-			a.offline = a.offline || a.settings.Offline
-		}
-	}
-	if v := firstNonEmpty(a.cargoVendor, os.Getenv("COOK_CARGO_VENDOR"), a.settings.Cargo.Vendor); v != "" {
-		abs, err := filepath.Abs(v)
-		if err != nil {
-			return usageErr(err)
-		}
-		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-			return usageErr(fmt.Errorf("--cargo-vendor %s: not a directory", v))
-		}
-		if a.settings.Cargo.Registry != "" {
-			return usageErr(fmt.Errorf("--cargo-vendor %s and cook.toml [cargo] registry = %q both replace crates.io: set one", v, a.settings.Cargo.Registry))
-		}
-		a.cargoVendor = abs
-	}
-	a.mirrors = map[string]string{}
-	for from, to := range a.settings.Mirrors {
-		a.mirrors[from] = to
-	}
-	for _, m := range a.mirrorFlags {
-		from, to, err := settings.ParseMirror(m)
-		if err != nil {
-			return usageErr(err)
-		}
-		a.mirrors[from] = to
-	}
+	a.resolved, a.settings, a.cookbook, a.triple, a.target = r, r.Settings, r.Cookbook, r.Target, string(r.Target)
+	a.jobs, a.offline, a.mirrors, a.cargoVendor = r.Jobs, r.Offline, r.Mirrors, r.CargoVendor
 	return nil
 }
 
@@ -174,7 +96,7 @@ func (a *app) init(cmd *cobra.Command) error {
 // cook.toml's [toolchain], with COOK_CBINDGEN for cbindgen.
 func (a *app) bootstrapOptions() toolchain.BootstrapOptions {
 	t := a.settings.Toolchain
-	return toolchain.BootstrapOptions{Rustc: t.Rustc, Cargo: t.Cargo, Cbindgen: firstNonEmpty(os.Getenv("COOK_CBINDGEN"), t.Cbindgen)}
+	return toolchain.BootstrapOptions{Rustc: t.Rustc, Cargo: t.Cargo, Cbindgen: a.resolved.Cbindgen}
 }
 
 // requireCookbook returns the cookbook root or a usage error saying how to name one.
@@ -188,17 +110,9 @@ func (a *app) requireCookbook() (string, error) {
 	return a.cookbook, nil
 }
 
-// workDir returns cook's state directory: --work, COOK_WORK, cook.toml's
-// work, else workdir.Default for the cookbook (or the current directory).
+// workDir returns cook's state directory (settings.Resolved.Work).
 func (a *app) workDir() (string, error) {
-	if w := firstNonEmpty(a.workFlag, os.Getenv("COOK_WORK"), a.settings.Work); w != "" {
-		return filepath.Abs(w)
-	}
-	root := a.cookbook
-	if root == "" {
-		root, _ = os.Getwd()
-	}
-	w, err := workdir.Default(root)
+	w, err := a.resolved.Work()
 	if err != nil {
 		return "", usageErr(fmt.Errorf("%w; pass --work DIR", err))
 	}
@@ -259,6 +173,14 @@ func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// output prints v on stdout: as JSON with --json, else as its text.
+func (a *app) output(v interface{ WriteText(io.Writer) error }) error {
+	if a.json {
+		return a.printJSON(v)
+	}
+	return v.WriteText(a.stdout)
 }
 
 // printf writes human output to stdout.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,11 +52,11 @@ log's tail and exits 1. QEMU without KVM is slow: allow minutes.`,
 				}
 				logPath = filepath.Join(w, "logs", "boot-test-"+f.hv+".log")
 			}
-			inst, cleanup, err := f.prepare(cmd.Context(), a, cmd, false)
+			inst, err := f.prepare(cmd.Context(), a, cmd, false)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
+			defer inst.Close()
 			var echo io.Writer = a.stdout
 			if a.json || a.quiet {
 				echo = nil
@@ -86,13 +85,8 @@ log's tail and exits 1. QEMU without KVM is slow: allow minutes.`,
 			if !res.Passed {
 				return failed(res.Error())
 			}
-			names := make([]string, len(res.Reached))
-			for i, r := range res.Reached {
-				names[i] = fmt.Sprintf("%s (%.1fs)", r.Name, r.After.Seconds())
-			}
 			if !a.quiet {
-				fmt.Fprintf(a.stderr, "cook: boot test passed in %.1fs: %s; serial log %s\n",
-					res.Duration.Seconds(), strings.Join(names, ", "), res.Log)
+				fmt.Fprintf(a.stderr, "cook: %s\n", res)
 			}
 			return nil
 		},

@@ -47,7 +47,7 @@ func TestBootTestCloudHypervisorCLI(t *testing.T) {
 		t.Errorf("stderr: %s", errs)
 	}
 	got, _ := os.ReadFile(args)
-	for _, want := range []string{"--firmware\n" + fw + "\n", "--serial\nfile=" + filepath.Join(work, "logs", "boot-test-ch.log") + "\n", "--console\noff\n", "--disk\npath=" + work + "/tmp/vm-"} {
+	for _, want := range []string{"--firmware\n" + fw + "\n", "--serial\nfile=" + filepath.Join(work, "logs", "boot-test-ch.log") + "\n", "--console\noff\n", "--disk\npath=" + work + "/tmp/cook-vm-"} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("arguments lack %q:\n%s", want, got)
 		}

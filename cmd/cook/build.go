@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -156,10 +155,7 @@ func (a *app) waitUploads(run *pipeline.BuildRun) {
 // reportBuild prints a build's failures and summary (or its JSON), writes
 // the reports asked for, and returns the exit status.
 func (a *app) reportBuild(ctx context.Context, run *pipeline.BuildRun, f buildFlags) error {
-	count := map[builder.Status]int{}
-	for _, o := range run.Outcomes {
-		count[o.Status]++
-	}
+	count := run.Count()
 	if a.json {
 		if err := a.printJSON(run.Report); err != nil {
 			return err
@@ -185,17 +181,17 @@ func (a *app) reportBuild(ctx context.Context, run *pipeline.BuildRun, f buildFl
 // printSummary prints each failure once, what was skipped, the counts and
 // the slowest builds.
 func (a *app) printSummary(run *pipeline.BuildRun, count map[builder.Status]int) {
-	var skipped []string
 	for _, o := range run.Outcomes {
 		if o.Err != nil && !errors.Is(o.Err, context.Canceled) {
 			fmt.Fprintf(a.stderr, "\n%s\n", escape(o.Err.Error()))
 		}
-		if o.Status == builder.Skipped {
-			skipped = append(skipped, show(o.Node))
-		}
 	}
-	if len(skipped) > 0 {
-		fmt.Fprintf(a.stderr, "\nnot built because a dependency failed or the run stopped: %s\n", strings.Join(skipped, " "))
+	if skipped := run.Skipped(); len(skipped) > 0 {
+		names := make([]string, len(skipped))
+		for i, n := range skipped {
+			names[i] = show(n)
+		}
+		fmt.Fprintf(a.stderr, "\nnot built because a dependency failed or the run stopped: %s\n", strings.Join(names, " "))
 	}
 	if a.quiet {
 		return
@@ -206,13 +202,9 @@ func (a *app) printSummary(run *pipeline.BuildRun, count map[builder.Status]int)
 	}
 	fmt.Fprintf(a.stderr, "%d built, %s cached, %d failed, %d skipped\n",
 		count[builder.Built], cached, count[builder.Failed], count[builder.Skipped])
-	slow := append([]builder.Outcome(nil), run.Outcomes...)
-	sort.Slice(slow, func(i, j int) bool { return slow[i].Duration > slow[j].Duration })
 	var parts []string
-	for _, o := range slow {
-		if o.Status == builder.Built && len(parts) < 5 {
-			parts = append(parts, fmt.Sprintf("%s %s", show(o.Node), o.Duration.Round(100*time.Millisecond)))
-		}
+	for _, o := range run.Slowest(5) {
+		parts = append(parts, fmt.Sprintf("%s %s", show(o.Node), o.Duration.Round(100*time.Millisecond)))
 	}
 	if len(parts) > 1 {
 		fmt.Fprintf(a.stderr, "slowest: %s\n", strings.Join(parts, ", "))

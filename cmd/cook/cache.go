@@ -46,7 +46,12 @@ func newCacheCmd(a *app) *cobra.Command {
 (build results by action key, shared with other machines through --remote-cache;
 see docs/cache.md).`,
 	}
-	cmd.AddCommand(&cobra.Command{
+	cmd.AddCommand(newCacheStatsCmd(a), newCacheTrimCmd(a), newCacheVerifyCmd(a))
+	return cmd
+}
+
+func newCacheStatsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
 		Use:   "stats",
 		Short: "Count the action entries and blobs in the local cache",
 		Args:  rangeArgs(0, 0),
@@ -66,7 +71,10 @@ see docs/cache.md).`,
 				s.ActionEntries, settings.Size(s.ActionBytes), s.Blobs, settings.Size(s.BlobBytes), settings.Size(s.ActionBytes+s.BlobBytes))
 			return nil
 		},
-	})
+	}
+}
+
+func newCacheTrimCmd(a *app) *cobra.Command {
 	var maxSize string
 	trim := &cobra.Command{
 		Use:   "trim --max-size SIZE",
@@ -101,7 +109,10 @@ see docs/cache.md).`,
 		},
 	}
 	trim.Flags().StringVar(&maxSize, "max-size", "", "size to trim to: bytes or with K, M, G (0 empties the cache)")
-	cmd.AddCommand(trim)
+	return trim
+}
+
+func newCacheVerifyCmd(a *app) *cobra.Command {
 	var fix bool
 	verify := &cobra.Command{
 		Use:   "verify [--fix]",
@@ -144,8 +155,7 @@ see docs/cache.md).`,
 		},
 	}
 	verify.Flags().BoolVar(&fix, "fix", false, "remove what is wrong")
-	cmd.AddCommand(verify)
-	return cmd
+	return verify
 }
 
 func (a *app) localCache() (*cache.Local, error) {

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"strings"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -37,60 +36,22 @@ recipe. --strict makes warnings errors.`,
 				}
 			}
 			rep := tree.Check(roots, strict)
-			bad := !rep.OK()
 			if a.json {
 				if err := a.printJSON(rep); err != nil {
 					return err
 				}
-			} else {
-				a.printCheck(rep, len(args) > 0 || strict)
+			} else if err := rep.WriteText(a.stdout, len(args) > 0 || strict || a.verbose); err != nil {
+				return err
 			}
-			if bad {
+			if !rep.OK() {
 				if a.json {
-					return &exitError{code: exitFailed, err: errSilent}
+					return failed(errSilent)
 				}
-				return failed(fmt.Errorf("check found %d error(s) in %d recipe(s)%s", len(rep.Errors), rep.Failing, cycleNote(rep.Cycles)))
+				return failed(errors.New(rep.Summary()))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings as errors")
 	return cmd
-}
-
-func cycleNote(c [][]string) string {
-	if len(c) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" and %d dependency cycle(s)", len(c))
-}
-
-func (a *app) printCheck(rep *cookbook.CheckReport, showWarnings bool) {
-	for _, d := range rep.Errors {
-		a.printf("%s: error: %s\n", loc(d), cookbook.Escape(d.Message))
-	}
-	if showWarnings || a.verbose {
-		for _, d := range rep.Warnings {
-			a.printf("%s: warning: %s\n", loc(d), cookbook.Escape(d.Message))
-		}
-	}
-	for _, c := range rep.Cycles {
-		a.printf("error: dependency cycle: %s\n", cookbook.Escape(strings.Join(c, " → ")))
-	}
-	a.printf("%d recipes, %d load, %d error(s), %d warning(s), %d unresolved dependency name(s), %d cycle(s)\n",
-		rep.Recipes, rep.Loaded, len(rep.Errors), len(rep.Warnings), len(rep.Unresolved), len(rep.Cycles))
-	if len(rep.Warnings) > 0 && !showWarnings && !a.verbose {
-		a.printf("(warnings not shown: use -v, or name recipes, to see them)\n")
-	}
-}
-
-func loc(d cookbook.CheckDiagnostic) string {
-	s := cookbook.Escape(d.Path)
-	if d.Line > 0 {
-		s += fmt.Sprintf(":%d", d.Line)
-		if d.Column > 0 {
-			s += fmt.Sprintf(":%d", d.Column)
-		}
-	}
-	return s
 }

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 
-	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/triple"
 )
 
 func init() { register(newCleanCmd) }
@@ -28,40 +22,15 @@ download cache stay (see cook unfetch).`,
 				return err
 			}
 			defer unlock()
-			root := w.Root
+			var tree *cookbook.Tree
 			var names []cookbook.Node
 			if len(args) > 0 {
-				tree, err := a.loadTree(cmd.Context())
-				if err != nil {
+				if tree, names, err = a.loadNodes(cmd.Context(), args); err != nil {
 					return err
 				}
-				if names, err = nodes(tree, args); err != nil {
-					return err
-				}
-			} else {
-				entries, _ := os.ReadDir(filepath.Join(root, "recipes"))
-				for _, e := range entries {
-					names = append(names, cookbook.Node{Name: e.Name()})
-				}
 			}
-			state := &builder.Builder{Work: w, Target: a.triple} // only its state records are used
-			removed := 0
-			for _, n := range names {
-				if err := state.Forget(n); err != nil {
-					return failed(fmt.Errorf("clean %s: %w", n, err))
-				}
-				for _, t := range cleanTargets(a, n) {
-					for _, p := range []string{w.Target(n.Name, t), w.Log(n.Name, t)} {
-						if _, err := os.Lstat(p); err == nil {
-							if err := w.RemoveAll(p); err != nil {
-								return failed(fmt.Errorf("clean %s: %w", n, err))
-							}
-							removed++
-						}
-					}
-				}
-			}
-			if err := state.Flush(); err != nil {
+			removed, err := a.pipeline(tree, w).Clean(names)
+			if err != nil {
 				return failed(err)
 			}
 			if !a.quiet {
@@ -70,13 +39,4 @@ download cache stay (see cook unfetch).`,
 			return nil
 		},
 	}
-}
-
-// cleanTargets is the target directories clean removes for n: --target's,
-// or the host's for host: nodes.
-func cleanTargets(a *app, n cookbook.Node) []string {
-	if n.Host {
-		return []string{string(triple.Host())}
-	}
-	return []string{a.target}
 }

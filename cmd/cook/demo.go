@@ -89,7 +89,8 @@ That was a demonstration, built for this machine. Try:
   cook fs cat %s /etc/motd
 
 To build Redox itself, from a checkout of github.com/redox-os/redox:
-  cook --cookbook ~/redox toolchain install        # upstream's prebuilt Redox toolchain
+  cook --cookbook ~/redox toolchain install        # upstream's prebuilt Redox toolchain, or
+  cook --cookbook ~/redox toolchain bootstrap      # one from the host's Rust and LLVM (docs/toolchains.md)
   cook --cookbook ~/redox build ion helix          # cross-compile recipes and their dependencies
   cook --cookbook ~/redox image --ch-static        # a Cloud Hypervisor image with static networking
   cook --cookbook ~/redox run --vm ch              # boot it (QEMU: cook run)

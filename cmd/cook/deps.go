@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -11,12 +10,6 @@ import (
 )
 
 func init() { register(newDepsCmd) }
-
-type depJSON struct {
-	Recipe string `json:"recipe"`
-	Kind   string `json:"kind"`
-	Dep    string `json:"dep"`
-}
 
 func newDepsCmd(a *app) *cobra.Command {
 	var reverse, transitive bool
@@ -42,79 +35,14 @@ them for graphviz, --format svg draws them.`,
 			if err != nil {
 				return err
 			}
-			target := ns[0]
-			var out []depJSON
-			if !reverse {
-				g := tree.NewGraph(ns, mask)
-				if transitive {
-					order, err := g.Order()
-					if err != nil {
-						return failed(err)
-					}
-					for _, n := range order {
-						if n != target {
-							out = append(out, depJSON{Recipe: n.String()})
-						}
-					}
-				} else {
-					for _, e := range g.Edges(target) {
-						out = append(out, depJSON{Recipe: e.To.String(), Kind: e.Kind.String(), Dep: e.Dep.String()})
-					}
-				}
-			} else {
-				g := tree.NewGraph(nil, mask)
-				// host nodes are reached only through host: edges; include them as roots too
-				direct := g.Dependents(target)
-				if !transitive {
-					for _, e := range direct {
-						out = append(out, depJSON{Recipe: e.To.String(), Kind: e.Kind.String(), Dep: e.Dep.String()})
-					}
-				} else {
-					seen := map[cookbook.Node]bool{target: true}
-					queue := []cookbook.Node{target}
-					for len(queue) > 0 {
-						n := queue[0]
-						queue = queue[1:]
-						for _, e := range g.Dependents(n) {
-							if !seen[e.To] {
-								seen[e.To] = true
-								queue = append(queue, e.To)
-								out = append(out, depJSON{Recipe: e.To.String()})
-							}
-						}
-					}
-					sort.Slice(out, func(i, j int) bool { return out[i].Recipe < out[j].Recipe })
-				}
+			out, dg, err := depgraph.Query(tree, ns[0], mask, reverse, transitive)
+			if err != nil {
+				return failed(err)
 			}
 			if format != "text" {
-				// the nodes listed and the target, with the edges between them
-				// (direct: only the target's own)
-				in := map[string]bool{target.String(): true}
-				for _, d := range out {
-					in[d.Recipe] = true
-				}
-				g := tree.NewGraph(ns, mask)
-				if reverse {
-					g = tree.NewGraph(nil, mask)
-				}
-				dg := depgraph.New(g, ns).Only(func(e depgraph.Edge) bool {
-					if !in[e.From] || !in[e.To] {
-						return false
-					}
-					if transitive {
-						return true
-					}
-					if reverse {
-						return e.To == target.String()
-					}
-					return e.From == target.String()
-				})
 				return a.writeGraph(format, dg)
 			}
 			if a.json {
-				if out == nil {
-					out = []depJSON{}
-				}
 				return a.printJSON(out)
 			}
 			for _, d := range out {

@@ -6,25 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 
 	"github.com/spf13/cobra"
 
-	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/internal/live"
 	"github.com/redox-cook/cook/pipeline"
 )
 
 func init() { register(newFetchCmd) }
-
-type fetchResultJSON struct {
-	Recipe string `json:"recipe"`
-	Status string `json:"status"`
-	Source string `json:"source"`
-	Ident  string `json:"ident"`
-	Error  string `json:"error"`
-}
 
 func newFetchCmd(a *app) *cobra.Command {
 	var withDeps, all bool
@@ -48,10 +38,11 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 			if err != nil {
 				return err
 			}
-			names, err := fetchNames(tree, args, all, withDeps)
+			roots, err := nodes(tree, args)
 			if err != nil {
 				return err
 			}
+			names := pipeline.FetchSelection(tree, roots, all, withDeps)
 			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
@@ -74,38 +65,6 @@ is set, else <user cache dir>/cook/downloads. See docs/fetching.md.`,
 	cmd.Flags().BoolVar(&withDeps, "with-deps", false, "also fetch every recipe the named ones depend on (build, dev and package dependencies)")
 	cmd.Flags().BoolVar(&all, "all", false, "fetch every recipe of the tree (recipes upstream refuses to load are skipped with a warning)")
 	return cmd
-}
-
-// fetchNames resolves the recipes to fetch, sorted and without duplicates.
-func fetchNames(tree *cookbook.Tree, args []string, all, withDeps bool) ([]string, error) {
-	var roots []cookbook.Node
-	if all {
-		for _, n := range tree.Names {
-			roots = append(roots, cookbook.Node{Name: n})
-		}
-	} else {
-		var err error
-		if roots, err = nodes(tree, args); err != nil {
-			return nil, err
-		}
-	}
-	if withDeps {
-		roots = tree.NewGraph(roots, cookbook.AllEdges).Nodes
-	}
-	seen := map[string]bool{}
-	var names []string
-	for _, n := range roots {
-		if _, ok := tree.Recipes[n.Name]; !ok || seen[n.Name] {
-			continue // unresolved dependencies are reported by cook check
-		}
-		if all && tree.Recipes[n.Name].HasErrors() {
-			continue
-		}
-		seen[n.Name] = true
-		names = append(names, n.Name)
-	}
-	sort.Strings(names)
-	return names, nil
 }
 
 // fetchView shows a fetch phase (see live.Transfers) and observes it.
@@ -162,22 +121,13 @@ func (v *fetchView) FetchFinished(name string, res *fetch.Result, err error) {
 
 func (a *app) reportFetches(results []pipeline.FetchOutcome) error {
 	var errs []error
-	js := make([]fetchResultJSON, 0, len(results))
 	for _, r := range results {
-		j := fetchResultJSON{Recipe: r.Recipe}
 		if r.Err != nil {
-			j.Status, j.Error = "failed", r.Err.Error()
 			errs = append(errs, r.Err)
-		} else {
-			j.Status, j.Source = string(r.Result.Status), r.Result.Source
-			if r.Result.Info != nil {
-				j.Ident = r.Result.Info.SourceIdentifier
-			}
 		}
-		js = append(js, j)
 	}
 	if a.json {
-		if err := a.printJSON(map[string]any{"results": js}); err != nil {
+		if err := a.printJSON(map[string]any{"results": results}); err != nil {
 			return err
 		}
 		if len(errs) > 0 {

@@ -50,8 +50,15 @@ func tarballServer(t *testing.T, shared string, tamper bool) (*httptest.Server, 
 	return srv, flags
 }
 
+// fetchJSON is cook fetch --json's output, as a reader of it decodes it.
 type fetchJSON struct {
-	Results []fetchResultJSON `json:"results"`
+	Results []struct {
+		Recipe string `json:"recipe"`
+		Status string `json:"status"`
+		Source string `json:"source"`
+		Ident  string `json:"ident"`
+		Error  string `json:"error"`
+	} `json:"results"`
 }
 
 func TestFetchCommand(t *testing.T) {

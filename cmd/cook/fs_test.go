@@ -166,8 +166,8 @@ func TestFsJSON(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var ls struct {
-		Offset  int64     `json:"offset"`
-		Entries []fsEntry `json:"entries"`
+		Offset  int64               `json:"offset"`
+		Entries []redoxfs.ListEntry `json:"entries"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &ls); err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestFsJSON(t *testing.T) {
 	}
 
 	stdout, _, code = cook(t, "--json", "fs", "tree", disk)
-	var root fsEntry
+	var root redoxfs.ListEntry
 	if err := json.Unmarshal([]byte(stdout), &root); code != 0 || err != nil {
 		t.Fatalf("tree --json: exit %d, %v", code, err)
 	}
@@ -213,13 +213,13 @@ func TestFsReference(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var root fsEntry
+	var root redoxfs.ListEntry
 	if err := json.Unmarshal([]byte(stdout), &root); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]fsEntry{}
-	var flatten func(e fsEntry)
-	flatten = func(e fsEntry) {
+	got := map[string]redoxfs.ListEntry{}
+	var flatten func(e redoxfs.ListEntry)
+	flatten = func(e redoxfs.ListEntry) {
 		got[e.Path] = e
 		for _, c := range e.Children {
 			flatten(c)

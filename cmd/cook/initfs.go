@@ -31,25 +31,6 @@ type initfsWriteJSON struct {
 	BootstrapSize  int64  `json:"bootstrap_size"`
 }
 
-type initfsEntryJSON struct {
-	Path   string `json:"path"`
-	Kind   string `json:"kind"`
-	Mode   string `json:"mode"`
-	Size   uint32 `json:"size"`
-	Inode  uint16 `json:"inode"`
-	Target string `json:"target,omitempty"`
-}
-
-type initfsListJSON struct {
-	File           string            `json:"file"`
-	Size           int64             `json:"size"`
-	PageSize       uint16            `json:"page_size"`
-	InodeCount     uint16            `json:"inode_count"`
-	RootInode      uint16            `json:"root_inode"`
-	BootstrapEntry string            `json:"bootstrap_entry"`
-	Entries        []initfsEntryJSON `json:"entries"`
-}
-
 func newInitfsCmd(a *app) *cobra.Command {
 	var bootstrap, out string
 	var maxSize int64
@@ -95,28 +76,11 @@ their tools directory); see docs/initfs.md.`,
 				return failed(err)
 			}
 			defer f.Close()
-			h := f.Header
-			res := initfsListJSON{File: args[0], Size: f.Size(), PageSize: h.PageSize, InodeCount: h.InodeCount,
-				RootInode: h.RootInode, BootstrapEntry: fmt.Sprintf("%#x", h.BootstrapEntry), Entries: []initfsEntryJSON{}}
-			err = f.Walk(cmd.Context(), func(e initfs.Entry) error {
-				res.Entries = append(res.Entries, initfsEntryJSON{Path: e.Path, Kind: e.Kind.String(),
-					Mode: fmt.Sprintf("%04o", e.Kind.Mode()), Size: e.Size, Inode: e.Inode, Target: e.Target})
-				return nil
-			})
+			l, err := f.List(cmd.Context(), args[0])
 			if err != nil {
-				return failed(fmt.Errorf("initfs %s: %w", args[0], err))
+				return failed(err)
 			}
-			if a.json {
-				return a.printJSON(res)
-			}
-			for _, e := range res.Entries {
-				if e.Target != "" {
-					a.printf("%s %-7s %10d %s -> %s\n", e.Mode, e.Kind, e.Size, e.Path, e.Target)
-				} else {
-					a.printf("%s %-7s %10d %s\n", e.Mode, e.Kind, e.Size, e.Path)
-				}
-			}
-			return nil
+			return a.output(l)
 		},
 	})
 

@@ -70,7 +70,7 @@ func TestInitfsCommands(t *testing.T) {
 		t.Errorf("ls: %d\n%s%s", code, out, errs)
 	}
 	out, _, code = cook(t, "--json", "initfs", "ls", img)
-	var l initfsListJSON
+	var l initfs.Listing
 	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Entries) != 5 || l.InodeCount != 6 || l.RootInode != 5 ||
 		l.Entries[2].Target != "init" || l.Entries[1].Mode != "0555" || l.Size != int64(len(first)) {
 		t.Errorf("ls --json: %d %s", code, out)

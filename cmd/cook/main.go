@@ -1,11 +1,11 @@
 // Command cook builds Redox OS from upstream recipe trees: it loads recipes,
 // fetches and verifies sources, builds them in a parallel dependency graph,
 // packages them as signed pkgar archives and assembles bootable images.
-//
+package main
+
 // This file holds the root command, the global flags of docs/cli.md and the
 // exit-status rules; every other command lives in a file of its own and
 // registers itself with register.
-package main
 
 import (
 	"context"

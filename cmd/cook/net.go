@@ -41,44 +41,17 @@ cook image --ch-static need no DHCP.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			var changes []string
-			if action == "setup" {
-				changes, err = vm.NetSetup(cmd.Context(), c)
-			} else {
-				changes, err = vm.NetTeardown(cmd.Context(), c)
-			}
-			if a.json {
-				if jerr := a.printJSON(struct {
-					Action  string   `json:"action"`
-					TAP     string   `json:"tap"`
-					Changes []string `json:"changes"`
-					Error   string   `json:"error,omitempty"`
-				}{action, c.TAP, netList(changes), netErr(err)}); jerr != nil {
-					return jerr
-				}
-				if err != nil {
-					return failed(errSilent)
-				}
-				return nil
-			}
-			for _, ch := range changes {
-				a.printf("%s\n", ch)
+			rep, err := vm.NetChange(cmd.Context(), action, c)
+			if perr := a.output(rep); perr != nil {
+				return perr
 			}
 			if err != nil {
+				if a.json {
+					return failed(errSilent)
+				}
 				return failed(err)
 			}
-			if len(changes) == 0 {
-				if action == "setup" {
-					a.printf("nothing to change: %s is up with %s, forwarding and NAT are in place", c.TAP, c.CIDR)
-					if c.DHCP {
-						a.printf(", dnsmasq is running")
-					}
-					a.printf("\n")
-				} else {
-					a.printf("nothing to change: no %s, no rules and no dnsmasq of cook's\n", c.TAP)
-				}
-			}
-			if action == "setup" && !a.quiet {
+			if action == "setup" && !a.quiet && !a.json {
 				a.printf("guest: %s/%s, gateway %s; run: cook run --vm ch --net tap --tap %s\n",
 					guest, strings.SplitN(c.CIDR, "/", 2)[1], strings.SplitN(c.CIDR, "/", 2)[0], c.TAP)
 			}
@@ -93,18 +66,4 @@ cook image --ch-static need no DHCP.`,
 	fl.StringVar(&c.Firewall, "firewall", "", "iptables or nft (default: iptables when installed)")
 	fl.StringVar(&c.StateDir, "state-dir", "/run/cook", "where dnsmasq's pid and lease files go")
 	return cmd
-}
-
-func netList(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func netErr(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

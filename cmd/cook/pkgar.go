@@ -16,23 +16,6 @@ import (
 
 func init() { register(newPkgarCmd) }
 
-type pkgarEntryJSON struct {
-	Path   string `json:"path"`
-	Mode   string `json:"mode"`
-	Size   uint64 `json:"size"`
-	Blake3 string `json:"blake3"`
-	Target string `json:"target,omitempty"` // a symlink's target
-}
-
-type pkgarListJSON struct {
-	File      string           `json:"file"`
-	PublicKey string           `json:"public_key"`
-	Blake3    string           `json:"blake3"`
-	Packaging string           `json:"packaging"`
-	Head      bool             `json:"head_only"`
-	Entries   []pkgarEntryJSON `json:"entries"`
-}
-
 type pkgarVerifyJSON struct {
 	File     string `json:"file"`
 	OK       bool   `json:"ok"`
@@ -42,8 +25,27 @@ type pkgarVerifyJSON struct {
 	Error    string `json:"error,omitempty"`
 }
 
+// pkgarFile opens the FILE argument of the cook pkgar commands, trusting
+// --key (or the work directory's key).
+type pkgarFile struct {
+	a   *app
+	key string
+}
+
+func (o *pkgarFile) open(file string) (*pkgar.File, error) {
+	key, err := o.a.trustedKey(o.key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := pkgar.Open(file, key)
+	if err != nil {
+		return nil, failed(err)
+	}
+	return f, nil
+}
+
 func newPkgarCmd(a *app) *cobra.Command {
-	var keyFlag string
+	o := &pkgarFile{a: a}
 	cmd := &cobra.Command{
 		Use:   "pkgar",
 		Short: "Inspect, verify and extract pkgar packages",
@@ -53,66 +55,42 @@ Every subcommand checks the package's signature against a trusted public key:
 --key FILE (an id_ed25519.pub.toml), by default the work directory's key
 (<work>/keys/id_ed25519.pub.toml), which signs every package cook builds.`,
 	}
-	cmd.PersistentFlags().StringVar(&keyFlag, "key", "", "trusted public key file (id_ed25519.pub.toml; default: the work directory's)")
+	cmd.PersistentFlags().StringVar(&o.key, "key", "", "trusted public key file (id_ed25519.pub.toml; default: the work directory's)")
 
-	open := func(file string) (*pkgar.File, error) {
-		key, err := a.trustedKey(keyFlag)
-		if err != nil {
-			return nil, err
-		}
-		f, err := pkgar.Open(file, key)
-		if err != nil {
-			return nil, failed(err)
-		}
-		return f, nil
-	}
+	cmd.AddCommand(o.listCmd(), o.verifyCmd(), o.extractCmd())
+	return cmd
+}
 
-	cmd.AddCommand(&cobra.Command{
+func (o *pkgarFile) listCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "list FILE",
 		Short: "List a package's entries (mode, size, BLAKE3, path)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := open(args[0])
+			f, err := o.open(args[0])
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			out := pkgarListJSON{
-				File: args[0], PublicKey: pkgar.PublicKey(f.Header.PublicKey).String(),
-				Blake3: f.Header.Blake3.String(), Packaging: f.Header.Flags.Packaging().String(),
-				Head: !f.HasData(), Entries: []pkgarEntryJSON{},
+			l, err := f.List(args[0])
+			if err != nil {
+				return failed(err)
 			}
-			for i := range f.Entries {
-				e := &f.Entries[i]
-				j := pkgarEntryJSON{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size, Blake3: e.Blake3.String()}
-				if e.IsSymlink() && f.HasData() {
-					if j.Target, err = f.ReadLink(e); err != nil {
-						return failed(fmt.Errorf("package %s: %w", args[0], err))
-					}
-				}
-				out.Entries = append(out.Entries, j)
-			}
-			if a.json {
-				return a.printJSON(out)
-			}
-			for _, e := range out.Entries {
-				if e.Target != "" {
-					a.printf("%s %10d %s %s -> %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path, e.Target)
-				} else {
-					a.printf("%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path)
-				}
-			}
-			return nil
+			return a.output(l)
 		},
-	})
+	}
+}
 
-	cmd.AddCommand(&cobra.Command{
+func (o *pkgarFile) verifyCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a package's signature, entry table and every entry's data",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res := pkgarVerifyJSON{File: args[0]}
-			f, err := open(args[0])
+			f, err := o.open(args[0])
 			if err == nil {
 				res.Entries = len(f.Entries)
 				res.Blake3 = f.Header.Blake3.String()
@@ -147,9 +125,12 @@ Every subcommand checks the package's signature against a trusted public key:
 			a.printf("%s: ok (%d entries, blake3 %s)\n", args[0], res.Entries, res.Blake3)
 			return nil
 		},
-	})
+	}
+}
 
-	cmd.AddCommand(&cobra.Command{
+func (o *pkgarFile) extractCmd() *cobra.Command {
+	a := o.a
+	return &cobra.Command{
 		Use:   "extract FILE DIR",
 		Short: "Extract a package into DIR after verifying it",
 		Long: `Extract a package into DIR. Nothing is written unless every entry verifies; paths
@@ -157,7 +138,7 @@ that are absolute or contain ".." are refused, and existing symlinks in DIR are
 resolved as if DIR were the root, so nothing is written outside DIR.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := open(args[0])
+			f, err := o.open(args[0])
 			if err != nil {
 				return err
 			}
@@ -173,8 +154,7 @@ resolved as if DIR were the root, so nothing is written outside DIR.`,
 			}
 			return nil
 		},
-	})
-	return cmd
+	}
 }
 
 // trustedKey loads --key, or the work directory's public key.

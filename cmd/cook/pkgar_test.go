@@ -110,7 +110,10 @@ func TestPkgarCommands(t *testing.T) {
 func TestRepoPublishCommand(t *testing.T) {
 	w := builtWork(t)
 	out, errs, code := cook(t, "--work="+w.Root, "--json", "repo", "publish")
-	var res repoPublishJSON
+	var res struct {
+		Repo                           string
+		Published, Unchanged, Outdated []string
+	}
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
 		t.Fatalf("publish: %d %q %q", code, out, errs)
 	}

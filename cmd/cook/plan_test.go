@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/golden"
 	"github.com/redox-cook/cook/script"
 	"github.com/redox-cook/cook/triple"
 )
@@ -56,9 +57,9 @@ func TestPlanOutput(t *testing.T) {
 		return normalise(out, book, work)
 	}
 
-	golden(t, "plan/dry-run.golden", run("build", "--dry-run", "top"))
-	golden(t, "plan/dry-run.json.golden", run("--json", "build", "--dry-run", "top"))
-	golden(t, "plan/print-script-none.json.golden", strings.ReplaceAll(run("--json", "print-script", "leaf"), host, "$HOST"))
+	golden.Check(t, "testdata/plan/dry-run.golden", run("build", "--dry-run", "top"))
+	golden.Check(t, "testdata/plan/dry-run.json.golden", run("--json", "build", "--dry-run", "top"))
+	golden.Check(t, "testdata/plan/print-script-none.json.golden", strings.ReplaceAll(run("--json", "print-script", "leaf"), host, "$HOST"))
 
 	var ps printScriptJSON
 	if err := json.Unmarshal([]byte(run("--json", "print-script", "host:top")), &ps); err != nil {
@@ -74,15 +75,15 @@ func TestPlanOutput(t *testing.T) {
 
 	// Build leaf, then change it and damage its recorded inputs.
 	run("build", "--no-sandbox", "leaf")
-	golden(t, "plan/dry-run-built.golden", run("build", "--dry-run", "top"))
+	golden.Check(t, "testdata/plan/dry-run-built.golden", run("build", "--dry-run", "top"))
 	os.WriteFile(filepath.Join(book, "recipes/leaf/recipe.toml"), []byte("# changed\n[build]\ntemplate = \"none\"\n"), 0o644)
-	golden(t, "plan/explain-changed.golden", run("explain", "leaf"))
+	golden.Check(t, "testdata/plan/explain-changed.golden", run("explain", "leaf"))
 	inputs := filepath.Join(work, "state", host, "leaf.inputs.json")
 	if err := os.WriteFile(inputs, []byte("{\"recipe\": \"trunc"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan/explain-damaged.golden", strings.ReplaceAll(run("explain", "leaf"), host, "$HOST"))
-	golden(t, "plan/dry-run-damaged.golden", strings.ReplaceAll(run("build", "--dry-run", "top"), host, "$HOST"))
+	golden.Check(t, "testdata/plan/explain-damaged.golden", strings.ReplaceAll(run("explain", "leaf"), host, "$HOST"))
+	golden.Check(t, "testdata/plan/dry-run-damaged.golden", strings.ReplaceAll(run("build", "--dry-run", "top"), host, "$HOST"))
 	os.Remove(inputs)
-	golden(t, "plan/explain-missing.golden", run("explain", "leaf"))
+	golden.Check(t, "testdata/plan/explain-missing.golden", run("explain", "leaf"))
 }

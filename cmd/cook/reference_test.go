@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
 
 // TestReference fails when docs/reference.md no longer matches the command
@@ -13,7 +15,7 @@ func TestReference(t *testing.T) {
 	var b bytes.Buffer
 	writeReference(&b, newApp(&b, &b).rootCommand())
 	path := filepath.Join("..", "..", "docs", "reference.md")
-	if *update {
+	if golden.Update() {
 		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -11,13 +11,6 @@ import (
 
 func init() { register(newRepoCmd) }
 
-type repoPublishJSON struct {
-	Repo      string   `json:"repo"`
-	Published []string `json:"published"`
-	Unchanged []string `json:"unchanged"`
-	Outdated  []string `json:"outdated"`
-}
-
 func newRepoCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "repo",
@@ -66,10 +59,7 @@ recorded as outdated in repo.toml and reported, without failing.`,
 				return failed(err)
 			}
 			if a.json {
-				return a.printJSON(repoPublishJSON{
-					Repo: res.Dir, Published: repoNonNil(res.Published),
-					Unchanged: repoNonNil(res.Unchanged), Outdated: repoNonNil(res.Outdated),
-				})
+				return a.printJSON(res)
 			}
 			for _, n := range res.Published {
 				a.printf("published %s\n", n)
@@ -91,11 +81,4 @@ recorded as outdated in repo.toml and reported, without failing.`,
 	publish.Flags().StringVar(&buildID, "build-id", "", "build_id to record in repo.toml (for example the cookbook's commit)")
 	cmd.AddCommand(publish)
 	return cmd
-}
-
-func repoNonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -73,35 +73,27 @@ var vmTestOptions []vm.Option
 
 // prepare resolves the flags into a VM instance whose run directory lives
 // in the work directory's tmp/ (same filesystem as the image, so copies can
-// be reflinks). The caller must call the returned cleanup.
-func (f *vmFlags) prepare(ctx context.Context, a *app, cmd *cobra.Command, dryRun bool, extra ...vm.Option) (*vm.Instance, func(), error) {
+// be reflinks). The caller must close it.
+func (f *vmFlags) prepare(ctx context.Context, a *app, cmd *cobra.Command, dryRun bool, extra ...vm.Option) (*vm.Instance, error) {
 	opts, err := f.options(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	image, err := f.imagePath(a)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	opts = append(opts, vm.WithDryRun(dryRun))
 	opts = append(opts, extra...)
 	opts = append(opts, vmTestOptions...)
-	cleanup := func() {}
-	if w, err := a.workDir(); err == nil && !dryRun {
-		tmp := workdir.New(w).Tmp()
-		if err := os.MkdirAll(tmp, 0o755); err == nil {
-			if dir, err := os.MkdirTemp(tmp, "vm-"); err == nil {
-				opts = append(opts, vm.WithRunDir(dir))
-				cleanup = func() { os.RemoveAll(dir) }
-			}
-		}
+	if w, err := a.workDir(); err == nil {
+		opts = append(opts, vm.WithRunDirIn(workdir.New(w).Tmp()))
 	}
 	inst, err := vm.Prepare(ctx, image, opts...)
 	if err != nil {
-		cleanup()
-		return nil, nil, failed(err)
+		return nil, failed(err)
 	}
-	return inst, func() { inst.Close(); cleanup() }, nil
+	return inst, nil
 }
 
 func (a *app) vmNotes(notes []string) {
@@ -132,11 +124,11 @@ back to TCG emulation (slow) and Cloud Hypervisor refuses to start.
 See docs/running.md.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inst, cleanup, err := f.prepare(cmd.Context(), a, cmd, dryRun, vm.WithGUI(gui))
+			inst, err := f.prepare(cmd.Context(), a, cmd, dryRun, vm.WithGUI(gui))
 			if err != nil {
 				return err
 			}
-			defer cleanup()
+			defer inst.Close()
 			argv, err := inst.Command()
 			if err != nil {
 				return usageErr(err)

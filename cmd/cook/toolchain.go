@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,20 +10,6 @@ import (
 )
 
 func init() { register(newToolchainCmd) }
-
-type toolchainStatus struct {
-	Target      string            `json:"target"`
-	GNU         string            `json:"gnu_target"`
-	Provider    string            `json:"provider,omitempty"`
-	Prefix      string            `json:"prefix,omitempty"`
-	HostSysroot string            `json:"host_sysroot"`
-	Ready       bool              `json:"ready"`
-	Tools       map[string]string `json:"tools"`
-	Versions    map[string]string `json:"versions,omitempty"`
-	Missing     []string          `json:"missing"`
-	Optional    []string          `json:"optional_missing,omitempty"`
-	Env         map[string]string `json:"env"`
-}
 
 func newToolchainCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -52,46 +36,13 @@ non-zero when a required tool is missing.`,
 			if err != nil {
 				return failed(err)
 			}
-			st := toolchainStatus{Target: string(t), GNU: t.GNU(), Provider: string(tc.Provider), Prefix: tc.Prefix, HostSysroot: tc.HostSysroot,
-				Ready: tc.Ready(), Tools: tc.Tools, Versions: tc.Versions, Missing: append([]string{}, tc.Missing...),
-				Optional: tc.Optional, Env: tc.Env()}
+			st := tc.Status()
 			if a.json {
 				if err := a.printJSON(st); err != nil {
 					return err
 				}
-			} else {
-				a.printf("target:       %s (GNU %s)\n", st.Target, st.GNU)
-				switch tc.Provider {
-				case toolchain.Prebuilt:
-					a.printf("provider:     prebuilt (upstream's prefix, cook toolchain install)\n")
-				case toolchain.Bootstrapped:
-					a.printf("provider:     bootstrapped from the host's Rust and LLVM (cook toolchain bootstrap)\n")
-				}
-				if st.Prefix != "" {
-					a.printf("prefix:       %s\n", st.Prefix)
-				}
-				a.printf("host sysroot: %s\n", st.HostSysroot)
-				for _, n := range sortedKeys(st.Tools) {
-					v := st.Tools[n]
-					if v == "" {
-						v = "MISSING"
-					}
-					a.printf("  %-10s %s\n", n, v)
-				}
-				if len(st.Versions) > 0 {
-					a.printf("host tools:\n")
-					for _, n := range sortedKeys(st.Versions) {
-						a.printf("  %-12s %s\n", n, st.Versions[n])
-					}
-				}
-				if len(st.Optional) > 0 {
-					a.printf("optional, missing:\n  %s\n", strings.Join(st.Optional, "\n  "))
-				}
-				if st.Ready {
-					a.printf("ready\n")
-				} else {
-					a.printf("not ready:\n  %s\n", strings.Join(st.Missing, "\n  "))
-				}
+			} else if err := st.WriteText(a.stdout); err != nil {
+				return err
 			}
 			if !st.Ready {
 				return &exitError{code: exitFailed, err: errSilent}
@@ -139,15 +90,6 @@ install: cook assembles their prefix from Debian's cross compiler.`,
 	return cmd
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func newToolchainBootstrapCmd(a *app) *cobra.Command {
 	var opts toolchain.BootstrapOptions
 	c := &cobra.Command{
@@ -170,20 +112,11 @@ docs/toolchains.md.`,
 			if err != nil {
 				return err
 			}
-			def := a.bootstrapOptions()
-			if prev, ok := toolchain.PreviousOptions(root, t); ok { // keep what is not changed
-				def.Rustc = firstNonEmpty(def.Rustc, prev.Rustc)
-				def.Cargo = firstNonEmpty(def.Cargo, prev.Cargo)
-				def.Cbindgen = firstNonEmpty(def.Cbindgen, prev.Cbindgen)
-			}
-			if opts.Rustc == "" {
-				opts.Rustc = def.Rustc
-			}
-			if opts.Cargo == "" {
-				opts.Cargo = def.Cargo
-			}
-			if opts.Cbindgen == "" {
-				opts.Cbindgen = def.Cbindgen
+			// the flags, then cook.toml and the environment, then what the
+			// prefix was made with: what is not changed is kept
+			opts = opts.Or(a.bootstrapOptions())
+			if prev, ok := toolchain.PreviousOptions(root, t); ok {
+				opts = opts.Or(prev)
 			}
 			res, err := toolchain.Bootstrap(cmd.Context(), t, root, opts)
 			if err != nil {
@@ -192,22 +125,7 @@ docs/toolchains.md.`,
 				}
 				return failed(err)
 			}
-			if a.json {
-				return a.printJSON(map[string]any{"target": t, "sysroot": res.Sysroot, "changed": res.Changed, "tools": res.Probe.Tools})
-			}
-			if res.Changed {
-				a.printf("bootstrapped the %s toolchain in %s\n", t, res.Sysroot)
-			} else {
-				a.printf("the %s toolchain in %s is up to date\n", t, res.Sysroot)
-			}
-			for _, tool := range res.Probe.Tools {
-				if tool.Found() {
-					a.printf("  %-12s %s (%s)\n", tool.Name, tool.Version, tool.Path)
-				} else {
-					a.printf("  %-12s missing: %s; fix: %s\n", tool.Name, tool.Problem, tool.Fix)
-				}
-			}
-			return nil
+			return a.output(res)
 		},
 	}
 	f := c.Flags()

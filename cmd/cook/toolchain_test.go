@@ -32,7 +32,7 @@ func TestToolchainStatusBootstrap(t *testing.T) {
 		}
 	}
 	out, _, code = cook(t, "--work", work, "--json", "toolchain", "status")
-	var st toolchainStatus
+	var st toolchain.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
 		t.Fatalf("json status: %v (exit %d)\n%s", err, code, out)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
 
 // TestTreeGolden pins `cook tree` for the core recipes of the upstream corpus.
@@ -18,12 +20,12 @@ func TestTreeGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden(t, filepath.Join("tree", name+".golden"), out)
+			golden.Check(t, filepath.Join("testdata", filepath.Join("tree", name+".golden")), out)
 			out, errs, code = cook(t, "--cookbook", corpus, "--json", "tree", name)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden(t, filepath.Join("tree", name+".json.golden"), out)
+			golden.Check(t, filepath.Join("testdata", filepath.Join("tree", name+".json.golden")), out)
 		})
 	}
 }

@@ -1,30 +1,4 @@
-// Package efitest builds real, tiny UEFI test payloads for boot tests.
-//
-// The Redox bootloader cannot be built on a plain Linux host, so tests that
-// need firmware to boot something from a disk use this package instead:
-//
-//   - [BuildEFI] compiles an EFI application with Debian's gnu-efi (gcc, ld
-//     with gnu-efi's crt0 and linker script, objcopy to a PE32+ EFI app). It
-//     prints the given lines on the UEFI console — which OVMF mirrors to the
-//     serial port — and then shuts the machine down (or halts forever, to test
-//     timeouts).
-//   - [BuildImage] writes a GPT disk with one FAT32 EFI system partition that
-//     holds an EFI program at \EFI\BOOT\BOOTX64.EFI, the removable-media path
-//     that firmware boots without any boot entry.
-//   - [Image] does both for a test and skips it when the tools are missing.
-//
-// Typical use in a test, booting the image with package vm:
-//
-//	img := efitest.Image(t, efitest.Program{Lines: []string{"HELLO-MARKER"}})
-//	inst, err := vm.Prepare(ctx, img, vm.WithKVM(vm.KVMOff), vm.WithNet(vm.NetNone))
-//	...
-//	res, err := inst.BootTest(ctx, vm.BootTestOptions{
-//		Log: logPath, Milestones: vm.ExpectMilestones("HELLO-MARKER"), Timeout: 2 * time.Minute})
-//	// res.Passed; under TCG the marker shows after about 5-20 s
-//
-// To put the program into a disk image built some other way (for example
-// as the EFI bootloader of a cook image), call BuildEFI and copy the file it
-// returns to \EFI\BOOT\BOOTX64.EFI of that image's ESP.
+// Package efitest builds real, tiny UEFI test payloads for boot tests: an EFI program that prints given lines and shuts down, and a GPT disk from which firmware boots it.
 package efitest
 
 import (
@@ -247,6 +221,32 @@ func BuildImage(efiProgram, path string, o ImageOptions) error {
 // Image builds p and a disk image holding it in a test temp directory and
 // returns the image's path. It skips t when the tools are missing and fails
 // it on any other error.
+//
+// The Redox bootloader cannot be built on a plain Linux host, so tests that
+// need firmware to boot something from a disk use this instead:
+//
+//   - [BuildEFI] compiles an EFI application with Debian's gnu-efi (gcc, ld
+//     with gnu-efi's crt0 and linker script, objcopy to a PE32+ EFI app). It
+//     prints the given lines on the UEFI console — which OVMF mirrors to the
+//     serial port — and then shuts the machine down (or halts forever, to test
+//     timeouts).
+//   - [BuildImage] writes a GPT disk with one FAT32 EFI system partition that
+//     holds an EFI program at \EFI\BOOT\BOOTX64.EFI, the removable-media path
+//     that firmware boots without any boot entry.
+//   - Image does both for a test and skips it when the tools are missing.
+//
+// Typical use in a test, booting the image with package vm:
+//
+//	img := efitest.Image(t, efitest.Program{Lines: []string{"HELLO-MARKER"}})
+//	inst, err := vm.Prepare(ctx, img, vm.WithKVM(vm.KVMOff), vm.WithNet(vm.NetNone))
+//	...
+//	res, err := inst.BootTest(ctx, vm.BootTestOptions{
+//		Log: logPath, Milestones: vm.ExpectMilestones("HELLO-MARKER"), Timeout: 2 * time.Minute})
+//	// res.Passed; under TCG the marker shows after about 5-20 s
+//
+// To put the program into a disk image built some other way (for example
+// as the EFI bootloader of a cook image), call BuildEFI and copy the file it
+// returns to \EFI\BOOT\BOOTX64.EFI of that image's ESP.
 func Image(t testing.TB, p Program) string {
 	t.Helper()
 	if err := Available(); err != nil {

@@ -1,7 +1,4 @@
 // Package live draws the bottom of a terminal that a long command redraws in place — progress bars and one line per running job — with messages printed above it.
-//
-// Off a terminal (or when quiet) nothing is drawn: messages are plain lines,
-// timestamped for jobs. Both views are safe for concurrent use.
 package live
 
 import (
@@ -128,7 +125,9 @@ func running(jobs map[string]time.Time) []string {
 }
 
 // Jobs shows jobs running in parallel: one line per running job under an
-// overall bar on a terminal; off it, a timestamped line per finished job.
+// overall bar on a terminal; off it (or when quiet) nothing is drawn and
+// messages are plain timestamped lines, one per finished job. It is safe for
+// concurrent use.
 type Jobs struct {
 	area
 	verb    string
@@ -184,7 +183,9 @@ func (v *Jobs) Finish(name, line string) {
 }
 
 // Transfers shows fetches: a byte (or git object) bar per transfer and a
-// count with the running recipes on a terminal; plain lines otherwise.
+// count with the running recipes on a terminal; off it (or when quiet)
+// nothing is drawn and messages are plain lines. It is safe for concurrent
+// use.
 type Transfers struct {
 	area
 	quiet   bool

@@ -1,63 +1,4 @@
-// Package redoxtest holds helpers for tests that boot real Redox artifacts.
-//
-// Bootstrap returns a minimal user-mode program for the initfs (cook's
-// stand-in for base's bootstrap, whose crates cannot be fetched here) that
-// proves on the serial console that the kernel ran it in ring 3.
-//
-// # How the kernel starts it
-//
-// From redox-os/kernel at 663e66410bac (the commit in shared/redox/git/kernel.git),
-// src/syscall/process.rs usermode_bootstrap and src/startup/mod.rs kmain:
-//
-//   - the bootloader hands the whole initfs image to the kernel; the kernel
-//     copies it to user address 0x1000 (PAGE_SIZE), mapped read, write and
-//     execute, and starts the first context, named "[bootstrap]", with euid 0,
-//     at the u64 at image offset 0x1A (the initfs header's bootstrap_entry)
-//     with every register zero, RSP included (no stack);
-//   - the archiver copies the bootstrap ELF file raw to image offset 0x1000,
-//     so its file offset N is at address 0x2000+N (nothing loads its program
-//     headers), and bootstrap_entry is its e_entry;
-//   - before that the kernel puts a root capability of each kernel scheme in
-//     the upper file table at fd UPPER_FDTBL_TAG|scheme_id (insert_fd), with
-//     UPPER_FDTBL_TAG = 1<<62 and the debug scheme's id 1 (redox_syscall
-//     0.9.2 @e4277c29 src/flag.rs, src/data.rs GlobalSchemes; kernel
-//     src/scheme/mod.rs ALL_KERNEL_SCHEMES).
-//
-// # What it does
-//
-// The program is a 64-bit ELF executable with one PT_LOAD segment that maps
-// the file at 0x2000, and its code at file offset 0x80 (entry 0x2080). With
-// the x86-64 Redox syscall ABI (number in RAX, arguments in RDI, RSI, RDX,
-// R10, R8, R9, `syscall`, result or -errno in RAX; kernel
-// src/arch/x86_64/interrupt/syscall.rs, src/syscall/mod.rs) it:
-//
-//  1. SYS_OPENAT_INTO(0x4000000000000001, "", O_WRONLY, 0, 0): opens the
-//     debug scheme's default handle ("" path; the debug scheme requires uid
-//     0, src/scheme/debug.rs) into fd 0;
-//  2. SYS_WRITE(0, BootstrapMessage): the debug scheme writes it to the
-//     kernel log, the graphical debug display and COM1 (src/log.rs Writer,
-//     src/arch/x86_shared/debug.rs) — so the serial log shows the message;
-//  3. executes ud2 at SuccessRIP. The kernel reports "Invalid opcode fault"
-//     with "RIP: <SuccessRIP>", "CS: 2b" (ring 3) and RAX = the bytes
-//     written, then "UNHANDLED EXCEPTION ... NAME [bootstrap]".
-//
-// If the open fails the ud2 is at OpenFailedRIP (RAX = -errno); if the write
-// returns anything but the message length, at WriteFailedRIP.
-//
-// # What the serial log shows
-//
-// Booted (kernel 663e6641 and bootloader.efi b74f53a0 built from
-// shared/redox, QEMU 7.2 TCG, q35, OVMF; an initfs of an empty directory
-// with this bootstrap, written by cook initfs), after "Redox OS starting...":
-//
-//	cook bootstrap: hello from Redox user mode
-//	Invalid opcode fault
-//	CS:    000000000000002b
-//	RIP:   00000000000020c6
-//	RAX:   000000000000002b
-//	kernel::context::signal:INFO -- UNHANDLED EXCEPTION, CPU #0, PID 0, NAME [bootstrap], ...
-//
-// A boot test should wait for the lines Expect returns, in order.
+// Package redoxtest holds helpers for tests that boot real Redox artifacts: a minimal user-mode bootstrap program for the initfs, and the serial-log lines that show the kernel ran it.
 package redoxtest
 
 import (
@@ -149,7 +90,62 @@ func program() ([]byte, map[string]uint64) {
 }
 
 // Bootstrap returns the program's bytes: an ELF file to pass to the
-// archiver as the bootstrap (cook initfs DIR --bootstrap FILE).
+// archiver as the bootstrap (cook initfs DIR --bootstrap FILE). It is a
+// minimal user-mode program for the initfs (cook's stand-in for base's
+// bootstrap, whose crates cannot be fetched here) that proves on the serial
+// console that the kernel ran it in ring 3.
+//
+// How the kernel starts it, from redox-os/kernel at 663e66410bac (the
+// commit in shared/redox/git/kernel.git), src/syscall/process.rs
+// usermode_bootstrap and src/startup/mod.rs kmain:
+//
+//   - the bootloader hands the whole initfs image to the kernel; the kernel
+//     copies it to user address 0x1000 (PAGE_SIZE), mapped read, write and
+//     execute, and starts the first context, named "[bootstrap]", with euid 0,
+//     at the u64 at image offset 0x1A (the initfs header's bootstrap_entry)
+//     with every register zero, RSP included (no stack);
+//   - the archiver copies the bootstrap ELF file raw to image offset 0x1000,
+//     so its file offset N is at address 0x2000+N (nothing loads its program
+//     headers), and bootstrap_entry is its e_entry;
+//   - before that the kernel puts a root capability of each kernel scheme in
+//     the upper file table at fd UPPER_FDTBL_TAG|scheme_id (insert_fd), with
+//     UPPER_FDTBL_TAG = 1<<62 and the debug scheme's id 1 (redox_syscall
+//     0.9.2 @e4277c29 src/flag.rs, src/data.rs GlobalSchemes; kernel
+//     src/scheme/mod.rs ALL_KERNEL_SCHEMES).
+//
+// What it does: the program is a 64-bit ELF executable with one PT_LOAD
+// segment that maps the file at 0x2000, and its code at file offset 0x80
+// (entry 0x2080). With
+// the x86-64 Redox syscall ABI (number in RAX, arguments in RDI, RSI, RDX,
+// R10, R8, R9, `syscall`, result or -errno in RAX; kernel
+// src/arch/x86_64/interrupt/syscall.rs, src/syscall/mod.rs) it:
+//
+//  1. SYS_OPENAT_INTO(0x4000000000000001, "", O_WRONLY, 0, 0): opens the
+//     debug scheme's default handle ("" path; the debug scheme requires uid
+//     0, src/scheme/debug.rs) into fd 0;
+//  2. SYS_WRITE(0, BootstrapMessage): the debug scheme writes it to the
+//     kernel log, the graphical debug display and COM1 (src/log.rs Writer,
+//     src/arch/x86_shared/debug.rs) — so the serial log shows the message;
+//  3. executes ud2 at SuccessRIP. The kernel reports "Invalid opcode fault"
+//     with "RIP: <SuccessRIP>", "CS: 2b" (ring 3) and RAX = the bytes
+//     written, then "UNHANDLED EXCEPTION ... NAME [bootstrap]".
+//
+// If the open fails the ud2 is at OpenFailedRIP (RAX = -errno); if the write
+// returns anything but the message length, at WriteFailedRIP.
+//
+// What the serial log shows, booted (kernel 663e6641 and bootloader.efi
+// b74f53a0 built from shared/redox, QEMU 7.2 TCG, q35, OVMF; an initfs of
+// an empty directory with this bootstrap, written by cook initfs), after
+// "Redox OS starting...":
+//
+//	cook bootstrap: hello from Redox user mode
+//	Invalid opcode fault
+//	CS:    000000000000002b
+//	RIP:   00000000000020c6
+//	RAX:   000000000000002b
+//	kernel::context::signal:INFO -- UNHANDLED EXCEPTION, CPU #0, PID 0, NAME [bootstrap], ...
+//
+// A boot test should wait for the lines Expect returns, in order.
 func Bootstrap() []byte {
 	c, addr := program()
 	if addr["_start"] != EntryRIP || addr["success"] != SuccessRIP ||
