@@ -20,6 +20,7 @@ import (
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/pkgar"
 	"github.com/redox-cook/cook/report"
+	"github.com/redox-cook/cook/settings"
 	"github.com/redox-cook/cook/toolchain"
 )
 
@@ -41,7 +42,7 @@ type BuildOptions struct {
 	// (besides cook.toml's [network] allow).
 	AllowNetwork []string
 	// Cache is the remote action cache ("" URL: none).
-	Cache RemoteCache
+	Cache settings.RemoteCache
 	// Fetch adjusts the fetch phase (its Update, Observer, Progress, ...).
 	Fetch FetchOptions
 	// Observer, when set, sees each node start and finish.
@@ -50,17 +51,6 @@ type BuildOptions struct {
 	Output io.Writer
 	// Warn receives one-line warnings (the remote cache's); nil: the log.
 	Warn func(string)
-}
-
-// RemoteCache is where builds are shared.
-type RemoteCache struct {
-	// URL is a bazel-remote HTTP endpoint, or file:///DIR for a shared
-	// directory.
-	URL string
-	// ReadOnly only reads, never uploads.
-	ReadOnly bool
-	// Token is a bearer token; User and Password basic credentials.
-	Token, User, Password string
 }
 
 // Builder makes the builder of the Config: the work directory's signing
@@ -111,7 +101,7 @@ func (s buildShims) Start(ctx context.Context, recipe string) (*builder.Shim, er
 // openCache gives b the action cache rc asks for: the work directory's
 // store, then the remote one. It returns nil (and leaves b alone) without
 // a remote.
-func (p *Pipeline) openCache(b *builder.Builder, rc RemoteCache, warn func(string)) (*builder.ActionCache, error) {
+func (p *Pipeline) openCache(b *builder.Builder, rc settings.RemoteCache, warn func(string)) (*builder.ActionCache, error) {
 	if rc.URL == "" || p.cfg.Offline {
 		return nil, nil
 	}

@@ -143,6 +143,30 @@ func (r *Resolved) Work() (string, error) {
 	return workdir.Default(root)
 }
 
+// RemoteCache is the shared action cache builds use.
+type RemoteCache struct {
+	// URL is a bazel-remote HTTP endpoint, or file:///DIR for a shared
+	// directory ("" for none).
+	URL string
+	// ReadOnly only reads, never uploads.
+	ReadOnly bool
+	// Token is a bearer token; User and Password basic credentials.
+	Token, User, Password string
+}
+
+// RemoteCache resolves the remote cache: url (--remote-cache), else
+// COOK_REMOTE_CACHE, else cook.toml's [cache] remote; none when off
+// (--no-remote-cache) or offline. Credentials come from COOK_CACHE_TOKEN,
+// COOK_CACHE_USER and COOK_CACHE_PASSWORD (or user:pass@ in the URL).
+func (r *Resolved) RemoteCache(url string, readOnly, off bool) RemoteCache {
+	url = first(url, os.Getenv("COOK_REMOTE_CACHE"), r.Settings.Cache.Remote)
+	if url == "" || off || r.Offline {
+		return RemoteCache{}
+	}
+	return RemoteCache{URL: url, ReadOnly: readOnly || r.Settings.Cache.ReadOnly,
+		Token: os.Getenv("COOK_CACHE_TOKEN"), User: os.Getenv("COOK_CACHE_USER"), Password: os.Getenv("COOK_CACHE_PASSWORD")}
+}
+
 func first(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {

@@ -68,3 +68,30 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteCache: the flag beats COOK_REMOTE_CACHE, which beats cook.toml;
+// read-only from either; none when turned off or offline.
+func TestRemoteCache(t *testing.T) {
+	t.Setenv("COOK_REMOTE_CACHE", "http://env:9090")
+	t.Setenv("COOK_CACHE_TOKEN", "tok")
+	r := &Resolved{Settings: &Settings{}}
+	r.Settings.Cache.Remote = "http://toml:9090"
+	if got := r.RemoteCache("http://flag:9090", false, false); got.URL != "http://flag:9090" || got.Token != "tok" || got.ReadOnly {
+		t.Errorf("flag: %+v", got)
+	}
+	if got := r.RemoteCache("", true, false); got.URL != "http://env:9090" || !got.ReadOnly {
+		t.Errorf("env: %+v", got)
+	}
+	t.Setenv("COOK_REMOTE_CACHE", "")
+	r.Settings.Cache.ReadOnly = true
+	if got := r.RemoteCache("", false, false); got.URL != "http://toml:9090" || !got.ReadOnly {
+		t.Errorf("cook.toml: %+v", got)
+	}
+	if got := r.RemoteCache("http://flag:9090", false, true); got.URL != "" {
+		t.Errorf("--no-remote-cache: %+v", got)
+	}
+	r.Offline = true
+	if got := r.RemoteCache("http://flag:9090", false, false); got.URL != "" {
+		t.Errorf("offline: %+v", got)
+	}
+}

@@ -159,15 +159,6 @@ func (a *app) writeWork(ctx context.Context) (workdir.Dir, func(), error) {
 	return w, unlock, nil
 }
 
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // printJSON writes v as indented JSON to stdout.
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)

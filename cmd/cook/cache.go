@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -28,14 +27,9 @@ func addCacheFlags(fl *pflag.FlagSet, c *cacheFlags) {
 }
 
 // remoteCache is the remote action cache the flags, the environment and
-// cook.toml ask for (none offline or with --no-remote-cache).
-func (a *app) remoteCache(c cacheFlags) pipeline.RemoteCache {
-	url := firstNonEmpty(c.remote, os.Getenv("COOK_REMOTE_CACHE"), a.settings.Cache.Remote)
-	if url == "" || c.noCache || a.offline {
-		return pipeline.RemoteCache{}
-	}
-	return pipeline.RemoteCache{URL: url, ReadOnly: c.readOnly || a.settings.Cache.ReadOnly,
-		Token: os.Getenv("COOK_CACHE_TOKEN"), User: os.Getenv("COOK_CACHE_USER"), Password: os.Getenv("COOK_CACHE_PASSWORD")}
+// cook.toml ask for.
+func (a *app) remoteCache(c cacheFlags) settings.RemoteCache {
+	return a.resolved.RemoteCache(c.remote, c.readOnly, c.noCache)
 }
 
 func newCacheCmd(a *app) *cobra.Command {
