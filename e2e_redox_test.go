@@ -311,10 +311,10 @@ func BenchmarkRedoxKernelBootloader(b *testing.B) {
 	}
 	b.Run("cold", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
+			b.StopTimer()
 			work := b.TempDir()
 			b.StartTimer()
 			build(work)
-			b.StopTimer()
 		}
 	})
 	b.Run("noop", func(b *testing.B) {
