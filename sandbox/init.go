@@ -24,20 +24,35 @@ func init() {
 	// Credentials are per thread: setup, dropping privileges and exec
 	// happen on this one.
 	runtime.LockOSThread()
-	var req struct {
-		Spec
-		Argv []string `json:"argv"`
+	req, err := readRequest(os.Getenv(specEnv))
+	if err == nil {
+		err = setup(req.Spec)
 	}
-	if err := json.Unmarshal([]byte(os.Getenv(specEnv)), &req); err != nil || len(req.Argv) == 0 {
-		fmt.Fprintf(os.Stderr, "cook sandbox: bad request: %v\n", err)
-		os.Exit(127)
-	}
-	err := setup(req.Spec)
 	if err == nil {
 		err = execIn(req.Spec, req.Argv)
 	}
 	fmt.Fprintf(os.Stderr, "cook sandbox: %v\n", err)
 	os.Exit(127)
+}
+
+// request is what Command passes to the init: the Spec and the command.
+type request struct {
+	Spec
+	Argv []string `json:"argv"`
+}
+
+// readRequest decodes and checks the init's request: nothing is mounted
+// for a Spec that Check refuses (a mount target naming a path outside the
+// new root, say), however the init was started.
+func readRequest(raw string) (request, error) {
+	var req request
+	if err := json.Unmarshal([]byte(raw), &req); err != nil {
+		return req, fmt.Errorf("bad request: %w", err)
+	}
+	if len(req.Argv) == 0 {
+		return req, errors.New("bad request: no command")
+	}
+	return req, req.Spec.Check()
 }
 
 // setup assembles the new root on spec.Root and pivots into it. It runs as

@@ -153,10 +153,7 @@ func isAbsClean(p string) bool { return filepath.IsAbs(p) && filepath.Clean(p) =
 // process exits, the kernel kills every process left in the pid namespace.
 func Command(ctx context.Context, spec Spec, name string, args ...string) *exec.Cmd {
 	exe, exeErr := os.Executable()
-	raw, jsonErr := json.Marshal(struct {
-		Spec
-		Argv []string `json:"argv"`
-	}{spec, append([]string{name}, args...)})
+	raw, jsonErr := json.Marshal(request{spec, append([]string{name}, args...)})
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Args = []string{initName}
 	cmd.Env = []string{specEnv + "=" + string(raw)}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -183,5 +184,40 @@ func TestKillsEverything(t *testing.T) {
 	st2, _ := os.Stat(marker)
 	if !st1.ModTime().Equal(st2.ModTime()) {
 		t.Error("a background process survived the sandbox")
+	}
+}
+
+// TestInitRefusesBadSpec: the init checks the Spec it is handed itself, so
+// a request that did not come through Command (a mount target climbing out
+// of the new root) mounts and creates nothing on the host.
+func TestInitRefusesBadSpec(t *testing.T) {
+	skipIfUnavailable(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Root: root, Dir: "/", Env: env()}
+	escaped := Spec{Root: root, Dir: "/", Env: env(), Mounts: []Mount{{Kind: Tmpfs, Target: "/../escaped"}}}
+	marshal := func(req request) string {
+		b, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for name, raw := range map[string]string{
+		"escaping target": marshal(request{escaped, []string{"true"}}),
+		"no command":      marshal(request{spec, nil}),
+		"not json":        "{",
+	} {
+		cmd := Command(context.Background(), spec, "true")
+		cmd.Env = []string{specEnv + "=" + raw}
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("%s: the init ran the command:\n%s", name, out)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(base, "escaped")); err == nil {
+		t.Error("the init created a mount point outside its root")
 	}
 }
