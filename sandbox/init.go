@@ -166,9 +166,6 @@ func mountOne(root string, m Mount) error {
 			return err
 		}
 		if m.Kind == ReadOnly {
-			if err := makeTarget(target, st.IsDir()); err != nil {
-				return err
-			}
 			return bindReadOnly(m.Source, target, st.IsDir())
 		}
 		if err := makeTarget(target, st.IsDir()); err != nil {
