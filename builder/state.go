@@ -19,12 +19,6 @@ import (
 	"github.com/redox-cook/cook/triple"
 )
 
-// Inputs reads the recorded inputs (nil when they are gone or damaged).
-func (r *Record) Inputs() Inputs {
-	in, _ := r.ReadInputs()
-	return in
-}
-
 // ErrInputsDamaged is the error (wrapped) of ReadInputs for a recorded
 // inputs file that is not what cook wrote.
 var ErrInputsDamaged = errors.New("the recorded inputs are damaged")
@@ -60,7 +54,7 @@ type Record struct {
 	Target string          `json:"target"`
 	Key    cache.ActionKey `json:"key"`
 	// inputs is where the inputs the key was computed from are kept: a
-	// file of their own, read only by Inputs, since a no-op build needs just
+	// file of their own, read only by ReadInputs, since a no-op build needs just
 	// the keys.
 	inputs   string
 	Output   string    `json:"output"`

@@ -66,9 +66,6 @@ type Cache struct {
 // New returns the action cache over store.
 func New(store Store) *Cache { return &Cache{store: store} }
 
-// Store is the store underneath.
-func (c *Cache) Store() Store { return c.store }
-
 // maxActionResult bounds what is read of an action result.
 const maxActionResult = 16 << 20
 
