@@ -31,21 +31,36 @@ type Inputs map[string]string
 // Key is the action key: a hash of the sorted inputs, each written as
 // "name=value\n".
 func (in Inputs) Key() cache.ActionKey {
-	keys := make([]string, 0, len(in))
-	size := 0
+	list := make([]input, 0, len(in))
 	for k, v := range in {
-		keys = append(keys, k)
-		size += len(k) + len(v) + 2
+		list = append(list, input{k, v})
 	}
-	slices.Sort(keys)
-	b := make([]byte, 0, size)
-	for _, k := range keys {
-		b = append(b, k...)
-		b = append(b, '=')
-		b = append(b, in[k]...)
-		b = append(b, '\n')
+	return actionKey(list)
+}
+
+// input is one named input, as inputs emits them.
+type input struct{ k, v string }
+
+// actionKey hashes list sorted by name, each input written as
+// "name=value\n"; of two inputs of one name, the later in list is kept (as
+// in the map Inputs builds).
+func actionKey(list []input) cache.ActionKey {
+	slices.SortStableFunc(list, func(a, b input) int { return strings.Compare(a.k, b.k) })
+	size := 0
+	for _, in := range list {
+		size += len(in.k) + len(in.v) + 2
 	}
-	return cache.NewActionKey(b)
+	buf := make([]byte, 0, size)
+	for i, in := range list {
+		if i+1 < len(list) && list[i+1].k == in.k {
+			continue
+		}
+		buf = append(buf, in.k...)
+		buf = append(buf, '=')
+		buf = append(buf, in.v...)
+		buf = append(buf, '\n')
+	}
+	return cache.NewActionKey(buf)
 }
 
 // Diff lists the inputs that differ between old and in, as
@@ -109,28 +124,11 @@ func (b *Builder) Inputs(ctx context.Context, n cookbook.Node) (Inputs, error) {
 // inputKey is Inputs(ctx, n).Key(), computed without the map: what a
 // no-op build does for every node.
 func (b *Builder) inputKey(ctx context.Context, n cookbook.Node) (cache.ActionKey, error) {
-	type input struct{ k, v string }
 	list := make([]input, 0, 32)
 	if err := b.inputs(ctx, n, func(k, v string) { list = append(list, input{k, v}) }); err != nil {
 		return cache.ActionKey{}, err
 	}
-	// stable: of two inputs of one name, the later is the map's
-	slices.SortStableFunc(list, func(a, b input) int { return strings.Compare(a.k, b.k) })
-	size := 0
-	for _, in := range list {
-		size += len(in.k) + len(in.v) + 2
-	}
-	buf := make([]byte, 0, size)
-	for i, in := range list {
-		if i+1 < len(list) && list[i+1].k == in.k {
-			continue
-		}
-		buf = append(buf, in.k...)
-		buf = append(buf, '=')
-		buf = append(buf, in.v...)
-		buf = append(buf, '\n')
-	}
-	return cache.NewActionKey(buf), nil
+	return actionKey(list), nil
 }
 
 // inputs emits n's inputs, each name with its value; a name emitted twice
