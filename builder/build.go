@@ -79,8 +79,8 @@ type Builder struct {
 	// finished build.
 	Cache *ActionCache
 	// SourceInfos, when set, are the fetch phase's records of the recipes'
-	// sources (what their source_info.toml say), so that the inputs need
-	// not read those files again.
+	// sources (what their source_info.toml say), so that neither the
+	// inputs nor the builds read those files again.
 	SourceInfos map[string]*fetch.Info
 
 	mu         sync.Mutex
@@ -442,7 +442,7 @@ func (j *job) run(ctx context.Context) error {
 	r := j.recipe
 	fmt.Fprintf(j.out, "cook: building %s for %s\n", j.node, j.t)
 	var err error
-	if j.info, err = fetch.ReadInfo(j.b.Work.SourceInfo(j.node.Name)); err != nil {
+	if j.info, err = j.b.sourceInfo(j.node.Name); err != nil {
 		return err
 	}
 	if j.info == nil {

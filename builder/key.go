@@ -149,11 +149,9 @@ func (b *Builder) inputs(ctx context.Context, n cookbook.Node, emit func(k, v st
 	if r.Source != nil {
 		// the fetched tree's identity: source, patches and what its
 		// script downloaded
-		info := b.SourceInfos[n.Name]
-		if info == nil {
-			if info, err = fetch.ReadInfo(b.Work.SourceInfo(n.Name)); err != nil {
-				return err
-			}
+		info, err := b.sourceInfo(n.Name)
+		if err != nil {
+			return err
 		}
 		if info != nil {
 			emit("source", info.Key())
@@ -202,6 +200,15 @@ func (b *Builder) inputs(ctx context.Context, n cookbook.Node, emit func(k, v st
 		emit("signing-key", b.keyID())
 	}
 	return nil
+}
+
+// sourceInfo is the record of the recipe name's fetched source: the fetch
+// phase's (SourceInfos), else its source_info.toml; nil when it has none.
+func (b *Builder) sourceInfo(name string) (*fetch.Info, error) {
+	if info := b.SourceInfos[name]; info != nil {
+		return info, nil
+	}
+	return fetch.ReadInfo(b.Work.SourceInfo(name))
 }
 
 // keyID is the signing key's public half in hex, computed once.
