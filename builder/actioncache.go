@@ -274,7 +274,7 @@ func (r *restoration) fetchStages(ctx context.Context) error {
 	}
 	for _, s := range r.e.Stages {
 		if !want[s.Package] || r.stageTmp[s.Package] != "" {
-			return fmt.Errorf("entry has an unexpected stage %s", stageLabel(s.Package))
+			return fmt.Errorf("entry has an unexpected or repeated stage %q", s.Package)
 		}
 		dir, err := os.MkdirTemp(r.out.Dir, ".restore-stage-")
 		if err != nil {
