@@ -189,6 +189,9 @@ func UnmarshalActionResult(b []byte) (*ActionResult, error) {
 				}
 				return err
 			})
+			if err == nil {
+				err = checkHash(f.Digest.Hash) // a file names its blob
+			}
 			if err != nil {
 				return err
 			}
