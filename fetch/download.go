@@ -227,6 +227,20 @@ func (d *Downloader) blobPath(b3 string) string {
 	return filepath.Join(d.dir, "blobs", b3[:2], b3)
 }
 
+// isHash reports whether s is a BLAKE3 as the cache names blobs: 64
+// lower-case hex digits.
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *Downloader) urlPath(rawURL string) string {
 	s := sha256.Sum256([]byte(rawURL))
 	h := hex.EncodeToString(s[:])
@@ -244,7 +258,7 @@ func (d *Downloader) Lookup(rawURL, want string) (*Blob, bool) {
 		}
 		b3, _, _ = strings.Cut(strings.TrimSpace(string(data)), " ")
 	}
-	if len(b3) != 64 {
+	if !isHash(b3) { // a crafted pin or record must not name a path outside blobs/
 		return nil, false
 	}
 	st, err := os.Stat(d.blobPath(b3))
