@@ -2,11 +2,13 @@ package fetch
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -98,6 +100,26 @@ func TestExtractLimitCountsEntries(t *testing.T) {
 	}
 	if err := Extract(context.Background(), file, filepath.Join(t.TempDir(), "y"), WithExtractLimit(300*512)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExtractCraftedZipSize: a zip entry whose ZIP64 size does not fit an
+// int64 (a negative size as the entry reports it) is a damaged archive, an
+// error, not a panic making a buffer of that size.
+func TestExtractCraftedZipSize(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "t/f", Method: zip.Store, UncompressedSize64: math.MaxUint64, CompressedSize64: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("x"))
+	zw.Close()
+	file := filepath.Join(t.TempDir(), "neg.zip")
+	os.WriteFile(file, buf.Bytes(), 0o644)
+	err = Extract(context.Background(), file, filepath.Join(t.TempDir(), "x"))
+	if err == nil || !strings.Contains(err.Error(), "t/f") || !strings.Contains(err.Error(), "size") {
+		t.Fatalf("Extract = %v, want an error naming the entry and its size", err)
 	}
 }
 
