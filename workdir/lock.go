@@ -153,12 +153,25 @@ func readPid(f *os.File) int {
 // directory: half-written stages, overlay layers and sandbox mount points,
 // and download-shim directories. Call it only holding the lock.
 func (d Dir) ClearLeftovers() {
+	g := New(globEscape(d.Root)) // the root's own *, ? and [ match only themselves
 	for _, pattern := range []string{
-		d.StageTmp("*", "*"), d.Overlay("*", "*"), d.SandboxRoot("*", "*"), filepath.Join(d.Tmp(), "shim-*"),
+		g.StageTmp("*", "*"), g.Overlay("*", "*"), g.SandboxRoot("*", "*"), filepath.Join(g.Tmp(), "shim-*"),
 	} {
 		matches, _ := filepath.Glob(pattern)
 		for _, m := range matches {
 			d.RemoveAll(m)
 		}
 	}
+}
+
+// globEscape quotes the characters filepath.Match gives a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -176,3 +176,17 @@ func TestLockFileHostile(t *testing.T) {
 		}
 	})
 }
+
+// TestClearLeftoversGlobRoot: a work directory whose path holds glob
+// characters still has a killed holder's leftovers cleared.
+func TestClearLeftoversGlobRoot(t *testing.T) {
+	d := New(filepath.Join(t.TempDir(), "w[1]*?"))
+	leftover := d.StageTmp("r", "t")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.ClearLeftovers()
+	if _, err := os.Stat(leftover); err == nil {
+		t.Error("stage.tmp under a root with glob characters was not cleared")
+	}
+}
