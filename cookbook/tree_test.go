@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,6 +222,38 @@ func TestSpecialRecipeFile(t *testing.T) {
 			if r == nil || !r.HasErrors() || r.Diagnostics[0].String() != "recipes/"+name+"/recipe.toml: error: cannot read recipe.toml: not a regular file" {
 				t.Errorf("%s: %v", name, r)
 			}
+		}
+		if r := tree.Recipes["good"]; r == nil || r.HasErrors() {
+			t.Errorf("good: %v", r)
+		}
+	}
+}
+
+// TestHugeRecipeFile: a recipe.toml far larger than any recipe (sparse,
+// so it costs no disk) is a recipe with an error, read no further than the
+// limit, with and without the parse cache.
+func TestHugeRecipeFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "recipes/good/recipe.toml"), "[build]\ntemplate = \"none\"\n")
+	huge := filepath.Join(dir, "recipes/huge/recipe.toml")
+	write(t, huge, "[build]\ntemplate = \"none\"\n")
+	if err := os.Truncate(huge, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]LoadOption{nil, {WithParseCache(filepath.Join(t.TempDir(), "c"))}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		tree, err := Load(t.Context(), dir, opts...)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+			t.Errorf("loading allocated %d bytes", got)
+		}
+		r := tree.Recipes["huge"]
+		if r == nil || !r.HasErrors() || !strings.Contains(r.Diagnostics[0].String(), "cannot read recipe.toml: larger than") {
+			t.Errorf("huge: %v", r)
 		}
 		if r := tree.Recipes["good"]; r == nil || r.HasErrors() {
 			t.Errorf("good: %v", r)
