@@ -296,3 +296,24 @@ checksum = "` + sum + `"
 		t.Error("cargo rewrote the lock")
 	}
 }
+
+// TestUnionCraftedName: a vendored crate's Cargo.toml names the link a
+// clash is added under: a name or version that is no cargo name (a path)
+// is an error, and nothing is made outside the union's root.
+func TestUnionCraftedName(t *testing.T) {
+	for _, tc := range []struct{ name, version string }{{"../../escape", "1.0.0"}, {"x", "1/../../../escape"}} {
+		d := t.TempDir()
+		a, b := filepath.Join(d, "a"), filepath.Join(d, "b")
+		writeCrate(t, filepath.Join(a, "x"), "x", "0.1.0", "")
+		writeCrate(t, filepath.Join(b, "x"), tc.name, tc.version, "")
+		root := filepath.Join(d, "deep", "union")
+		if _, err := Union(context.Background(), root, a, b); !errors.Is(err, ErrNotVendor) {
+			t.Errorf("%s %s: Union = %v, want ErrNotVendor", tc.name, tc.version, err)
+		}
+		for _, p := range []string{filepath.Join(d, "escape-1.0.0"), filepath.Join(d, "deep", "escape-1.0.0"), filepath.Join(d, "escape"), filepath.Join(d, "deep", "escape")} {
+			if _, err := os.Lstat(p); err == nil {
+				t.Errorf("%s was made outside the union", p)
+			}
+		}
+	}
+}
