@@ -317,3 +317,25 @@ func TestUnionCraftedName(t *testing.T) {
 		}
 	}
 }
+
+// TestVendorDirOnce: a Setup makes a std vendor union once, as Identity
+// reads the directories once: later builds take the same directory
+// without listing the vendor directories again.
+func TestVendorDirOnce(t *testing.T) {
+	d := t.TempDir()
+	std, vendor := filepath.Join(d, "std"), filepath.Join(d, "vendor")
+	writeCrate(t, filepath.Join(std, "core-x"), "core-x", "1.0.0", "")
+	writeCrate(t, filepath.Join(vendor, "libc"), "libc", "0.2.1", "")
+	s := &Setup{Shared: filepath.Join(d, "cargo"), Vendor: vendor}
+	u, err := s.VendorDir(context.Background(), std)
+	if err != nil || u == vendor {
+		t.Fatalf("VendorDir = %q, %v; want a union", u, err)
+	}
+	writeCrate(t, filepath.Join(vendor, "spin"), "spin", "0.9.8", "")
+	if u2, err := s.VendorDir(context.Background(), std); err != nil || u2 != u {
+		t.Errorf("second VendorDir = %q, %v; want %q", u2, err, u)
+	}
+	if u3, err := s.VendorDir(context.Background(), ""); err != nil || u3 != vendor {
+		t.Errorf("VendorDir without a std vendor = %q, %v; want %q", u3, err, vendor)
+	}
+}

@@ -22,8 +22,9 @@ type Setup struct {
 	// Offline sets net.offline in the shared home's config.
 	Offline bool
 
-	mu    sync.Mutex
-	ident map[string]string
+	mu     sync.Mutex
+	ident  map[string]string // Identity by stdVendor
+	unions map[string]string // VendorDir by stdVendor
 }
 
 // StdVendorDir returns the standard library's vendored crates of a Rust
@@ -98,15 +99,28 @@ func (s *Setup) Prepare(ctx context.Context, key, sourceDir, stdVendor, vendorAt
 }
 
 // VendorDir is the directory source builds use: the Vendor, or its union
-// with stdVendor.
+// with stdVendor, made once per Setup (as Identity reads the directories
+// once) rather than listed again for every build.
 func (s *Setup) VendorDir(ctx context.Context, stdVendor string) (string, error) {
 	if s.Vendor == "" {
 		return "", nil
+	}
+	s.mu.Lock()
+	dir, ok := s.unions[stdVendor]
+	s.mu.Unlock()
+	if ok {
+		return dir, nil
 	}
 	dir, err := Union(ctx, filepath.Join(s.Shared, "vendor"), stdVendor, s.Vendor)
 	if err != nil {
 		return "", fmt.Errorf("cargo vendor %s: %w", s.Vendor, err)
 	}
+	s.mu.Lock()
+	if s.unions == nil {
+		s.unions = map[string]string{}
+	}
+	s.unions[stdVendor] = dir
+	s.mu.Unlock()
 	return dir, nil
 }
 
