@@ -3,7 +3,6 @@ package cargohome
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -25,20 +24,6 @@ type Setup struct {
 	mu     sync.Mutex
 	ident  map[string]string // Identity by stdVendor
 	unions map[string]string // VendorDir by stdVendor
-}
-
-// StdVendorDir returns the standard library's vendored crates of a Rust
-// sysroot (rust-src as distributions ship it: Debian's rust-web-src has
-// <sysroot>/lib/rustlib/src/rust/library/vendor), or "" when it has none.
-func StdVendorDir(rustSysroot string) string {
-	if rustSysroot == "" {
-		return ""
-	}
-	d := filepath.Join(rustSysroot, "lib", "rustlib", "src", "rust", "library", "vendor")
-	if st, err := os.Stat(d); err == nil && st.IsDir() {
-		return d
-	}
-	return ""
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
