@@ -260,3 +260,32 @@ func TestHugeRecipeFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReportText: errors, then warnings when asked, as
+// FILE[:LINE[:COLUMN]]: severity: message with the tree's text escaped,
+// then cycles and the counts.
+func TestCheckReportText(t *testing.T) {
+	rep := &CheckReport{Recipes: 3, Loaded: 2,
+		Errors: []CheckDiagnostic{{Recipe: "a", Path: "recipes/a\x1b[2J/recipe.toml", Line: 3, Column: 7, Message: "bad\nvalue"},
+			{Recipe: "b", Path: "recipes/b/recipe.toml", Message: "no line"}},
+		Warnings:   []CheckDiagnostic{{Recipe: "c", Path: "recipes/c/recipe.toml", Line: 2, Message: "odd"}},
+		Unresolved: []string{"x"}, Cycles: [][]string{{"a", "b", "a"}}}
+	var b strings.Builder
+	if err := rep.WriteText(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	want := `recipes/a\x1b[2J/recipe.toml:3:7: error: bad\nvalue
+recipes/b/recipe.toml: error: no line
+recipes/c/recipe.toml:2: warning: odd
+error: dependency cycle: a → b → a
+3 recipes, 2 load, 2 error(s), 1 warning(s), 1 unresolved dependency name(s), 1 cycle(s)
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	rep.WriteText(&b, false)
+	if strings.Contains(b.String(), "odd") || !strings.Contains(b.String(), "(warnings not shown") {
+		t.Errorf("without warnings:\n%s", b.String())
+	}
+}
