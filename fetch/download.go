@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -401,11 +402,16 @@ func (d *Downloader) receiveFile(from string) (receipt, error) {
 	if err != nil {
 		return receipt{}, err
 	}
-	f, err := os.Open(u.Path)
+	// A regular file only: a FIFO would block (O_NONBLOCK keeps the open
+	// from waiting for a writer), a device never end.
+	f, err := os.OpenFile(u.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return receipt{}, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return receipt{}, fmt.Errorf("%s: not a regular file", u.Path)
+	}
 	return d.receive(&capReader{r: f, left: d.maxSize, limit: d.maxSize, what: "is"})
 }
 
