@@ -143,7 +143,7 @@ func unionEntries(ctx context.Context, dirs []string) ([]entry, error) {
 }
 
 var (
-	crateName    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	crateName    = regexp.MustCompile(`^[\p{L}\p{N}_-]+$`) // cargo: letters, numbers, - and _
 	crateVersion = regexp.MustCompile(`^[0-9A-Za-z.+-]+$`)
 )
 
