@@ -296,3 +296,46 @@ checksum = "` + sum + `"
 		t.Error("cargo rewrote the lock")
 	}
 }
+
+// TestUnionCraftedName: a vendored crate's Cargo.toml names the link a
+// clash is added under: a name or version that is no cargo name (a path)
+// is an error, and nothing is made outside the union's root.
+func TestUnionCraftedName(t *testing.T) {
+	for _, tc := range []struct{ name, version string }{{"../../escape", "1.0.0"}, {"x", "1/../../../escape"}} {
+		d := t.TempDir()
+		a, b := filepath.Join(d, "a"), filepath.Join(d, "b")
+		writeCrate(t, filepath.Join(a, "x"), "x", "0.1.0", "")
+		writeCrate(t, filepath.Join(b, "x"), tc.name, tc.version, "")
+		root := filepath.Join(d, "deep", "union")
+		if _, err := Union(context.Background(), root, a, b); !errors.Is(err, ErrNotVendor) {
+			t.Errorf("%s %s: Union = %v, want ErrNotVendor", tc.name, tc.version, err)
+		}
+		for _, p := range []string{filepath.Join(d, "escape-1.0.0"), filepath.Join(d, "deep", "escape-1.0.0"), filepath.Join(d, "escape"), filepath.Join(d, "deep", "escape")} {
+			if _, err := os.Lstat(p); err == nil {
+				t.Errorf("%s was made outside the union", p)
+			}
+		}
+	}
+}
+
+// TestVendorDirOnce: a Setup makes a std vendor union once, as Identity
+// reads the directories once: later builds take the same directory
+// without listing the vendor directories again.
+func TestVendorDirOnce(t *testing.T) {
+	d := t.TempDir()
+	std, vendor := filepath.Join(d, "std"), filepath.Join(d, "vendor")
+	writeCrate(t, filepath.Join(std, "core-x"), "core-x", "1.0.0", "")
+	writeCrate(t, filepath.Join(vendor, "libc"), "libc", "0.2.1", "")
+	s := &Setup{Shared: filepath.Join(d, "cargo"), Vendor: vendor}
+	u, err := s.VendorDir(context.Background(), std)
+	if err != nil || u == vendor {
+		t.Fatalf("VendorDir = %q, %v; want a union", u, err)
+	}
+	writeCrate(t, filepath.Join(vendor, "spin"), "spin", "0.9.8", "")
+	if u2, err := s.VendorDir(context.Background(), std); err != nil || u2 != u {
+		t.Errorf("second VendorDir = %q, %v; want %q", u2, err, u)
+	}
+	if u3, err := s.VendorDir(context.Background(), ""); err != nil || u3 != vendor {
+		t.Errorf("VendorDir without a std vendor = %q, %v; want %q", u3, err, vendor)
+	}
+}

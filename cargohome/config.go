@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // VendorName names the directory source that replaces the others.
@@ -111,33 +113,12 @@ func Write(home string, c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return err
-	}
 	p := filepath.Join(home, "config.toml")
 	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, text) {
 		return nil
 	}
-	f, err := os.CreateTemp(home, ".config.toml.tmp-")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(text); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("cargo home %s: %w", home, err)
+	if err := fsutil.WriteFileAtomic(p, text, 0o644); err != nil {
+		return fmt.Errorf("cargo home: %w", err)
 	}
 	return nil
 }

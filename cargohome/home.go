@@ -3,7 +3,6 @@ package cargohome
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -22,22 +21,9 @@ type Setup struct {
 	// Offline sets net.offline in the shared home's config.
 	Offline bool
 
-	mu    sync.Mutex
-	ident map[string]string
-}
-
-// StdVendorDir returns the standard library's vendored crates of a Rust
-// sysroot (rust-src as distributions ship it: Debian's rust-web-src has
-// <sysroot>/lib/rustlib/src/rust/library/vendor), or "" when it has none.
-func StdVendorDir(rustSysroot string) string {
-	if rustSysroot == "" {
-		return ""
-	}
-	d := filepath.Join(rustSysroot, "lib", "rustlib", "src", "rust", "library", "vendor")
-	if st, err := os.Stat(d); err == nil && st.IsDir() {
-		return d
-	}
-	return ""
+	mu     sync.Mutex
+	ident  map[string]string // Identity by stdVendor
+	unions map[string]string // VendorDir by stdVendor
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
@@ -98,15 +84,28 @@ func (s *Setup) Prepare(ctx context.Context, key, sourceDir, stdVendor, vendorAt
 }
 
 // VendorDir is the directory source builds use: the Vendor, or its union
-// with stdVendor.
+// with stdVendor, made once per Setup (as Identity reads the directories
+// once) rather than listed again for every build.
 func (s *Setup) VendorDir(ctx context.Context, stdVendor string) (string, error) {
 	if s.Vendor == "" {
 		return "", nil
+	}
+	s.mu.Lock()
+	dir, ok := s.unions[stdVendor]
+	s.mu.Unlock()
+	if ok {
+		return dir, nil
 	}
 	dir, err := Union(ctx, filepath.Join(s.Shared, "vendor"), stdVendor, s.Vendor)
 	if err != nil {
 		return "", fmt.Errorf("cargo vendor %s: %w", s.Vendor, err)
 	}
+	s.mu.Lock()
+	if s.unions == nil {
+		s.unions = map[string]string{}
+	}
+	s.unions[stdVendor] = dir
+	s.mu.Unlock()
 	return dir, nil
 }
 

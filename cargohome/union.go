@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -141,6 +142,11 @@ func unionEntries(ctx context.Context, dirs []string) ([]entry, error) {
 	return out, nil
 }
 
+var (
+	crateName    = regexp.MustCompile(`^[\p{L}\p{N}_-]+$`) // cargo: letters, numbers, - and _
+	crateVersion = regexp.MustCompile(`^[0-9A-Za-z.+-]+$`)
+)
+
 // packageID reads "NAME VERSION" from a crate directory's Cargo.toml.
 func packageID(dir string) (string, error) {
 	p := filepath.Join(dir, "Cargo.toml")
@@ -155,6 +161,10 @@ func packageID(dir string) (string, error) {
 	}
 	if m.Package.Name == "" || m.Package.Version == "" {
 		return "", fmt.Errorf("%w: %s has no [package] name and version", ErrNotVendor, p)
+	}
+	// They name a link of the union: only the characters cargo allows.
+	if !crateName.MatchString(m.Package.Name) || !crateVersion.MatchString(m.Package.Version) {
+		return "", fmt.Errorf("%w: %s: %q %q is no crate name and version", ErrNotVendor, p, m.Package.Name, m.Package.Version)
 	}
 	return m.Package.Name + " " + m.Package.Version, nil
 }

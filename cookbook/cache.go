@@ -110,7 +110,7 @@ func openParseCache(path string) *parseCache {
 		c.path = "" // no identity for the parser: do not trust or write a cache
 		return c
 	}
-	data, err := os.ReadFile(path)
+	data, _, err := readFile(path, maxCacheSize) // a regular file only: a FIFO there must not block
 	if err == nil {
 		c.old, _ = decodeCache(data, c.exe)
 	}
@@ -132,7 +132,7 @@ func (c *parseCache) recipe(name, dir, rel, p string) *Recipe {
 	}
 	if data == nil {
 		var err error
-		if data, id, err = readFile(p); err != nil {
+		if data, id, err = readFile(p, maxRecipeSize); err != nil {
 			return unreadable(name, dir, rel, err) // not cached: read it again next time
 		}
 	}
@@ -153,7 +153,7 @@ func (c *parseCache) reuse(e cacheEntry, name, dir, rel, p string) (*Recipe, []b
 	changed := false
 	if e.racy {
 		// Changed too close to when it was read: compare the contents.
-		data, id, err := readFile(p)
+		data, id, err := readFile(p, maxRecipeSize)
 		if err != nil {
 			return nil, nil, fileID{}
 		}
@@ -263,12 +263,24 @@ func decodeCache(data []byte, exe string) (map[string]cacheEntry, error) {
 // file (a FIFO would block the load, a device never end it).
 var errNotRegular = errors.New("not a regular file")
 
-// readFile reads the regular file at p and returns its identity as of the
-// read: with raw system calls, which are cheaper for thousands of small
-// files than os.ReadFile (which registers each with the network poller).
-// A read shorter than asked for, once the size stat gave is reached, is
-// the end of the file.
-func readFile(p string) ([]byte, fileID, error) {
+// maxRecipeSize and maxCacheSize bound what readFile reads of a recipe.toml
+// (upstream's largest are a few KiB) and of the parse cache (a few MiB for
+// upstream's whole tree).
+const (
+	maxRecipeSize = 1 << 20
+	maxCacheSize  = 64 << 20
+)
+
+// errTooLarge is the error reading a file larger than readFile's limit.
+var errTooLarge = fmt.Errorf("larger than %d MiB, more than any recipe", maxRecipeSize>>20)
+
+// readFile reads the regular file at p, of at most limit bytes, and
+// returns its identity as of the read: with raw system calls, which are
+// cheaper for thousands of small files than os.ReadFile (which registers
+// each with the network poller). A read shorter than asked for, once the
+// size stat gave is reached, is the end of the file; a file growing past
+// limit while it is read is too large too.
+func readFile(p string, limit int64) ([]byte, fileID, error) {
 	const flags = syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK // a FIFO must not block the open
 	fd, err := syscall.Open(p, flags, 0)
 	for err == syscall.EINTR {
@@ -285,8 +297,14 @@ func readFile(p string) ([]byte, fileID, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: errNotRegular}
 	}
+	if st.Size > limit {
+		return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: errTooLarge}
+	}
 	buf := make([]byte, 0, max(st.Size, 0)+512)
 	for {
+		if int64(len(buf)) > limit {
+			return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: errTooLarge}
+		}
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, cap(buf))
 		}

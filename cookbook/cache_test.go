@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,4 +395,61 @@ func FuzzParseCache(f *testing.F) {
 		}
 		decodeRecipe(string(data), "a", "/a", "recipes/a/recipe.toml")
 	})
+}
+
+// TestParseCacheHostileFile: a parse cache that is a FIFO, a link to a
+// device or a huge file is ignored — the load neither blocks, nor reads
+// forever, nor reads it whole — and the tree is the same.
+func TestParseCacheHostileFile(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "recipes", "a", "recipe.toml"), "[build]\ntemplate = \"cmake\"\n")
+	plain, err := Load(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"fifo", "device", "huge"} {
+		t.Run(what, func(t *testing.T) {
+			cache := filepath.Join(t.TempDir(), "parse.cache")
+			switch what {
+			case "fifo":
+				if err := syscall.Mkfifo(cache, 0o644); err != nil {
+					t.Skip(err)
+				}
+			case "device":
+				if err := os.Symlink("/dev/zero", cache); err != nil {
+					t.Fatal(err)
+				}
+			case "huge":
+				write(t, cache, cacheMagic)
+				if err := os.Truncate(cache, 256<<20); err != nil { // sparse
+					t.Fatal(err)
+				}
+			}
+			type result struct {
+				tree  *Tree
+				err   error
+				alloc uint64
+			}
+			done := make(chan result, 1)
+			go func() {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				tree, err := Load(context.Background(), root, WithParseCache(cache))
+				runtime.ReadMemStats(&after)
+				done <- result{tree, err, after.TotalAlloc - before.TotalAlloc}
+			}()
+			select {
+			case r := <-done:
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				sameTree(t, what, plain, r.tree)
+				if r.alloc > 64<<20 {
+					t.Errorf("the load allocated %d bytes", r.alloc)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the load did not end")
+			}
+		})
+	}
 }

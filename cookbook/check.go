@@ -86,11 +86,11 @@ func (t *Tree) Check(roots []Node, strict bool) *CheckReport {
 func (r *CheckReport) WriteText(w io.Writer, showWarnings bool) error {
 	var b strings.Builder
 	for _, d := range r.Errors {
-		fmt.Fprintf(&b, "%s: error: %s\n", d.location(), Escape(d.Message))
+		b.WriteString(d.diagnostic(Error).String() + "\n")
 	}
 	if showWarnings {
 		for _, d := range r.Warnings {
-			fmt.Fprintf(&b, "%s: warning: %s\n", d.location(), Escape(d.Message))
+			b.WriteString(d.diagnostic(Warning).String() + "\n")
 		}
 	}
 	for _, c := range r.Cycles {
@@ -114,14 +114,7 @@ func (r *CheckReport) Summary() string {
 	return s
 }
 
-// location is the diagnostic's FILE[:LINE[:COLUMN]], escaped.
-func (d CheckDiagnostic) location() string {
-	s := Escape(d.Path)
-	if d.Line > 0 {
-		s += fmt.Sprintf(":%d", d.Line)
-		if d.Column > 0 {
-			s += fmt.Sprintf(":%d", d.Column)
-		}
-	}
-	return s
+// diagnostic is d as a Diagnostic of severity s, which prints itself.
+func (d CheckDiagnostic) diagnostic(s Severity) Diagnostic {
+	return Diagnostic{Severity: s, Recipe: d.Recipe, Path: d.Path, Line: d.Line, Column: d.Column, Message: d.Message}
 }

@@ -272,7 +272,7 @@ func (w *walker) recipe(d, p string, others []string) {
 
 // readRecipe reads and parses the recipe.toml at p.
 func readRecipe(name, dir, rel, p string) *Recipe {
-	data, _, err := readFile(p)
+	data, _, err := readFile(p, maxRecipeSize)
 	if err != nil {
 		return unreadable(name, dir, rel, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -225,5 +226,66 @@ func TestSpecialRecipeFile(t *testing.T) {
 		if r := tree.Recipes["good"]; r == nil || r.HasErrors() {
 			t.Errorf("good: %v", r)
 		}
+	}
+}
+
+// TestHugeRecipeFile: a recipe.toml far larger than any recipe (sparse,
+// so it costs no disk) is a recipe with an error, read no further than the
+// limit, with and without the parse cache.
+func TestHugeRecipeFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "recipes/good/recipe.toml"), "[build]\ntemplate = \"none\"\n")
+	huge := filepath.Join(dir, "recipes/huge/recipe.toml")
+	write(t, huge, "[build]\ntemplate = \"none\"\n")
+	if err := os.Truncate(huge, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]LoadOption{nil, {WithParseCache(filepath.Join(t.TempDir(), "c"))}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		tree, err := Load(t.Context(), dir, opts...)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+			t.Errorf("loading allocated %d bytes", got)
+		}
+		r := tree.Recipes["huge"]
+		if r == nil || !r.HasErrors() || !strings.Contains(r.Diagnostics[0].String(), "cannot read recipe.toml: larger than") {
+			t.Errorf("huge: %v", r)
+		}
+		if r := tree.Recipes["good"]; r == nil || r.HasErrors() {
+			t.Errorf("good: %v", r)
+		}
+	}
+}
+
+// TestCheckReportText: errors, then warnings when asked, as
+// FILE[:LINE[:COLUMN]]: severity: message with the tree's text escaped,
+// then cycles and the counts.
+func TestCheckReportText(t *testing.T) {
+	rep := &CheckReport{Recipes: 3, Loaded: 2,
+		Errors: []CheckDiagnostic{{Recipe: "a", Path: "recipes/a\x1b[2J/recipe.toml", Line: 3, Column: 7, Message: "bad\nvalue"},
+			{Recipe: "b", Path: "recipes/b/recipe.toml", Message: "no line"}},
+		Warnings:   []CheckDiagnostic{{Recipe: "c", Path: "recipes/c/recipe.toml", Line: 2, Message: "odd"}},
+		Unresolved: []string{"x"}, Cycles: [][]string{{"a", "b", "a"}}}
+	var b strings.Builder
+	if err := rep.WriteText(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	want := `recipes/a\x1b[2J/recipe.toml:3:7: error: bad\nvalue
+recipes/b/recipe.toml: error: no line
+recipes/c/recipe.toml:2: warning: odd
+error: dependency cycle: a → b → a
+3 recipes, 2 load, 2 error(s), 1 warning(s), 1 unresolved dependency name(s), 1 cycle(s)
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	rep.WriteText(&b, false)
+	if strings.Contains(b.String(), "odd") || !strings.Contains(b.String(), "(warnings not shown") {
+		t.Errorf("without warnings:\n%s", b.String())
 	}
 }

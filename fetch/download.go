@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -227,6 +228,20 @@ func (d *Downloader) blobPath(b3 string) string {
 	return filepath.Join(d.dir, "blobs", b3[:2], b3)
 }
 
+// isHash reports whether s is a BLAKE3 as the cache names blobs: 64
+// lower-case hex digits.
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *Downloader) urlPath(rawURL string) string {
 	s := sha256.Sum256([]byte(rawURL))
 	h := hex.EncodeToString(s[:])
@@ -244,7 +259,7 @@ func (d *Downloader) Lookup(rawURL, want string) (*Blob, bool) {
 		}
 		b3, _, _ = strings.Cut(strings.TrimSpace(string(data)), " ")
 	}
-	if len(b3) != 64 {
+	if !isHash(b3) { // a crafted pin or record must not name a path outside blobs/
 		return nil, false
 	}
 	st, err := os.Stat(d.blobPath(b3))
@@ -387,11 +402,16 @@ func (d *Downloader) receiveFile(from string) (receipt, error) {
 	if err != nil {
 		return receipt{}, err
 	}
-	f, err := os.Open(u.Path)
+	// A regular file only: a FIFO would block (O_NONBLOCK keeps the open
+	// from waiting for a writer), a device never end.
+	f, err := os.OpenFile(u.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return receipt{}, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return receipt{}, fmt.Errorf("%s: not a regular file", u.Path)
+	}
 	return d.receive(&capReader{r: f, left: d.maxSize, limit: d.maxSize, what: "is"})
 }
 

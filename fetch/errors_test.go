@@ -458,3 +458,44 @@ func TestPathSourceKeepsModes(t *testing.T) {
 		}
 	}
 }
+
+// TestCraftedPinStaysInCache: a recipe's blake3 (only warned about when it
+// is not hex) and a damaged urls/ record name a blob by its hash: one that
+// walks out of the cache must be no cache hit, so that a fetch never reads,
+// hands on or removes (as a damaged blob) a file outside the cache.
+func TestCraftedPinStaysInCache(t *testing.T) {
+	up := newUpstream(t)
+	base := t.TempDir()
+	cache := filepath.Join(base, "cache")
+	victim := filepath.Join(base, "victim7")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// blobs/<pin[:2]>/<pin>, with pin[:2] = "..": <cache>/../victim7
+	pin := "../" + strings.Repeat("./", 27) + "victim7"
+	if len(pin) != 64 {
+		t.Fatalf("pin is %d bytes", len(pin))
+	}
+	const u = "https://example.org/p.tar.gz"
+	body := makeTarGz(t, tarEntry{name: "p/f", body: "x"})
+	up.addBody(u, body)
+	f := newTestFetcher(t, testTree(t, map[string]string{"p": tarRecipe(u, pin)}), cache, up.mirrors(u))
+	if b, ok := f.dl.Lookup(u, pin); ok {
+		t.Errorf("Lookup with a crafted pin = %s", b.Path)
+	}
+	if _, err := f.Fetch(context.Background(), "p"); err == nil {
+		t.Error("a fetch whose pin is no hash succeeded")
+	}
+	// the record of a URL's last download, damaged the same way
+	rec := f.dl.urlPath(u)
+	os.MkdirAll(filepath.Dir(rec), 0o755)
+	if err := os.WriteFile(rec, []byte(pin+" "+u+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := f.dl.Lookup(u, ""); ok {
+		t.Errorf("Lookup through a crafted urls/ record = %s", b.Path)
+	}
+	if data, err := os.ReadFile(victim); err != nil || string(data) != "keep me" {
+		t.Fatalf("the file outside the cache: %q, %v", data, err)
+	}
+}

@@ -347,7 +347,9 @@ func (x *extractor) admit(rel string, fi archives.FileInfo) error {
 	}
 	size := int64(0)
 	if fi.Mode().IsRegular() && !isHardLink(fi) {
-		size = max(fi.Size(), 0)
+		if size = fi.Size(); size < 0 { // a ZIP64 size past int64: no buffer is made of it
+			return fmt.Errorf("%s: a size of %d bytes: damaged archive", fi.NameInArchive, size)
+		}
 	}
 	if err := x.charge(entryCost); err != nil {
 		return err

@@ -142,3 +142,25 @@ func TestPatchTargets(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestPatchReadOnlyDirStaysInside: a patch naming a file through a
+// symbolic link out of the source tree (a git checkout may hold any link)
+// must not make a read-only directory outside the tree writable.
+func TestPatchReadOnlyDirStaysInside(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root may write anywhere: no directory is made writable")
+	}
+	src, outside := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(outside, "ro"), 0o755)
+	os.WriteFile(filepath.Join(outside, "ro", "f"), []byte("a\n"), 0o644)
+	os.Chmod(filepath.Join(outside, "ro"), 0o555)
+	t.Cleanup(func() { os.Chmod(filepath.Join(outside, "ro"), 0o755) })
+	if err := os.Symlink(outside, filepath.Join(src, "out")); err != nil {
+		t.Fatal(err)
+	}
+	diff := "--- a/out/ro/f\n+++ b/out/ro/f\n@@ -1 +1 @@\n-a\n+b\n"
+	notes, _ := applyPatches(context.Background(), src, []string{"/r/evil.patch"}, [][]byte{[]byte(diff)})
+	if st, err := os.Stat(filepath.Join(outside, "ro")); err != nil || st.Mode().Perm() != 0o555 {
+		t.Errorf("the directory outside the tree: %v, %v (notes %q)", st.Mode().Perm(), err, notes)
+	}
+}

@@ -2,11 +2,13 @@ package fetch
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,6 +101,26 @@ func TestExtractLimitCountsEntries(t *testing.T) {
 	}
 	if err := Extract(context.Background(), file, filepath.Join(t.TempDir(), "y"), WithExtractLimit(300*512)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExtractCraftedZipSize: a zip entry whose ZIP64 size does not fit an
+// int64 (a negative size as the entry reports it) is a damaged archive, an
+// error, not a panic making a buffer of that size.
+func TestExtractCraftedZipSize(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "t/f", Method: zip.Store, UncompressedSize64: math.MaxUint64, CompressedSize64: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("x"))
+	zw.Close()
+	file := filepath.Join(t.TempDir(), "neg.zip")
+	os.WriteFile(file, buf.Bytes(), 0o644)
+	err = Extract(context.Background(), file, filepath.Join(t.TempDir(), "x"))
+	if err == nil || !strings.Contains(err.Error(), "t/f") || !strings.Contains(err.Error(), "size") {
+		t.Fatalf("Extract = %v, want an error naming the entry and its size", err)
 	}
 }
 
@@ -251,5 +274,31 @@ func TestOfflineDamagedBlob(t *testing.T) {
 	_, err := g.Fetch(context.Background(), "d")
 	if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "--offline") || strings.Contains(err.Error(), "not in the download cache") {
 		t.Fatalf("Fetch = %v, want an error saying the cached download is damaged", err)
+	}
+}
+
+// TestFileURLNotRegular: a file:// URL (a recipe's own, or a mirror's)
+// naming a FIFO or a device is an error at once: a FIFO would block the
+// fetch past Ctrl-C, /dev/zero fill the cache up to the size limit.
+func TestFileURLNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.tar.gz")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	dl, err := NewDownloader(WithCacheDir(t.TempDir()), WithRetries(0, 0), WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, "/dev/zero"} {
+		done := make(chan error, 1)
+		go func() { _, err := dl.Get(context.Background(), "file://"+p, ""); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: Get = %v, want an error saying it is not a regular file", p, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Get did not return", p)
+		}
 	}
 }

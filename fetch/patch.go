@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/redox-cook/cook/workdir"
 )
 
 // PatchError is a patch that did not apply.
@@ -123,6 +125,9 @@ func readOnlyDirs(src string, files []string) []string {
 			continue
 		}
 		seen[d] = true
+		if workdir.Within(src, d) != nil {
+			continue // through a symbolic link out of the tree: not cook's to change
+		}
 		if st, err := os.Lstat(d); err == nil && st.IsDir() && unix.Access(d, unix.W_OK) != nil {
 			out = append(out, d)
 		}

@@ -1,6 +1,8 @@
 package settings
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -93,5 +95,55 @@ func TestRemoteCache(t *testing.T) {
 	r.Offline = true
 	if got := r.RemoteCache("http://flag:9090", false, false); got.URL != "" {
 		t.Errorf("offline: %+v", got)
+	}
+}
+
+// TestResolveHostile: each environment variable and flag Resolve reads is
+// checked: a bad COOK_JOBS, -j, COOK_TARGET, COOK_CARGO_VENDOR, --mirror or
+// COOK_CONFIG is an error naming it, not a default taken silently.
+func TestResolveHostile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	badToml := filepath.Join(dir, "bad.toml")
+	os.WriteFile(badToml, []byte("jobs = \"many\"\n"), 0o644)
+	registry := filepath.Join(dir, "registry.toml")
+	os.WriteFile(registry, []byte("[cargo]\nregistry = \"/srv/registry\"\n"), 0o644)
+	for _, tc := range []struct {
+		env  map[string]string
+		g    Given
+		want string
+	}{
+		{map[string]string{"COOK_JOBS": "x"}, Given{}, "COOK_JOBS"},
+		{map[string]string{"COOK_JOBS": "0"}, Given{}, "COOK_JOBS"},
+		{map[string]string{"COOK_JOBS": "-3"}, Given{}, "COOK_JOBS"},
+		{map[string]string{"COOK_JOBS": "99999999999999999999999"}, Given{}, "COOK_JOBS"},
+		{nil, Given{Jobs: -2}, "-j -2"},
+		{map[string]string{"COOK_TARGET": "../../etc"}, Given{}, "--target"},
+		{map[string]string{"COOK_TARGET": "x86_64-unknown-redox\n"}, Given{}, "--target"},
+		{map[string]string{"COOK_CARGO_VENDOR": file}, Given{}, "not a directory"},
+		{map[string]string{"COOK_CARGO_VENDOR": filepath.Join(dir, "missing")}, Given{}, "not a directory"},
+		{map[string]string{"COOK_CARGO_VENDOR": dir}, Given{Config: registry}, "both replace crates.io"},
+		{nil, Given{Mirrors: []string{"https://a/"}}, "want FROM=TO"},
+		{nil, Given{Mirrors: []string{"https://a/=ftp://b/"}}, "must start with"},
+		{map[string]string{"COOK_CONFIG": filepath.Join(dir, "missing.toml")}, Given{}, "missing.toml"},
+		{map[string]string{"COOK_CONFIG": badToml}, Given{}, "bad.toml"},
+	} {
+		for _, k := range []string{"COOK_COOKBOOK", "COOK_CONFIG", "COOK_TARGET", "COOK_JOBS", "COOK_CARGO_VENDOR"} {
+			t.Setenv(k, tc.env[k])
+		}
+		t.Setenv("COOK_COOKBOOK", dir) // no cook.toml there
+		_, err := Resolve(tc.g)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v, %+v: Resolve = %v, want an error naming %q", tc.env, tc.g, err, tc.want)
+		}
+	}
+	t.Setenv("COOK_COOKBOOK", dir)
+	for _, k := range []string{"COOK_CONFIG", "COOK_TARGET", "COOK_CARGO_VENDOR"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("COOK_JOBS", "2")
+	if r, err := Resolve(Given{}); err != nil || r.Jobs != 2 || r.Cookbook != dir {
+		t.Errorf("Resolve = %+v, %v; want 2 jobs in %s", r, err, dir)
 	}
 }

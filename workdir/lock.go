@@ -69,9 +69,15 @@ func (d Dir) Lock(ctx context.Context, opts ...LockOption) (*Lock, error) {
 		return nil, err
 	}
 	p := filepath.Join(d.Root, "lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	// The file is read and truncated: never through a link, and only a
+	// regular one.
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("work directory lock: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("work directory lock %s: not a regular file", p)
 	}
 	waited := false
 	for {
@@ -83,7 +89,7 @@ func (d Dir) Lock(ctx context.Context, opts ...LockOption) (*Lock, error) {
 			f.Close()
 			return nil, fmt.Errorf("work directory lock %s: %w", p, err)
 		}
-		held := &LockedError{Root: d.Root, Pid: readPid(p)}
+		held := &LockedError{Root: d.Root, Pid: readPid(f)}
 		if o.noWait {
 			f.Close()
 			return nil, held
@@ -134,12 +140,12 @@ func (l *Lock) Unlock() error {
 	return err
 }
 
-func readPid(p string) int {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+// readPid reads the pid the lock file holds: a few bytes, however large a
+// stranger made the file.
+func readPid(f *os.File) int {
+	var buf [24]byte
+	k, _ := f.ReadAt(buf[:], 0)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(buf[:k])))
 	return n
 }
 
@@ -147,12 +153,25 @@ func readPid(p string) int {
 // directory: half-written stages, overlay layers and sandbox mount points,
 // and download-shim directories. Call it only holding the lock.
 func (d Dir) ClearLeftovers() {
+	g := New(globEscape(d.Root)) // the root's own *, ? and [ match only themselves
 	for _, pattern := range []string{
-		d.StageTmp("*", "*"), d.Overlay("*", "*"), d.SandboxRoot("*", "*"), filepath.Join(d.Tmp(), "shim-*"),
+		g.StageTmp("*", "*"), g.Overlay("*", "*"), g.SandboxRoot("*", "*"), filepath.Join(g.Tmp(), "shim-*"),
 	} {
 		matches, _ := filepath.Glob(pattern)
 		for _, m := range matches {
 			d.RemoveAll(m)
 		}
 	}
+}
+
+// globEscape quotes the characters filepath.Match gives a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestCheckName(t *testing.T) {
@@ -102,4 +105,88 @@ func TestLockUnclean(t *testing.T) {
 		t.Fatalf("then: %v, unclean %v", err, l != nil && l.Unclean)
 	}
 	l.Unlock()
+}
+
+// TestLockFileHostile: the lock file is read and truncated, so a stranger's
+// one must not reach beyond it: a symbolic link there is refused (the
+// file it names keeps its content), a FIFO or directory is an error, and a
+// huge file left by the holder is not read whole to find its pid.
+func TestLockFileHostile(t *testing.T) {
+	ctx := context.Background()
+	t.Run("symlink", func(t *testing.T) {
+		d := New(t.TempDir())
+		victim := filepath.Join(t.TempDir(), "victim")
+		os.WriteFile(victim, []byte("keep me"), 0o644)
+		os.Symlink(victim, filepath.Join(d.Root, "lock"))
+		if l, err := d.Lock(ctx, NoWait()); err == nil {
+			l.Unlock()
+			t.Error("a symbolic link as the lock file was taken")
+		}
+		if data, _ := os.ReadFile(victim); string(data) != "keep me" {
+			t.Errorf("the file the link names now holds %q", data)
+		}
+	})
+	t.Run("fifo", func(t *testing.T) {
+		d := New(t.TempDir())
+		if err := syscall.Mkfifo(filepath.Join(d.Root, "lock"), 0o644); err != nil {
+			t.Skip(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			l, err := d.Lock(ctx, NoWait())
+			if err == nil {
+				l.Unlock()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Error("a FIFO as the lock file was taken")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Lock blocked on a FIFO")
+		}
+	})
+	t.Run("huge", func(t *testing.T) {
+		d := New(t.TempDir())
+		p := filepath.Join(d.Root, "lock")
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("4242")
+		if err := f.Truncate(64 << 20); err != nil { // sparse: costs no disk
+			t.Fatal(err)
+		}
+		// another holder: a second open file description's flock conflicts
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err = d.Lock(ctx, NoWait())
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrLocked) {
+			t.Fatalf("Lock = %v, want ErrLocked", err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+			t.Errorf("finding the holder's pid allocated %d bytes", got)
+		}
+	})
+}
+
+// TestClearLeftoversGlobRoot: a work directory whose path holds glob
+// characters still has a killed holder's leftovers cleared.
+func TestClearLeftoversGlobRoot(t *testing.T) {
+	d := New(filepath.Join(t.TempDir(), "w[1]*?"))
+	leftover := d.StageTmp("r", "t")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.ClearLeftovers()
+	if _, err := os.Stat(leftover); err == nil {
+		t.Error("stage.tmp under a root with glob characters was not cleared")
+	}
 }
