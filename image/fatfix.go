@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// espFAT is the FAT12/16 file system go-diskfs wrote for the ESP, as the
+// espFAT is the FAT file system go-diskfs wrote for the ESP, as the
 // fix-ups below need it: its boot sector's geometry and its first FAT.
 type espFAT struct {
 	rw interface {
@@ -15,18 +15,19 @@ type espFAT struct {
 		io.WriterAt
 	}
 	off         int64 // the file system's first byte in rw
-	fat12       bool  // else FAT16
+	bits        int   // 12, 16 or 32: FAT12, FAT16 or FAT32
 	bps         int64 // bytes per sector
 	perCluster  int64 // sectors per cluster
 	reserved    int64 // sectors before the first FAT
 	nfats       int64
 	fatSectors  int64 // sectors per FAT
-	rootEntries int64 // entries of the fixed root directory
+	rootEntries int64 // FAT12/16: entries of the fixed root directory
+	rootCluster int64 // FAT32: the root directory's first cluster
 	fat         []byte
 }
 
 // readESPFAT reads the boot sector and the first FAT of the file system
-// at off; it returns nil when that is not a FAT12/16 go-diskfs made.
+// at off; it returns nil when that is not a FAT go-diskfs made.
 func readESPFAT(rw interface {
 	io.ReaderAt
 	io.WriterAt
@@ -44,9 +45,17 @@ func readESPFAT(rw interface {
 		rootEntries: int64(le.Uint16(bpb[17:])),
 		fatSectors:  int64(le.Uint16(bpb[22:])),
 	}
-	kind := string(bpb[54:59])
-	v.fat12 = kind == "FAT12"
-	if v.bps != 512 || v.perCluster == 0 || v.fatSectors == 0 || v.nfats == 0 || (kind != "FAT12" && kind != "FAT16") {
+	switch {
+	case string(bpb[54:59]) == "FAT12":
+		v.bits = 12
+	case string(bpb[54:59]) == "FAT16":
+		v.bits = 16
+	case string(bpb[82:87]) == "FAT32" && v.fatSectors == 0:
+		v.bits = 32
+		v.fatSectors = int64(le.Uint32(bpb[36:]))
+		v.rootCluster = int64(le.Uint32(bpb[44:]))
+	}
+	if v.bits == 0 || v.bps != 512 || v.perCluster == 0 || v.fatSectors == 0 || v.nfats == 0 {
 		return nil, nil
 	}
 	v.fat = make([]byte, v.fatSectors*v.bps)
@@ -57,29 +66,33 @@ func readESPFAT(rw interface {
 }
 
 // clusters is how many entries the FAT holds.
-func (v *espFAT) clusters() int64 {
-	if v.fat12 {
-		return int64(len(v.fat)) * 2 / 3
-	}
-	return int64(len(v.fat)) / 2
-}
+func (v *espFAT) clusters() int64 { return int64(len(v.fat)) * 8 / int64(v.bits) }
 
 // endOfChain is the smallest entry value that ends a cluster chain.
 func (v *espFAT) endOfChain() int64 {
-	if v.fat12 {
+	switch v.bits {
+	case 12:
 		return 0xff8
+	case 16:
+		return 0xfff8
 	}
-	return 0xfff8
+	return 0x0ffffff8
 }
 
 // entry returns the FAT's entry for cluster n, -1 past the table.
 func (v *espFAT) entry(n int64) int64 {
 	fat := v.fat
-	if !v.fat12 {
+	switch v.bits {
+	case 16:
 		if 2*n+1 >= int64(len(fat)) {
 			return -1
 		}
 		return int64(binary.LittleEndian.Uint16(fat[2*n:]))
+	case 32:
+		if 4*n+3 >= int64(len(fat)) {
+			return -1
+		}
+		return int64(binary.LittleEndian.Uint32(fat[4*n:]) & 0x0fffffff)
 	}
 	o := n * 3 / 2
 	if o+1 >= int64(len(fat)) {
@@ -94,8 +107,13 @@ func (v *espFAT) entry(n int64) int64 {
 // setEntry sets the entry for cluster n (within the table) in memory.
 func (v *espFAT) setEntry(n, val int64) {
 	fat := v.fat
-	if !v.fat12 {
+	switch v.bits {
+	case 16:
 		binary.LittleEndian.PutUint16(fat[2*n:], uint16(val))
+		return
+	case 32: // the top four bits are reserved: kept
+		old := binary.LittleEndian.Uint32(fat[4*n:])
+		binary.LittleEndian.PutUint32(fat[4*n:], old&0xf0000000|uint32(val)&0x0fffffff)
 		return
 	}
 	o := n * 3 / 2
@@ -122,8 +140,9 @@ func (v *espFAT) writeFATs() error {
 // formatter: it marks cluster 2 allocated as if it held the root directory,
 // which on FAT12/16 lives in its own fixed region. fsck.fat reports that
 // cluster as lost. When no chain uses it, it is freed in every FAT copy.
+// (On FAT32 the root directory is a cluster chain, from cluster 2.)
 func (v *espFAT) freeStrayRootCluster() error {
-	if v.entry(2) < v.endOfChain() {
+	if v.bits == 32 || v.entry(2) < v.endOfChain() {
 		return nil
 	}
 	for n := int64(3); n < v.clusters(); n++ {
@@ -170,7 +189,11 @@ func (v *espFAT) stampTimes(t time.Time) error {
 			binary.LittleEndian.PutUint16(e[22:], tod)
 			binary.LittleEndian.PutUint16(e[24:], date)
 			if e[11]&0x10 != 0 && e[0] != '.' {
-				subdirs = append(subdirs, int64(binary.LittleEndian.Uint16(e[26:])))
+				c := int64(binary.LittleEndian.Uint16(e[26:]))
+				if v.bits == 32 {
+					c |= int64(binary.LittleEndian.Uint16(e[20:])) << 16
+				}
+				subdirs = append(subdirs, c)
 			}
 		}
 		if _, err := v.rw.WriteAt(buf, at); err != nil {
@@ -178,9 +201,12 @@ func (v *espFAT) stampTimes(t time.Time) error {
 		}
 		return subdirs, nil
 	}
-	todo, err := stamp(rootStart, v.rootEntries*32)
-	if err != nil {
-		return err
+	todo := []int64{v.rootCluster} // FAT32: the root is a chain
+	if v.bits != 32 {
+		var err error
+		if todo, err = stamp(rootStart, v.rootEntries*32); err != nil {
+			return err
+		}
 	}
 	seen := map[int64]bool{}
 	for len(todo) > 0 {

@@ -528,3 +528,42 @@ func TestEFIOnlyWithoutRepository(t *testing.T) {
 		t.Error("no GPT")
 	}
 }
+
+// TestReproducibleFAT32 builds an image whose ESP is over 256 MiB, so
+// FAT32, twice under different SOURCE_DATE_EPOCH values: the ESP's bytes,
+// the entries go-diskfs stamps itself included, depend on the epoch
+// passed down alone.
+func TestReproducibleFAT32(t *testing.T) {
+	f := newFixture(t, nil)
+	mib := uint32(260)
+	esp := func(name, env string) []byte {
+		t.Setenv("SOURCE_DATE_EPOCH", env)
+		c := loadTestConfig(t)
+		c.General.EFIPartitionSize = &mib
+		img := filepath.Join(t.TempDir(), name)
+		if _, err := Assemble(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(300)); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		b := make([]byte, int64(mib)*MiB)
+		if _, err := fh.ReadAt(b, MiB); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := esp("a.img", "1000000000"), esp("b.img", "1234567890")
+	if string(a[82:87]) != "FAT32" {
+		t.Fatalf("ESP is %q, not FAT32", a[82:90])
+	}
+	if !bytes.Equal(a, b) {
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("ESPs differ, first at byte %d", i)
+			}
+		}
+	}
+}
