@@ -20,6 +20,7 @@ import (
 
 	"github.com/redox-cook/cook/internal/golden"
 	"github.com/redox-cook/cook/redoxfs"
+	"github.com/redox-cook/cook/workdir"
 )
 
 var testEpoch = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
@@ -564,6 +565,31 @@ func TestReproducibleFAT32(t *testing.T) {
 			if a[i] != b[i] {
 				t.Fatalf("ESPs differ, first at byte %d", i)
 			}
+		}
+	}
+}
+
+// TestRepoDirRefusesTraversal: a package name that would leave the
+// repository directory is refused before any file is looked at, though the
+// file it names exists.
+func TestRepoDirRefusesTraversal(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "repo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"evil.toml", "evil.pkgar"} {
+		if err := os.WriteFile(filepath.Join(parent, f), []byte("name = \"evil\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &RepoDir{Dir: dir}
+	for _, name := range []string{"../evil", "..", "a\x1b[2Jb"} {
+		if _, err := r.Package(name); !errors.Is(err, workdir.ErrBadName) {
+			t.Errorf("Package(%q): %v", name, err)
+		}
+		if _, err := r.Open(name); !errors.Is(err, workdir.ErrBadName) {
+			t.Errorf("Open(%q): %v", name, err)
 		}
 	}
 }
