@@ -680,13 +680,20 @@ func (b *builder) writePartitions(f *os.File, seed []byte, lay layout, efi, bios
 			return fmt.Errorf("ESP: times of %s: %w", p, err)
 		}
 	}
-	if err := freeStrayRootCluster(f, int64(espStart)*sectorSize); err != nil {
+	fat, err := readESPFAT(f, int64(espStart)*sectorSize)
+	if err != nil {
 		return err
 	}
-	// go-diskfs stamps the entries it makes itself (the volume label, "."
-	// and "..") with the environment's SOURCE_DATE_EPOCH or the wall clock
-	if err := stampTimes(f, int64(espStart)*sectorSize, b.epoch); err != nil {
-		return err
+	if fat != nil {
+		if err := fat.freeStrayRootCluster(); err != nil {
+			return err
+		}
+		// go-diskfs stamps the entries it makes itself (the volume label,
+		// "." and "..") with the environment's SOURCE_DATE_EPOCH or the
+		// wall clock
+		if err := fat.stampTimes(b.epoch); err != nil {
+			return err
+		}
 	}
 	if len(bios) > 0 {
 		code := bios

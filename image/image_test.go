@@ -20,6 +20,7 @@ import (
 
 	"github.com/redox-cook/cook/internal/golden"
 	"github.com/redox-cook/cook/redoxfs"
+	"github.com/redox-cook/cook/workdir"
 )
 
 var testEpoch = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
@@ -526,5 +527,69 @@ func TestEFIOnlyWithoutRepository(t *testing.T) {
 	}
 	if string(data[512:520]) != "EFI PART" {
 		t.Error("no GPT")
+	}
+}
+
+// TestReproducibleFAT32 builds an image whose ESP is over 256 MiB, so
+// FAT32, twice under different SOURCE_DATE_EPOCH values: the ESP's bytes,
+// the entries go-diskfs stamps itself included, depend on the epoch
+// passed down alone.
+func TestReproducibleFAT32(t *testing.T) {
+	f := newFixture(t, nil)
+	mib := uint32(260)
+	esp := func(name, env string) []byte {
+		t.Setenv("SOURCE_DATE_EPOCH", env)
+		c := loadTestConfig(t)
+		c.General.EFIPartitionSize = &mib
+		img := filepath.Join(t.TempDir(), name)
+		if _, err := Assemble(context.Background(), c, img, WithPackages(f.repo), WithEpoch(testEpoch), WithSize(300)); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		b := make([]byte, int64(mib)*MiB)
+		if _, err := fh.ReadAt(b, MiB); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := esp("a.img", "1000000000"), esp("b.img", "1234567890")
+	if string(a[82:87]) != "FAT32" {
+		t.Fatalf("ESP is %q, not FAT32", a[82:90])
+	}
+	if !bytes.Equal(a, b) {
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("ESPs differ, first at byte %d", i)
+			}
+		}
+	}
+}
+
+// TestRepoDirRefusesTraversal: a package name that would leave the
+// repository directory is refused before any file is looked at, though the
+// file it names exists.
+func TestRepoDirRefusesTraversal(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "repo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"evil.toml", "evil.pkgar"} {
+		if err := os.WriteFile(filepath.Join(parent, f), []byte("name = \"evil\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &RepoDir{Dir: dir}
+	for _, name := range []string{"../evil", "..", "a\x1b[2Jb"} {
+		if _, err := r.Package(name); !errors.Is(err, workdir.ErrBadName) {
+			t.Errorf("Package(%q): %v", name, err)
+		}
+		if _, err := r.Open(name); !errors.Is(err, workdir.ErrBadName) {
+			t.Errorf("Open(%q): %v", name, err)
+		}
 	}
 }

@@ -3,16 +3,14 @@ package initfs
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the seed corpus in testdata/fuzz")
+	"github.com/redox-cook/cook/internal/golden"
+)
 
 // compact builds a small valid image with no page alignment (the reader
 // does not require it): root/{a "hello", d/{b exec "x"}, l -> a}. Small
@@ -112,20 +110,6 @@ func TestFuzzSeeds(t *testing.T) {
 	seeds := map[string][]byte{"compact": compact(), "broken-count": broken, "writer": real, "old-layout": old}
 	dir := filepath.Join("testdata", "fuzz", "FuzzReader")
 	for name, b := range seeds {
-		p := filepath.Join(dir, name)
-		want := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(p)
-		if err != nil || string(got) != want {
-			t.Errorf("%s is out of date (run go test ./initfs -run TestFuzzSeeds -update): %v", p, err)
-		}
+		golden.Check(t, filepath.Join(dir, name), "go test fuzz v1\n[]byte("+strconv.Quote(string(b))+")\n")
 	}
 }

@@ -418,6 +418,8 @@ func TestReaderHostile(t *testing.T) {
 		{"long name", corrupt(t, img, int(rootIn.Offset)+2, u16(0xffff)), ErrCorrupt},
 		{"name past end", corrupt(t, img, int(rootIn.Offset)+4, u32(uint32(len(img))-1)), ErrCorrupt},
 		{"name with slash", corrupt(t, img, int(decodeDirent(img[rootIn.Offset:]).nameOffset), []byte("/")), ErrCorrupt},
+		{"name dot", corrupt(t, corrupt(t, img, int(rootIn.Offset)+2, u16(1)), int(decodeDirent(img[rootIn.Offset:]).nameOffset), []byte(".")), ErrCorrupt},
+		{"name dot-dot", corrupt(t, corrupt(t, img, int(rootIn.Offset)+2, u16(2)), int(decodeDirent(img[rootIn.Offset:]).nameOffset), []byte("..")), ErrCorrupt},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			im, err := Open(bytes.NewReader(c.img), int64(len(c.img)))

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
+
+	"github.com/redox-cook/cook/internal/golden"
 )
 
 // goldenTree is a fixed stage tree that exercises every path of the
@@ -98,19 +99,7 @@ func TestGoldenLarge(t *testing.T) {
 		fmt.Fprintf(&b, "[%s]\nentries = %d\nsize = %d\nstorage_size = %d\nfile_blake3 = %x\nheader_blake3 = %s\nentries_blake3 = %x\n",
 			p, len(info.Entries), info.Size, info.StorageSize, blake3.Sum256(data), info.Header.Blake3, table.Sum(nil))
 	}
-	golden := filepath.Join("testdata", "golden-large.txt")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), b.String()); diff != "" {
-		t.Errorf("package differs from %s (-want +got):\n%s", golden, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden-large.txt"), b.String())
 }
 
 // TestGoldenStreamed writes goldenTree with a tiny aheadLimit, so that the

@@ -212,6 +212,8 @@ func readSmall(dirfd int, dir string, e *Entry, buf []byte) error {
 	return nil
 }
 
+// packFile hashes and writes one file larger than smallFile: mapped, or
+// streamed through buf where it cannot be mapped.
 func packFile(dst *os.File, headSize int64, full string, e *Entry, h *blake3.Hasher, buf []byte) error {
 	// Raw system calls: os.Open would try to register every file with the
 	// network poller, which costs more than reading a small file.
@@ -228,32 +230,13 @@ func packFile(dst *os.File, headSize int64, full string, e *Entry, h *blake3.Has
 		return fmt.Errorf("packaging %s: file changed while packaging (%d bytes now, %d before)", full, st.Size, e.Size)
 	}
 	at := headSize + int64(e.Offset)
-	var data []byte
-	if e.Size <= smallFile {
-		n, err := readFull(fd, buf[:e.Size])
-		if err != nil {
-			return fmt.Errorf("packaging %s: %w", full, err)
-		}
-		if n != int(e.Size) {
-			return fmt.Errorf("packaging %s: file changed while packaging (%d of %d bytes read)", full, n, e.Size)
-		}
-		data = buf[:n]
-	} else {
-		m, err := unix.Mmap(fd, 0, int(e.Size), unix.PROT_READ, unix.MAP_SHARED)
-		if err != nil {
-			return packFileStream(dst, at, fd, full, e, h, buf)
-		}
-		defer unix.Munmap(m)
-		_ = unix.Madvise(m, unix.MADV_SEQUENTIAL)
-		return hashAndWriteMapped(dst, at, full, m, e, h)
+	m, err := unix.Mmap(fd, 0, int(e.Size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return packFileStream(dst, at, fd, full, e, h, buf)
 	}
-	h.Reset()
-	h.Write(data)
-	h.Sum(e.Blake3[:0])
-	if _, err := dst.WriteAt(data, at); err != nil {
-		return fmt.Errorf("writing package data: %w", err)
-	}
-	return nil
+	defer unix.Munmap(m)
+	_ = unix.Madvise(m, unix.MADV_SEQUENTIAL)
+	return hashAndWriteMapped(dst, at, full, m, e, h)
 }
 
 // hashAndWriteMapped hashes and writes a mapped file. A file truncated

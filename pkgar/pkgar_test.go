@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -18,9 +17,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+	"github.com/redox-cook/cook/internal/golden"
+)
 
 // node is one thing in a generated stage tree.
 type node struct {
@@ -299,19 +298,7 @@ func TestGolden(t *testing.T) {
 			fmt.Fprintf(&b, "%06o %8d %8d %s %s\n", e.Mode, e.Offset, e.Size, e.Blake3, e.Path)
 		}
 	}
-	golden := filepath.Join("testdata", "golden.txt")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), b.String()); diff != "" {
-		t.Errorf("package differs from %s (-want +got):\n%s", golden, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden.txt"), b.String())
 }
 
 // seekBuffer is an in-memory io.WriteSeeker.

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,9 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the crafted images in testdata/crafted")
+	"github.com/redox-cook/cook/internal/golden"
+)
 
 // patcher changes structures of a built image in place, as an attacker
 // would, and then fixes every hash from the changed block up to the
@@ -237,7 +236,7 @@ var crafted = map[string]func(testing.TB) []byte{
 func loadCrafted(t testing.TB, name string) []byte {
 	t.Helper()
 	path := filepath.Join("testdata", "crafted", name)
-	if *update {
+	if golden.Update() {
 		img := crafted[name](t)
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)

@@ -28,7 +28,7 @@ type ListEntry struct {
 func NewListEntry(e EntryInfo) ListEntry {
 	st := e.Info.Sys().(*Stat)
 	out := ListEntry{
-		Path:   "/" + strings.TrimPrefix(e.Path, "."),
+		Path:   display(e.Path),
 		Name:   e.Info.Name(),
 		Mode:   fmt.Sprintf("%o", st.Mode&0o7777),
 		UID:    st.UID,
@@ -57,7 +57,7 @@ func TextTree(w io.Writer) func(EntryInfo) error {
 	return func(e EntryInfo) error {
 		label := e.Info.Name()
 		if e.Depth == 0 {
-			label = "/" + strings.TrimPrefix(e.Path, ".")
+			label = display(e.Path)
 		}
 		if e.Target != "" {
 			label += " -> " + e.Target

@@ -156,3 +156,35 @@ func TestWalkCancel(t *testing.T) {
 		t.Errorf("Check = %v", err)
 	}
 }
+
+// TestListingDotNames: names that start with a dot keep it in the paths
+// listings show ("/.profile", not "/profile").
+func TestListingDotNames(t *testing.T) {
+	tree := NewTree()
+	tree.Add(Entry{Path: ".profile", Mode: 0o644, Open: BytesOpener([]byte("x"))})
+	tree.Add(Entry{Path: ".config/app", Mode: 0o644})
+	_, fsys := build(t, tree, 8<<20)
+	list, err := fsys.List(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range list {
+		paths = append(paths, NewListEntry(e).Path)
+	}
+	root, err := fsys.EntryInfo(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, NewListEntry(root).Path)
+	if got := strings.Join(paths, " "); got != "/.config /.profile /" {
+		t.Errorf("listed paths %s", got)
+	}
+	var b bytes.Buffer
+	if err := fsys.Walk(context.Background(), ".config", TextTree(&b), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != "/.config\n└── app\n" {
+		t.Errorf("tree:\n%s", got)
+	}
+}

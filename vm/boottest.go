@@ -286,7 +286,9 @@ func (r *vmRun) close() {
 
 // consoleWatch follows the serial log of a running VM: it echoes it, types
 // the answers as their prompts appear, and records the milestones reached
-// in order in res.
+// in order in res. It holds only the end of the log that a pattern or
+// prompt not yet found could still begin in, so neither its memory nor
+// its searching grows with the log.
 type consoleWatch struct {
 	vm       *vmRun
 	res      *BootResult
@@ -295,7 +297,8 @@ type consoleWatch struct {
 	ms       []Milestone
 	answers  []Answer
 	answered []bool
-	seen     []byte // the whole log so far
+	seen     []byte // the end of the log still to search
+	keep     int    // the longest pattern or prompt, less one byte
 	cursor   int    // in seen, after the last milestone's pattern
 	next     int    // the milestone looked for
 	buf      []byte
@@ -306,8 +309,17 @@ func watchConsole(log string, o BootTestOptions, vm *vmRun, res *BootResult) (*c
 	if err != nil {
 		return nil, fmt.Errorf("boot test: serial log: %w", err)
 	}
-	return &consoleWatch{vm: vm, res: res, f: f, echo: o.Echo, ms: o.Milestones, answers: o.Answers,
-		answered: make([]bool, len(o.Answers)), buf: make([]byte, 64<<10)}, nil
+	w := &consoleWatch{vm: vm, res: res, f: f, echo: o.Echo, ms: o.Milestones, answers: o.Answers,
+		answered: make([]bool, len(o.Answers)), buf: make([]byte, 64<<10)}
+	for _, m := range o.Milestones {
+		for _, p := range m.Patterns {
+			w.keep = max(w.keep, len(p)-1)
+		}
+	}
+	for _, a := range o.Answers {
+		w.keep = max(w.keep, len(a.Prompt)-1)
+	}
+	return w, nil
 }
 
 func (w *consoleWatch) close() { w.f.Close() }
@@ -321,8 +333,16 @@ func (w *consoleWatch) scan() bool {
 			break
 		}
 		w.echo.Write(w.buf[:n])
-		w.seen = append(w.seen, w.buf[:n]...)
+		w.feed(w.buf[:n])
 	}
+	return w.next == len(w.ms)
+}
+
+// feed searches the log's next bytes, b, for prompts and milestones, then
+// forgets all but what a later match could start in: a match that began
+// more than keep bytes before the end would have been found already.
+func (w *consoleWatch) feed(b []byte) {
+	w.seen = append(w.seen, b...)
 	for k, a := range w.answers {
 		if !w.answered[k] && w.vm.console != nil && bytes.Contains(w.seen, []byte(a.Prompt)) {
 			w.answered[k] = true
@@ -337,13 +357,16 @@ func (w *consoleWatch) scan() bool {
 			}
 		}
 		if idx < 0 {
-			return false
+			break
 		}
 		w.cursor += idx + len(pat)
 		w.res.Reached = append(w.res.Reached, Reached{Name: w.ms[w.next].Name, Pattern: pat, After: time.Since(w.vm.start)})
 		w.next++
 	}
-	return true
+	if cut := len(w.seen) - w.keep; cut > 0 {
+		w.seen = append(w.seen[:0], w.seen[cut:]...)
+		w.cursor = max(0, w.cursor-cut)
+	}
 }
 
 // await scans the log every o.Poll until every milestone is reached, the
@@ -398,8 +421,30 @@ func (w *consoleWatch) failed(reason string, tail int) *BootResult {
 		w.res.Missed = w.ms[w.next].Name
 	}
 	w.res.Reason = reason
-	w.res.Tail = tailLines(w.seen, tail)
+	w.res.Tail = w.logTail(tail)
 	return w.res
+}
+
+// tailBytes is how much of the log's end a failure's tail lines come from.
+const tailBytes = 256 << 10
+
+// logTail returns the last n non-empty lines of the serial log's last
+// tailBytes.
+func (w *consoleWatch) logTail(n int) []string {
+	st, err := w.f.Stat()
+	if err != nil {
+		return nil
+	}
+	from := max(0, st.Size()-tailBytes)
+	b := make([]byte, st.Size()-from)
+	k, _ := w.f.ReadAt(b, from)
+	b = b[:k]
+	if from > 0 { // from a line's start
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return tailLines(b, n)
 }
 
 // killGroup stops the process group pgid: SIGTERM, then SIGKILL after a

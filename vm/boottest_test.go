@@ -281,3 +281,65 @@ func TestRealQEMUBootFailsWhenMarkerMissing(t *testing.T) {
 		}
 	}
 }
+
+// nopCloser is a console that records what is typed on it.
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+// TestConsoleWatchFlood: a guest that floods the serial console holds the
+// watcher to a bounded window of it, and milestones and prompts split
+// across reads are still found, in order, each prompt answered once.
+func TestConsoleWatchFlood(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "serial.log")
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	var typed bytes.Buffer
+	run := &vmRun{start: time.Now(), console: nopCloser{&typed}}
+	o := BootTestOptions{Log: log}.withDefaults()
+	w, err := watchConsole(log, o, run, &BootResult{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	flood := bytes.Repeat([]byte("kernel::debug: all is well, nothing to see here\r\n"), 200000) // ~10 MiB
+	for i, part := range []string{
+		"login: too early\r\nRedox OS Boot", "loader 1.0\r\n", string(flood),
+		"Arrow keys and enter select mod", "e\r\n", "Redox OS st", "arting...\r\n", string(flood),
+		"Arrow keys and enter select mode again\r\n", "init: Transitioning from initfs\r\n", string(flood),
+		"redox log", "in: ",
+	} {
+		if _, err := out.WriteString(part); err != nil {
+			t.Fatal(err)
+		}
+		done := w.scan()
+		if len(w.seen) > w.keep {
+			t.Fatalf("after part %d the watcher holds %d bytes of the log, more than %d", i, len(w.seen), w.keep)
+		}
+		if done != (i == 12) {
+			t.Fatalf("after part %d: done %v, reached %v", i, done, w.res.Reached)
+		}
+		if answered := typed.Len() > 0; answered != (i >= 4) {
+			t.Fatalf("after part %d: typed %q", i, typed.String())
+		}
+	}
+	var names []string
+	for _, r := range w.res.Reached {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "bootloader,kernel,init,login prompt" {
+		t.Errorf("reached %s", got)
+	}
+	if typed.String() != "\r" {
+		t.Errorf("typed %q, want one Enter", typed.String())
+	}
+	if tail := w.logTail(3); strings.Join(tail, "|") != "kernel::debug: all is well, nothing to see here|kernel::debug: all is well, nothing to see here|redox login:" {
+		t.Errorf("tail %q", tail)
+	}
+}
