@@ -310,7 +310,7 @@ func (p *Pipeline) fetchForBuild(ctx context.Context, pl *Plan, o FetchOptions) 
 	if err != nil {
 		return nil, err
 	}
-	out := p.runFetches(ctx, f, names, o, nil)
+	out := p.runFetches(ctx, f, names, o)
 	return out, ctx.Err()
 }
 

@@ -1,16 +1,17 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // cargoFetch is the fetch phase's step for recipes that build with cargo:
@@ -40,8 +41,9 @@ func (p *Pipeline) cargoFetch(ctx context.Context, b *builder.Builder, r *cookbo
 	}
 	cmd := exec.CommandContext(ctx, cargo, args...)
 	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := fsutil.NewTail(30, 8<<10) // the error's end, not every crate downloaded before it
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("cargo fetch for %s (%s): %v\n%s", r.Name, manifest, err, strings.TrimSpace(out.String()))
 	}

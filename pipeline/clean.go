@@ -6,7 +6,6 @@ import (
 
 	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
-	"github.com/redox-cook/cook/triple"
 )
 
 // Clean removes what building left for each node — its build directory,
@@ -30,10 +29,7 @@ func (p *Pipeline) Clean(nodes []cookbook.Node) (int, error) {
 		if err := state.Forget(n); err != nil {
 			return removed, fmt.Errorf("clean %s: %w", n, err)
 		}
-		t := string(p.cfg.Target)
-		if n.Host {
-			t = string(triple.Host())
-		}
+		t := string(state.TargetOf(n))
 		for _, path := range []string{w.Target(n.Name, t), w.Log(n.Name, t)} {
 			if _, err := os.Lstat(path); err != nil {
 				continue

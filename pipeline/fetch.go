@@ -93,19 +93,17 @@ func (p *Pipeline) Fetch(ctx context.Context, names []string, o FetchOptions) ([
 	if err != nil {
 		return nil, err
 	}
-	return p.runFetches(ctx, f, names, o, nil), nil
+	return p.runFetches(ctx, f, names, o), nil
 }
 
 // runFetches fetches names with at most o.Jobs at a time (their downloads
-// started ahead, see fetch.FetchAll); after, when not nil, runs after each
-// successful fetch (the build's cargo step).
-func (p *Pipeline) runFetches(ctx context.Context, f *fetch.Fetcher, names []string, o FetchOptions,
-	after func(ctx context.Context, name string, res *fetch.Result) error) []FetchOutcome {
+// started ahead, see fetch.FetchAll).
+func (p *Pipeline) runFetches(ctx context.Context, f *fetch.Fetcher, names []string, o FetchOptions) []FetchOutcome {
 	jobs := o.Jobs
 	if jobs < 1 {
 		jobs = p.cfg.Jobs
 	}
-	h := &fetch.Hooks{After: after}
+	h := &fetch.Hooks{}
 	if o.Observer != nil {
 		h.Started, h.Finished = o.Observer.FetchStarted, o.Observer.FetchFinished
 	}

@@ -3,6 +3,7 @@ package report
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -327,24 +328,60 @@ func (b *Build) slots() (spans []span, slot []int, n int) {
 		}
 		return a.name < c.name
 	})
-	var free []time.Time // each slot's last end
+	// Spans come by start, so a slot whose last end is not after one
+	// span's start stays free for every later span: the slots in use wait
+	// in a heap by end, the free ones in a heap by number.
+	var busy busySlots
+	var free freeSlots
 	slot = make([]int, len(spans))
 	for i, s := range spans {
-		k := -1
-		for j, end := range free {
-			if !end.After(s.start) {
-				k = j
-				break
-			}
+		for len(busy) > 0 && !busy[0].end.After(s.start) {
+			heap.Push(&free, heap.Pop(&busy).(busySlot).slot)
 		}
-		if k < 0 {
-			k = len(free)
-			free = append(free, time.Time{})
+		k := n
+		if len(free) > 0 {
+			k = heap.Pop(&free).(int)
+		} else {
+			n++
 		}
-		free[k] = s.end
+		heap.Push(&busy, busySlot{s.end, k})
 		slot[i] = k
 	}
-	return spans, slot, len(free)
+	return spans, slot, n
+}
+
+// busySlot is a job slot in use until end.
+type busySlot struct {
+	end  time.Time
+	slot int
+}
+
+// busySlots is a min-heap of slots in use by end.
+type busySlots []busySlot
+
+func (h busySlots) Len() int           { return len(h) }
+func (h busySlots) Less(i, j int) bool { return h[i].end.Before(h[j].end) }
+func (h busySlots) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *busySlots) Push(x any)        { *h = append(*h, x.(busySlot)) }
+func (h *busySlots) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// freeSlots is a min-heap of free slot numbers.
+type freeSlots []int
+
+func (h freeSlots) Len() int           { return len(h) }
+func (h freeSlots) Less(i, j int) bool { return h[i] < h[j] }
+func (h freeSlots) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *freeSlots) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *freeSlots) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // bounds is the time the report covers: from the run's start (or the

@@ -535,6 +535,27 @@ func TestSlots(t *testing.T) {
 	}
 }
 
+// TestSlotsManyAtOnce: a crafted build whose nodes all run at once is laid
+// out in time proportional to its size, not to its square (200,000 nodes
+// took minutes when each span looked through every slot).
+func TestSlotsManyAtOnce(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := &Build{}
+	for i := range 200000 {
+		b.Results = append(b.Results, Node{Recipe: fmt.Sprint("n", i), Start: t0, End: t0.Add(time.Hour)})
+	}
+	done := make(chan int, 1)
+	go func() { _, _, n := b.slots(); done <- n }()
+	select {
+	case n := <-done:
+		if n != len(b.Results) {
+			t.Errorf("%d slots for %d nodes running at once", n, len(b.Results))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("laying out 200,000 concurrent nodes took over 10 s")
+	}
+}
+
 func TestReadErrors(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"syntax", "{\n\"results\": [\n{\"recipe\": \"a\",}\n]}", "x.json:3:"},

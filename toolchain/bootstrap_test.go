@@ -84,6 +84,51 @@ func TestVersionAtLeast(t *testing.T) {
 	}
 }
 
+// TestRunVersionHostile: a host tool that prints without end is stopped
+// at the output cap, and one that exits leaving a child holding its output
+// open is answered at once, not when the child ends.
+func TestRunVersionHostile(t *testing.T) {
+	dir := t.TempDir()
+	tool := func(name, script string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	within := func(d time.Duration, f func() (string, error)) (string, error) {
+		type res struct {
+			out string
+			err error
+		}
+		done := make(chan res, 1)
+		go func() { out, err := f(); done <- res{out, err} }()
+		select {
+		case r := <-done:
+			return r.out, r.err
+		case <-time.After(d):
+			t.Fatalf("no answer within %v", d)
+			return "", nil
+		}
+	}
+	ctx := context.Background()
+	endless := tool("endless", "exec yes 'tool 1.0'\n")
+	if _, err := within(10*time.Second, func() (string, error) { return runVersion(ctx, endless, "--version") }); err == nil || !strings.Contains(err.Error(), "printed more than") {
+		t.Errorf("endless output: %v", err)
+	}
+	pid := filepath.Join(dir, "child.pid")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pid); err == nil {
+			exec.Command("kill", strings.TrimSpace(string(b))).Run()
+		}
+	})
+	daemon := tool("daemon", "echo tool 2.0\nsleep 60 &\necho $! > "+pid+"\n")
+	out, err := within(10*time.Second, func() (string, error) { return runVersion(ctx, daemon, "--version") })
+	if err != nil || firstLine(out) != "tool 2.0" {
+		t.Errorf("a tool leaving a child: %q %v", out, err)
+	}
+}
+
 // hostReady skips unless the host has every tool a bootstrapped
 // x86_64-unknown-redox toolchain needs (Debian's rustc-web, cargo-web,
 // rust-web-src, lld-22, llvm-22, clang-14, nasm, binutils).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -523,16 +524,49 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// maxVersionOutput bounds what a version query may print (rustc's
+// target list, the longest answer, is about 10 KiB).
+const maxVersionOutput = 1 << 20
+
+// cappedBuffer keeps what a tool prints, failing the write that would
+// take it past max (the tool then dies of a broken pipe). The buffer is a
+// field, not embedded, so that io.Copy cannot go around Write by its ReadFrom.
+type cappedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.max {
+		b.over = true
+		return 0, errors.New("too much output")
+	}
+	return b.buf.Write(p)
+}
+
+func (b *cappedBuffer) String() string { return b.buf.String() }
+
 // runVersion runs a tool's version query (a few seconds at most) and
-// returns its output.
+// returns its output. A tool that prints without end is stopped at
+// maxVersionOutput; one that leaves a child holding its output open is
+// not waited for beyond a second after it exits.
 func runVersion(ctx context.Context, path string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), "RUSTC_BOOTSTRAP=1", "LC_ALL=C")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	cmd.WaitDelay = time.Second
+	out := &cappedBuffer{max: maxVersionOutput}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	switch {
+	case out.over:
+		err = fmt.Errorf("printed more than %d KiB", maxVersionOutput>>10)
+	case errors.Is(err, exec.ErrWaitDelay):
+		err = nil // it answered and exited; a child it left kept the output open
+	}
+	if err != nil {
 		return "", fmt.Errorf("%s %s: %v: %s", path, strings.Join(args, " "), err, strings.TrimSpace(firstLine(out.String())))
 	}
 	return out.String(), nil

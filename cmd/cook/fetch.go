@@ -90,7 +90,7 @@ func (v *fetchView) options(o pipeline.FetchOptions) pipeline.FetchOptions {
 			level = slog.LevelDebug
 		}
 		o.Log = slog.New(slog.NewTextHandler(v, &slog.HandlerOptions{Level: level}))
-		o.Progress = func(recipe, kind, what string) fetch.ProgressCounter { return v.Bar(recipe, kind, what) }
+		o.Progress = func(r, kind, what string) fetch.ProgressCounter { return v.Bar(escape(r), kind, escape(what)) }
 	}
 	if v.a.verbose {
 		var w io.Writer = v.a.stderr

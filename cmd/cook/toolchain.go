@@ -108,10 +108,12 @@ docs/toolchains.md.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t := a.triple
-			root, err := a.workDir()
+			w, unlock, err := a.writeWork(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer unlock()
+			root := w.Root
 			// the flags, then cook.toml and the environment, then what the
 			// prefix was made with: what is not changed is kept
 			opts = opts.Or(a.bootstrapOptions())

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/workdir"
 )
 
 // TestToolchainStatusBootstrap runs cook toolchain status against the
@@ -66,5 +67,21 @@ func TestToolchainStatusMissing(t *testing.T) {
 	_, errOut, code = cook(t, "--work", filepath.Join(dir, "work"), "toolchain", "bootstrap")
 	if code == 0 || !strings.Contains(errOut, "apt-get install rustc-web") {
 		t.Errorf("bootstrap without a rustc: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestToolchainBootstrapLocks: bootstrap replaces the prefix builds use,
+// so it takes the work directory's writer lock (with --no-wait it fails at
+// once while another cook holds it).
+func TestToolchainBootstrapLocks(t *testing.T) {
+	work := t.TempDir()
+	l, err := workdir.New(work).Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	_, errOut, code := cook(t, "--work", work, "--target", "x86_64-unknown-redox", "--no-wait", "toolchain", "bootstrap", "--rustc", "/nonexistent/rustc")
+	if code != exitFailed || !strings.Contains(errOut, "is writing to it") {
+		t.Errorf("bootstrap while the work directory is locked: exit %d\n%s", code, errOut)
 	}
 }
