@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // CratesIO is how Cargo.lock names the crates.io registry.
@@ -172,13 +173,16 @@ func FindLocks(ctx context.Context, dir string) ([]string, error) {
 	return out, err
 }
 
+// maxLockSize bounds a Cargo.lock: the largest real ones are a few hundred KiB.
+const maxLockSize = 64 << 20
+
 // LockSources reads every lock in paths and returns the union of their
 // sources, sorted by ID.
 func LockSources(paths []string) ([]Source, error) {
 	seen := map[string]bool{}
 	var out []Source
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		data, _, err := fsutil.ReadRegular(p, maxLockSize)
 		if err != nil {
 			return nil, err
 		}

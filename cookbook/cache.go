@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
 	"sync"
@@ -259,10 +258,6 @@ func decodeCache(data []byte, exe string) (map[string]cacheEntry, error) {
 	return entries, nil
 }
 
-// errNotRegular is the error reading a recipe.toml that is no regular
-// file (a FIFO would block the load, a device never end it).
-var errNotRegular = errors.New("not a regular file")
-
 // maxRecipeSize and maxCacheSize bound what readFile reads of a recipe.toml
 // (upstream's largest are a few KiB) and of the parse cache (a few MiB for
 // upstream's whole tree).
@@ -271,57 +266,14 @@ const (
 	maxCacheSize  = 64 << 20
 )
 
-// errTooLarge is the error reading a file larger than readFile's limit.
-var errTooLarge = fmt.Errorf("larger than %d MiB, more than any recipe", maxRecipeSize>>20)
-
-// readFile reads the regular file at p, of at most limit bytes, and
-// returns its identity as of the read: with raw system calls, which are
-// cheaper for thousands of small files than os.ReadFile (which registers
-// each with the network poller). A read shorter than asked for, once the
-// size stat gave is reached, is the end of the file; a file growing past
-// limit while it is read is too large too.
+// readFile reads the regular file at p, of at most limit bytes
+// (fsutil.ReadRegular), and returns its identity as of the read.
 func readFile(p string, limit int64) ([]byte, fileID, error) {
-	const flags = syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK // a FIFO must not block the open
-	fd, err := syscall.Open(p, flags, 0)
-	for err == syscall.EINTR {
-		fd, err = syscall.Open(p, flags, 0)
-	}
+	data, st, err := fsutil.ReadRegular(p, limit)
 	if err != nil {
-		return nil, fileID{}, &fs.PathError{Op: "open", Path: p, Err: err}
+		return nil, fileID{}, err
 	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, fileID{}, &fs.PathError{Op: "stat", Path: p, Err: err}
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: errNotRegular}
-	}
-	if st.Size > limit {
-		return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: errTooLarge}
-	}
-	buf := make([]byte, 0, max(st.Size, 0)+512)
-	for {
-		if int64(len(buf)) > limit {
-			return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: errTooLarge}
-		}
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, cap(buf))
-		}
-		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fileID{}, &fs.PathError{Op: "read", Path: p, Err: err}
-		}
-		want := cap(buf) - len(buf)
-		buf = buf[:len(buf)+n]
-		if n == 0 || n < want && int64(len(buf)) >= st.Size {
-			break
-		}
-	}
-	return buf, idOf(&st), nil
+	return data, idOf(st), nil
 }
 
 // encoder appends values: unsigned integers as uvarints, signed ones as

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/bits"
-	"os"
 
 	"github.com/BurntSushi/toml"
 	"github.com/zeebo/blake3"
@@ -71,7 +70,7 @@ func (i *Info) Upstream() Info {
 
 // ReadInfo reads a source_info.toml. A missing file is (nil, nil).
 func ReadInfo(path string) (*Info, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := fsutil.ReadRegular(path, 1<<20) // four fields
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Settings is the content of cook.toml: defaults for the global flags,
@@ -137,9 +138,12 @@ func (s *Size) UnmarshalTOML(v any) error {
 	return nil
 }
 
-// Load reads path. Errors name the file and, for syntax and type errors, the line.
+// maxSize bounds cook.toml: a few lines in practice.
+const maxSize = 1 << 20
+
+// Load reads path, a regular file of at most 1 MiB. Errors name the file and, for syntax and type errors, the line.
 func Load(path string) (*Settings, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := fsutil.ReadRegular(path, maxSize)
 	if err != nil {
 		return nil, err
 	}

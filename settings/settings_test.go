@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -107,6 +108,13 @@ func TestResolveHostile(t *testing.T) {
 	os.WriteFile(file, nil, 0o644)
 	badToml := filepath.Join(dir, "bad.toml")
 	os.WriteFile(badToml, []byte("jobs = \"many\"\n"), 0o644)
+	fifo := filepath.Join(dir, "fifo.toml") // opening it for reading would wait for a writer
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.toml")
+	os.WriteFile(huge, nil, 0o644)
+	os.Truncate(huge, 1<<30) // sparse: costs nothing on disk, 1 GiB to read
 	registry := filepath.Join(dir, "registry.toml")
 	os.WriteFile(registry, []byte("[cargo]\nregistry = \"/srv/registry\"\n"), 0o644)
 	for _, tc := range []struct {
@@ -128,6 +136,8 @@ func TestResolveHostile(t *testing.T) {
 		{nil, Given{Mirrors: []string{"https://a/=ftp://b/"}}, "must start with"},
 		{map[string]string{"COOK_CONFIG": filepath.Join(dir, "missing.toml")}, Given{}, "missing.toml"},
 		{map[string]string{"COOK_CONFIG": badToml}, Given{}, "bad.toml"},
+		{map[string]string{"COOK_CONFIG": fifo}, Given{}, "fifo.toml: not a regular file"},
+		{map[string]string{"COOK_CONFIG": huge}, Given{}, "huge.toml: larger than the limit of 1 MiB"},
 	} {
 		for _, k := range []string{"COOK_COOKBOOK", "COOK_CONFIG", "COOK_TARGET", "COOK_JOBS", "COOK_CARGO_VENDOR"} {
 			t.Setenv(k, tc.env[k])
