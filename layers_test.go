@@ -23,7 +23,7 @@ var layers = [][]string{
 	{"script", "depgraph", "toolchain", "workdir"},
 	{"pkgar", "redoxfs", "initfs", "vm", "report"},
 	{"cookbook", "triple", "cache", "sandbox", "sysroot", "cargohome", "config", "demo"},
-	{"internal/fsutil", "internal/live", "internal/efitest", "internal/redoxtest", "internal/golden"},
+	{"internal/fsutil", "internal/live", "internal/termtext", "internal/efitest", "internal/redoxtest", "internal/golden"},
 }
 
 const module = "github.com/redox-cook/cook/"

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // CheckDiagnostic is one diagnostic of a check, as JSON shows it.
@@ -94,7 +96,7 @@ func (r *CheckReport) WriteText(w io.Writer, showWarnings bool) error {
 		}
 	}
 	for _, c := range r.Cycles {
-		fmt.Fprintf(&b, "error: dependency cycle: %s\n", Escape(strings.Join(c, " → ")))
+		fmt.Fprintf(&b, "error: dependency cycle: %s\n", termtext.Escape(strings.Join(c, " → ")))
 	}
 	fmt.Fprintf(&b, "%d recipes, %d load, %d error(s), %d warning(s), %d unresolved dependency name(s), %d cycle(s)\n",
 		r.Recipes, r.Loaded, len(r.Errors), len(r.Warnings), len(r.Unresolved), len(r.Cycles))

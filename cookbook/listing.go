@@ -3,6 +3,8 @@ package cookbook
 import (
 	"io"
 	"text/tabwriter"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // ListEntry is one recipe as `cook list` shows it.
@@ -45,7 +47,7 @@ func (l Listing) WriteText(w io.Writer) error {
 		if e.Errors > 0 {
 			tmpl += " (invalid)"
 		}
-		if _, err := io.WriteString(tw, Escape(e.Name)+"\t"+Escape(tmpl)+"\t"+e.Source+"\t"+Escape(e.Path)+"\n"); err != nil {
+		if _, err := io.WriteString(tw, termtext.Escape(e.Name)+"\t"+termtext.Escape(tmpl)+"\t"+e.Source+"\t"+termtext.Escape(e.Path)+"\n"); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // Tree is a loaded recipe tree: every recipes/**/recipe.toml under Root.
@@ -486,7 +488,7 @@ func (t *Tree) Lookup(name string) (*Recipe, error) {
 		return r, nil
 	}
 	if sh, ok := t.Legacy[name]; ok {
-		return nil, fmt.Errorf("recipe %q is %s: %w", name, Escape(sh), ErrLegacyRecipe)
+		return nil, fmt.Errorf("recipe %q is %s: %w", name, termtext.Escape(sh), ErrLegacyRecipe)
 	}
-	return nil, fmt.Errorf("no recipe named %q under %s", name, Escape(filepath.Join(t.Root, "recipes")))
+	return nil, fmt.Errorf("no recipe named %q under %s", name, termtext.Escape(filepath.Join(t.Root, "recipes")))
 }

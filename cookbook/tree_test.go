@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // TestOlderCookbookTree loads testdata/oldtree, shaped like the standalone
@@ -170,10 +172,10 @@ func TestControlCharactersEscaped(t *testing.T) {
 	if _, err := tree.Lookup("no\x1bpe"); err == nil || strings.Contains(err.Error(), "\x1b") {
 		t.Errorf("%q", err)
 	}
-	if got := Escape("plain \"text\" \\ é"); got != "plain \"text\" \\ é" {
+	if got := termtext.Escape("plain \"text\" \\ é"); got != "plain \"text\" \\ é" {
 		t.Errorf("Escape changed printable text: %q", got)
 	}
-	if got := Escape("a\nb\tc\u0085"); got != `a\nb\tc\u0085` {
+	if got := termtext.Escape("a\nb\tc\u0085"); got != `a\nb\tc\u0085` {
 		t.Errorf("Escape = %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // TreeNode is a dependency tree as JSON shows it.
@@ -46,7 +47,7 @@ func tree(g *cookbook.Graph, e cookbook.Edge, seen map[cookbook.Node]bool) TreeN
 // edge marked with its kind; a node already shown is marked (*) and not
 // expanded again. Names are escaped for a terminal.
 func WriteText(w io.Writer, g *cookbook.Graph, root cookbook.Node) error {
-	if _, err := fmt.Fprintln(w, cookbook.Escape(root.String())); err != nil {
+	if _, err := fmt.Fprintln(w, termtext.Escape(root.String())); err != nil {
 		return err
 	}
 	seen := map[cookbook.Node]bool{root: true}
@@ -63,7 +64,7 @@ func WriteText(w io.Writer, g *cookbook.Graph, root cookbook.Node) error {
 			if !expand && len(g.Edges(e.To)) > 0 {
 				mark = " (*)"
 			}
-			if _, err := fmt.Fprintf(w, "%s%s[%s] %s%s\n", prefix, branch, e.Kind, cookbook.Escape(edgeLabel(e)), mark); err != nil {
+			if _, err := fmt.Fprintf(w, "%s%s[%s] %s%s\n", prefix, branch, e.Kind, termtext.Escape(edgeLabel(e)), mark); err != nil {
 				return err
 			}
 			if expand {

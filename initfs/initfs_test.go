@@ -506,3 +506,20 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+// TestListingTextEscapes: entry names and link targets are the image
+// maker's bytes; the text listing escapes their control characters.
+func TestListingTextEscapes(t *testing.T) {
+	l := &Listing{Entries: []ListEntry{
+		{Path: "bin/\x1b[2Jclear", Kind: "file", Mode: "0755", Size: 1},
+		{Path: "etc/link", Kind: "symlink", Mode: "0777", Size: 9, Target: "\x1b]0;pwned\a"},
+	}}
+	var b bytes.Buffer
+	if err := l.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "0755 file             1 bin/\\x1b[2Jclear\n0777 symlink          9 etc/link -> \\x1b]0;pwned\\a\n"
+	if b.String() != want {
+		t.Errorf("listing\n%q\nwant\n%q", b.String(), want)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // Listing is what `cook initfs ls` shows of an image: its header and every
@@ -45,14 +47,14 @@ func (im *Image) List(ctx context.Context, name string) (*Listing, error) {
 }
 
 // WriteText writes one line per entry: mode, kind, size, path (and a
-// symlink's target).
+// symlink's target), names escaped for a terminal.
 func (l *Listing) WriteText(w io.Writer) error {
 	for _, e := range l.Entries {
 		var err error
 		if e.Target != "" {
-			_, err = fmt.Fprintf(w, "%s %-7s %10d %s -> %s\n", e.Mode, e.Kind, e.Size, e.Path, e.Target)
+			_, err = fmt.Fprintf(w, "%s %-7s %10d %s -> %s\n", e.Mode, e.Kind, e.Size, termtext.Escape(e.Path), termtext.Escape(e.Target))
 		} else {
-			_, err = fmt.Fprintf(w, "%s %-7s %10d %s\n", e.Mode, e.Kind, e.Size, e.Path)
+			_, err = fmt.Fprintf(w, "%s %-7s %10d %s\n", e.Mode, e.Kind, e.Size, termtext.Escape(e.Path))
 		}
 		if err != nil {
 			return err

@@ -237,3 +237,20 @@ func headSizeOf(t *testing.T, pkg []byte) int64 {
 	}
 	return HeaderSize + int64(binary.LittleEndian.Uint32(pkg[128:]))*EntrySize
 }
+
+// TestListingTextEscapes: entry paths and link targets are the packager's
+// bytes; the text listing escapes their control characters.
+func TestListingTextEscapes(t *testing.T) {
+	l := &Listing{Entries: []ListingEntry{
+		{Path: "bin/\x1b[2Jclear", Mode: "100755", Size: 1, Blake3: strings.Repeat("ab", 32)},
+		{Path: "etc/link", Mode: "120777", Size: 9, Blake3: strings.Repeat("cd", 32), Target: "\x1b]0;pwned\a"},
+	}}
+	var b bytes.Buffer
+	if err := l.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "100755          1 abababababababab bin/\\x1b[2Jclear\n120777          9 cdcdcdcdcdcdcdcd etc/link -> \\x1b]0;pwned\\a\n"
+	if b.String() != want {
+		t.Errorf("listing\n%q\nwant\n%q", b.String(), want)
+	}
+}

@@ -3,6 +3,8 @@ package pkgar
 import (
 	"fmt"
 	"io"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // Listing is what `cook pkgar list` shows of a package: its header and
@@ -45,14 +47,14 @@ func (rd *Reader) List(name string) (*Listing, error) {
 }
 
 // WriteText writes one line per entry: mode, size, the start of its
-// BLAKE3, path (and a symlink's target).
+// BLAKE3, path (and a symlink's target), names escaped for a terminal.
 func (l *Listing) WriteText(w io.Writer) error {
 	for _, e := range l.Entries {
 		var err error
 		if e.Target != "" {
-			_, err = fmt.Fprintf(w, "%s %10d %s %s -> %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path, e.Target)
+			_, err = fmt.Fprintf(w, "%s %10d %s %s -> %s\n", e.Mode, e.Size, e.Blake3[:16], termtext.Escape(e.Path), termtext.Escape(e.Target))
 		} else {
-			_, err = fmt.Fprintf(w, "%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], e.Path)
+			_, err = fmt.Fprintf(w, "%s %10d %s %s\n", e.Mode, e.Size, e.Blake3[:16], termtext.Escape(e.Path))
 		}
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // ListEntry is one file as a listing reports it (ls -l, JSON).
@@ -51,7 +53,8 @@ func NewListEntry(e EntryInfo) ListEntry {
 }
 
 // TextTree prints each entry as a walk meets it, with box-drawing
-// branches under the root's label (a Walk callback).
+// branches under the root's label (a Walk callback), names escaped for a
+// terminal.
 func TextTree(w io.Writer) func(EntryInfo) error {
 	var last []bool // per depth: was the entry there the last of its directory
 	return func(e EntryInfo) error {
@@ -78,7 +81,7 @@ func TextTree(w io.Writer) func(EntryInfo) error {
 				b.WriteString("├── ")
 			}
 		}
-		b.WriteString(label)
+		b.WriteString(termtext.Escape(label))
 		b.WriteByte('\n')
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -136,10 +139,12 @@ func JSONTree(w io.Writer) (enter, leave func(EntryInfo) error) {
 	return enter, leave
 }
 
-// Line formats e like ls -l: mode, owner, size, time and name.
+// Line formats e like ls -l: mode, owner, size, time and name (escaped
+// for a terminal).
 func (e ListEntry) Line(name string) string {
+	name = termtext.Escape(name)
 	if e.Target != "" {
-		name += " -> " + e.Target
+		name += " -> " + termtext.Escape(e.Target)
 	}
 	return fmt.Sprintf("%s %5d %5d %10d %s %s", lsMode(e), e.UID, e.GID, e.Size, e.Mtime.UTC().Format("2006-01-02 15:04"), name)
 }

@@ -188,3 +188,29 @@ func TestListingDotNames(t *testing.T) {
 		t.Errorf("tree:\n%s", got)
 	}
 }
+
+// TestListingEscapesNames: names in an image are a stranger's bytes; the
+// text tree and ls lines escape their control characters (a name could
+// otherwise clear the screen or retitle the terminal).
+func TestListingEscapesNames(t *testing.T) {
+	tree := NewTree()
+	tree.Add(Entry{Path: "d/\x1b[2Jclear", Mode: 0o644})
+	tree.Add(Entry{Path: "d/link", Mode: fs.ModeSymlink | 0o777, Target: "\x1b]0;pwned\a"})
+	_, fsys := build(t, tree, 8<<20)
+	var b bytes.Buffer
+	if err := fsys.Walk(context.Background(), "d", TextTree(&b), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "/d\n├── \\x1b[2Jclear\n└── link -> \\x1b]0;pwned\\a\n"; got != want {
+		t.Errorf("tree:\n%q\nwant\n%q", got, want)
+	}
+	list, err := fsys.List("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list {
+		if line := NewListEntry(e).Line(e.Info.Name()); strings.ContainsAny(line, "\x1b\a") {
+			t.Errorf("ls line %q holds a control character", line)
+		}
+	}
+}

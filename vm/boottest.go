@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 // Milestone is a point in the boot that shows on the serial console: it is
@@ -107,7 +109,7 @@ func (r *BootResult) Error() error {
 	if len(r.Tail) > 0 {
 		fmt.Fprintf(&b, ", last %d lines:\n", len(r.Tail))
 		for _, l := range r.Tail {
-			b.WriteString("  | " + l + "\n")
+			b.WriteString("  | " + termtext.Escape(l) + "\n")
 		}
 	} else {
 		b.WriteString(" is empty\n")

@@ -343,3 +343,14 @@ func TestConsoleWatchFlood(t *testing.T) {
 		t.Errorf("tail %q", tail)
 	}
 }
+
+// TestBootResultTailEscaped: a failed boot shows the serial log's last
+// lines, which the guest wrote; their control characters are escaped.
+func TestBootResultTailEscaped(t *testing.T) {
+	r := &BootResult{Missed: "login", Reason: "timed out", Log: "serial.log",
+		Tail: []string{"kernel: ok", "\x1b[2J\x1b]0;pwned\a"}}
+	msg := r.Error().Error()
+	if strings.ContainsAny(msg, "\x1b\a") || !strings.Contains(msg, `  | \x1b[2J\x1b]0;pwned\a`) {
+		t.Errorf("failure message %q", msg)
+	}
+}

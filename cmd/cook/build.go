@@ -12,6 +12,7 @@ import (
 	"github.com/redox-cook/cook/builder"
 	"github.com/redox-cook/cook/cookbook"
 	"github.com/redox-cook/cook/internal/live"
+	"github.com/redox-cook/cook/internal/termtext"
 	"github.com/redox-cook/cook/pipeline"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -280,4 +281,4 @@ func (v *buildView) BuildFinished(o builder.Outcome) {
 func show(n cookbook.Node) string { return escape(n.String()) }
 
 // escape makes text from a recipe tree safe to print on a terminal.
-func escape(s string) string { return cookbook.Escape(s) }
+func escape(s string) string { return termtext.Escape(s) }

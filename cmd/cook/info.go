@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/termtext"
 	"github.com/redox-cook/cook/triple"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -51,13 +52,13 @@ func newInfoCmd(a *app) *cobra.Command {
 
 func (a *app) printInfo(rep infoReport) {
 	for _, f := range rep.Recipe.Summary() {
-		a.printf("%-18s %s\n", f.Key+":", cookbook.Escape(f.Value))
+		a.printf("%-18s %s\n", f.Key+":", termtext.Escape(f.Value))
 		if f.Key == "file" {
 			a.printf("%-18s %s\n", "target:", rep.Target)
 		}
 	}
 	for _, d := range rep.Diagnostics {
-		a.printf("%s\n", cookbook.Escape(d))
+		a.printf("%s\n", termtext.Escape(d))
 	}
 	a.printf("state:\n")
 	rep.State.Each(func(label, path string) { a.printf("  %-10s %s\n", label, path) })
