@@ -84,7 +84,7 @@ func (o *fsImage) lsCmd() *cobra.Command {
 					Offset  int64               `json:"offset"`
 					Path    string              `json:"path"`
 					Entries []redoxfs.ListEntry `json:"entries"`
-				}{img.Offset, "/" + strings.TrimPrefix(name, "."), ents})
+				}{img.Offset, path.Join("/", name), ents})
 			}
 			for _, e := range ents {
 				a.printf("%s\n", e.Line(e.Name))

@@ -465,3 +465,28 @@ func TestFsInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestFsJSONDotPath: the listed directory's path keeps a leading dot
+// ("/.config", not "/config").
+func TestFsJSONDotPath(t *testing.T) {
+	tree := redoxfs.NewTree()
+	tree.Add(redoxfs.Entry{Path: ".config/app", Mode: 0o644})
+	img := filepath.Join(t.TempDir(), "fs.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := redoxfs.Build(context.Background(), f, tree, redoxfs.Options{Size: 8 << 20, Time: fsEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	for arg, want := range map[string]string{"/.config": "/.config", ".config/": "/.config", "/": "/"} {
+		stdout, stderr, code := cook(t, "--json", "fs", "ls", img, arg)
+		var ls struct {
+			Path string `json:"path"`
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &ls) != nil || ls.Path != want {
+			t.Errorf("fs ls %s: exit %d, path %q, want %q; %s", arg, code, ls.Path, want, stderr)
+		}
+	}
+}
