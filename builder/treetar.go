@@ -84,7 +84,8 @@ func writeTree(ctx context.Context, w io.Writer, dir string) error {
 
 // readTree extracts a tar stream written by writeTree into dir, which
 // must exist and be empty. Names that would leave dir (absolute, "..", or
-// through a symlink it created) and other entry types are refused.
+// through a symlink it created), sparse files and other entry types are
+// refused, so what it writes is no larger than the stream.
 func readTree(r io.Reader, dir string) error {
 	tr := tar.NewReader(r)
 	links := map[string]bool{}
@@ -109,6 +110,13 @@ func readTree(r io.Reader, dir string) error {
 		for p := path.Dir(name); p != "."; p = path.Dir(p) {
 			if links[p] {
 				return fmt.Errorf("entry %q goes through the symlink %s", hdr.Name, p)
+			}
+		}
+		for k := range hdr.PAXRecords {
+			// archive/tar expands a sparse entry's holes as it reads: a
+			// few KiB could write a TiB of zeros. writeTree makes none.
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return fmt.Errorf("entry %q is a sparse file, which a stage archive never holds", hdr.Name)
 			}
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(name))

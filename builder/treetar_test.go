@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/redox-cook/cook/internal/fsutil"
@@ -68,5 +70,54 @@ func TestTreeRefusesEscapes(t *testing.T) {
 		if err := readTree(&buf, dst); err == nil {
 			t.Errorf("%s: extracted", name)
 		}
+	}
+}
+
+// TestTreeRefusesSparse: a stage archive from a remote cache whose entry is
+// a PAX sparse file — 3.5 KiB declaring a TiB, which archive/tar would
+// read back as a TiB of zeros — is refused before anything is written.
+func TestTreeRefusesSparse(t *testing.T) {
+	block := func(name string, typ byte, size int) []byte {
+		b := make([]byte, 512)
+		copy(b, name)
+		copy(b[100:], "0000644\x00")
+		copy(b[124:], fmt.Sprintf("%011o\x00", size))
+		copy(b[136:], "00000000000\x00")
+		b[156] = typ
+		copy(b[257:], "ustar\x0000")
+		copy(b[148:], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	pad := func(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+	var recs string
+	for _, kv := range []string{"GNU.sparse.major=1", "GNU.sparse.minor=0", "GNU.sparse.name=big", "GNU.sparse.realsize=1099511627776"} {
+		line := " " + kv + "\n"
+		rec := fmt.Sprintf("%d%s", len(line)+2, line) // every record here is 10 to 99 bytes long
+		recs += rec
+	}
+	var buf bytes.Buffer
+	buf.Write(block("PaxHeaders/big", tar.TypeXHeader, len(recs)))
+	buf.Write(pad([]byte(recs)))
+	buf.Write(block("big", tar.TypeReg, 513))
+	buf.Write(pad(append(pad([]byte("1\n1099511627775\n1\n")), 'x'))) // the map: one byte of data at the end
+	buf.Write(make([]byte, 1024))
+
+	// the archive is what the test says: archive/tar reads a TiB from it
+	tr := tar.NewReader(bytes.NewReader(buf.Bytes()))
+	if h, err := tr.Next(); err != nil || h.Size != 1<<40 {
+		t.Fatalf("crafted archive: %v, %v", h, err)
+	}
+	dst := t.TempDir()
+	err := readTree(bytes.NewReader(buf.Bytes()), dst)
+	if err == nil || !strings.Contains(err.Error(), "sparse") {
+		t.Errorf("readTree = %v, want the sparse entry refused", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "big")); err == nil {
+		t.Error("the sparse entry was written")
 	}
 }
