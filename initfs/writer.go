@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Options tune Write.
@@ -83,23 +85,12 @@ func WriteFile(ctx context.Context, out, dir, bootstrap string, opt Options) (St
 	if st, err := os.Stat(out); err == nil && !st.Mode().IsRegular() {
 		return Stats{}, fmt.Errorf("initfs %s: output exists and is not a regular file", out)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	var st Stats
+	err := fsutil.WriteAtomic(out, 0o644, func(f *os.File) (err error) {
+		st, err = Write(ctx, f, dir, bootstrap, opt)
+		return err
+	})
 	if err != nil {
-		return Stats{}, fmt.Errorf("initfs %s: %w", out, err)
-	}
-	name := tmp.Name()
-	st, err := Write(ctx, tmp, dir, bootstrap, opt)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, out)
-	}
-	if err != nil {
-		os.Remove(name)
 		return Stats{}, fmt.Errorf("initfs %s: %w", out, err)
 	}
 	return st, nil

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ulikunitz/xz/lzma"
 	"github.com/zeebo/blake3"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // CreateOption configures Create and Write.
@@ -54,29 +56,13 @@ func Create(ctx context.Context, dst, stageDir string, key *SecretKey, opts ...C
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating package %s: %w", dst, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".*.tmp")
+	var info *Info
+	err := fsutil.WriteAtomic(dst, 0o644, func(f *os.File) (err error) {
+		info, err = Write(ctx, f, stageDir, key, opts...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("creating package %s: %w", dst, err)
-	}
-	tmp := f.Name()
-	info, err := Write(ctx, f, stageDir, key, opts...)
-	if err != nil {
-		err = fmt.Errorf("creating package %s: %w", dst, err)
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("package %s: %w", dst, cerr)
-	}
-	if err == nil {
-		if rerr := os.Rename(tmp, dst); rerr != nil {
-			err = fmt.Errorf("package %s: %w", dst, rerr)
-		}
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return nil, err
 	}
 	return info, nil
 }

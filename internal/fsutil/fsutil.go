@@ -23,16 +23,30 @@ import (
 // directory (created when missing) and a rename, so readers see the old or
 // the new file, never a partial one.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	err := WriteAtomic(path, perm, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteAtomic has write fill a temporary file beside path (whose directory
+// must exist), then gives it the permission bits perm and renames it over
+// path. When write or any step fails, the temporary file is removed and
+// path is left as it was.
+func WriteAtomic(path string, perm fs.FileMode, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
-	_, err = tmp.Write(data)
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Chmod(perm)
 	}
@@ -44,9 +58,8 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	}
 	if err != nil {
 		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return nil
+	return err
 }
 
 // CopyFile copies the regular file src to dst, which must not exist (a

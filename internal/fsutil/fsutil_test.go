@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -73,5 +74,34 @@ func TestTail(t *testing.T) {
 	s := tl.String()
 	if !strings.HasPrefix(s, "… (7 more lines above)") || !strings.HasSuffix(s, "line xxxxxxxxx") {
 		t.Errorf("%q", s)
+	}
+}
+
+// TestWriteAtomic: a write that fails leaves the old file as it was and no
+// temporary file beside it; one that succeeds replaces it with perm.
+func TestWriteAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out")
+	os.WriteFile(p, []byte("old"), 0o600)
+	boom := errors.New("boom")
+	err := WriteAtomic(p, 0o644, func(f *os.File) error {
+		f.Write([]byte("half"))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("WriteAtomic = %v, want the write's error", err)
+	}
+	if data, _ := os.ReadFile(p); string(data) != "old" {
+		t.Errorf("after a failed write the file holds %q", data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left beside it: %v", entries)
+	}
+	if err := WriteAtomic(p, 0o644, func(f *os.File) error { _, err := f.Write([]byte("new")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(p)
+	if data, _ := os.ReadFile(p); string(data) != "new" || st.Mode().Perm() != 0o644 {
+		t.Errorf("after a write: %q, mode %v", data, st.Mode())
 	}
 }
