@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/redox-cook/cook/internal/termtext"
 )
 
 //go:embed timings.html
@@ -34,7 +36,7 @@ const (
 // WriteHTML writes the timings report of b: one page with its CSS, script
 // and SVG inline, nothing loaded from anywhere.
 func WriteHTML(w io.Writer, b *Build) error {
-	return timingsTemplate.Execute(w, newPage(b))
+	return timingsTemplate.Execute(w, newPage(displayed(b)))
 }
 
 type page struct {
@@ -593,4 +595,42 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// displayed returns a copy of b whose text — names, statuses, paths,
+// errors — has its control characters escaped (termtext.Escape; an error
+// keeps its line breaks): a report may come from anywhere, and the page
+// and its SVG charts must stay well-formed, which U+001E in a recipe name
+// would break.
+func displayed(b *Build) *Build {
+	c := *b
+	c.Target = termtext.Escape(b.Target)
+	c.Phases = displayedPhases(b.Phases)
+	c.Results = make([]Node, len(b.Results))
+	for i, n := range b.Results {
+		for _, s := range []*string{&n.Recipe, &n.Target, &n.Status, &n.Stage, &n.Package, &n.Key, &n.Output, &n.Log, &n.Cause} {
+			*s = termtext.Escape(*s)
+		}
+		lines := strings.Split(n.Error, "\n")
+		for j, l := range lines {
+			lines[j] = termtext.Escape(l)
+		}
+		n.Error = strings.Join(lines, "\n")
+		n.Deps = make([]string, len(b.Results[i].Deps))
+		for j, d := range b.Results[i].Deps {
+			n.Deps[j] = termtext.Escape(d)
+		}
+		n.Phases = displayedPhases(n.Phases)
+		c.Results[i] = n
+	}
+	return &c
+}
+
+func displayedPhases(ps []Phase) []Phase {
+	out := make([]Phase, len(ps))
+	for i, p := range ps {
+		p.Name = termtext.Escape(p.Name)
+		out[i] = p
+	}
+	return out
 }
