@@ -7,6 +7,7 @@ import (
 
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newToolchainCmd) }
@@ -32,7 +33,14 @@ non-zero when a required tool is missing.`,
 			if err != nil {
 				return err
 			}
-			tc, err := toolchain.Find(cmd.Context(), t, root, toolchain.WithBootstrap(a.bootstrapOptions()))
+			// it assembles a prefix only holding the writer lock; while another cook writes, it reports
+			opts := []toolchain.Option{toolchain.WithBootstrap(a.bootstrapOptions())}
+			if l, err := workdir.New(root).Lock(cmd.Context(), workdir.NoWait()); err == nil {
+				defer l.Unlock()
+			} else {
+				opts = append(opts, toolchain.WithoutAutoBootstrap())
+			}
+			tc, err := toolchain.Find(cmd.Context(), t, root, opts...)
 			if err != nil {
 				return failed(err)
 			}
