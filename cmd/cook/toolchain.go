@@ -23,9 +23,9 @@ func newToolchainCmd(a *app) *cobra.Command {
 		Long: `status finds the toolchain for --target as cook build does: for a Redox target,
 upstream's prebuilt prefix when one is installed (cook toolchain install), else a
 prefix bootstrapped from the host's Rust and LLVM (assembled now if the host has
-every tool it needs). It prints the provider, each tool, the host tools'
-versions, and what is missing with the apt-get command that fixes it. It exits
-non-zero when a required tool is missing.`,
+every tool it needs and no other cook is writing to the work directory). It prints
+the provider, each tool, the host tools' versions, and what is missing with the
+apt-get command that fixes it. It exits non-zero when a required tool is missing.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t := a.triple
