@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -72,12 +73,25 @@ func gitClone(ctx context.Context, dir string, spec gitSpec) (string, error) {
 			opts.Depth = 1
 			opts.SingleBranch = true
 		}
+		// The checkout is done here, as the clone would, but stopping with ctx.
+		opts.NoCheckout = true
 		repo, err = git.PlainCloneContext(ctx, dir, false, opts)
 		if err != nil {
 			if spec.Branch != "" && isRefNotFound(err) {
 				return "", fmt.Errorf("git clone %s: no branch %q there", spec.FetchURL, spec.Branch)
 			}
 			return "", fmt.Errorf("git clone %s: %w", spec.FetchURL, err)
+		}
+		head, err := repo.Head()
+		if err != nil {
+			return "", fmt.Errorf("git clone %s: no HEAD: %w", spec.FetchURL, err)
+		}
+		w, err := worktree(ctx, repo)
+		if err != nil {
+			return "", err
+		}
+		if err := w.Reset(&git.ResetOptions{Mode: git.MergeReset, Commit: head.Hash()}); err != nil {
+			return "", fmt.Errorf("git checkout %s: %w", spec.FetchURL, err)
 		}
 	} else {
 		repo, err = git.PlainInit(dir, false)
@@ -91,7 +105,7 @@ func gitClone(ctx context.Context, dir string, spec gitSpec) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		w, err := repo.Worktree()
+		w, err := worktree(ctx, repo)
 		if err != nil {
 			return "", err
 		}
@@ -193,7 +207,7 @@ func gitSubmodulesDepth(ctx context.Context, repo *git.Repository, spec gitSpec,
 	if depth == 0 {
 		return nil
 	}
-	w, err := repo.Worktree()
+	w, err := worktree(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -218,6 +232,64 @@ func gitSubmodulesDepth(ctx context.Context, repo *git.Repository, spec gitSpec,
 		}
 	}
 	return nil
+}
+
+// worktree is repo's worktree, with a filesystem whose opens fail once ctx
+// is done: go-git's Checkout and Reset (and a clone's checkout) take no
+// context, and write or hash every file of the tree before they return -
+// tens of seconds past Ctrl-C for a large one. Its submodules' worktrees
+// are made from the same filesystem, and stop too.
+func worktree(ctx context.Context, repo *git.Repository) (*git.Worktree, error) {
+	w, err := repo.Worktree()
+	if err != nil {
+		return nil, err
+	}
+	w.Filesystem = ctxFS{w.Filesystem, ctx}
+	return w, nil
+}
+
+// ctxFS is a billy filesystem whose opens, links and directory creations
+// fail with ctx's error once ctx is done.
+type ctxFS struct {
+	billy.Filesystem
+	ctx context.Context
+}
+
+func (f ctxFS) Create(name string) (billy.File, error) {
+	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+func (f ctxFS) Open(name string) (billy.File, error) {
+	return f.OpenFile(name, os.O_RDONLY, 0)
+}
+
+func (f ctxFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
+	if err := f.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return f.Filesystem.OpenFile(name, flag, perm)
+}
+
+func (f ctxFS) Symlink(target, link string) error {
+	if err := f.ctx.Err(); err != nil {
+		return err
+	}
+	return f.Filesystem.Symlink(target, link)
+}
+
+func (f ctxFS) MkdirAll(name string, perm os.FileMode) error {
+	if err := f.ctx.Err(); err != nil {
+		return err
+	}
+	return f.Filesystem.MkdirAll(name, perm)
+}
+
+func (f ctxFS) Chroot(p string) (billy.Filesystem, error) {
+	c, err := f.Filesystem.Chroot(p)
+	if err != nil {
+		return nil, err
+	}
+	return ctxFS{c, f.ctx}, nil
 }
 
 // gitHead returns the commit checked out in dir.
@@ -323,7 +395,7 @@ func gitRemake(ctx context.Context, src, dir string) error {
 }
 
 func gitPristine(ctx context.Context, repo *git.Repository, root string, commit plumbing.Hash) error {
-	w, err := repo.Worktree()
+	w, err := worktree(ctx, repo)
 	if err != nil {
 		return err
 	}

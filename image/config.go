@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -202,6 +203,20 @@ func (l loader) show(name string) string {
 	return name
 }
 
+// maxConfigSize bounds a filesystem config file (upstream's are a few KiB).
+const maxConfigSize = 16 << 20
+
+// read reads a config file. One on the host is read as cook.toml is: a
+// regular file only (a FIFO would block past Ctrl-C), no larger than
+// maxConfigSize (a sparse one would allocate its size).
+func (l loader) read(name string) ([]byte, error) {
+	if l.rooted {
+		data, _, err := fsutil.ReadRegular("/"+name, maxConfigSize)
+		return data, err
+	}
+	return fs.ReadFile(l.fsys, name)
+}
+
 // loadConfig is upstream's Config::from_file: the list is each include
 // (itself loaded recursively) in order and then the file; the first is the
 // base and every later one is merged into it.
@@ -210,7 +225,7 @@ func (l loader) load(name string, depth int) (*Config, error) {
 	if depth > maxIncludeDepth {
 		return nil, &ConfigError{File: shown, Err: errors.New("includes nested too deeply (an include cycle?)")}
 	}
-	src, err := fs.ReadFile(l.fsys, name)
+	src, err := l.read(name)
 	if err != nil {
 		return nil, fmt.Errorf("filesystem config: %w", err)
 	}

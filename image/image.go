@@ -494,12 +494,15 @@ var (
 	errNoBootloaderSource = errors.New("no repository to take it from")
 )
 
+// maxBootloaderSize bounds a bootloader file (upstream's are under 1 MiB).
+const maxBootloaderSize = 64 << 20
+
 // loadBootloader reads a bootloader from file, or else from the bootloader
 // package (usr/lib/boot/bootloader[-live].{efi,bios}). It returns the bytes
 // and where they came from.
 func (b *builder) loadBootloader(file, kind string, live bool) ([]byte, string, error) {
 	if file != "" {
-		data, err := os.ReadFile(file)
+		data, _, err := fsutil.ReadRegular(file, maxBootloaderSize)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s bootloader: %w", kind, err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/redoxfs"
 )
 
@@ -44,7 +45,7 @@ func OpenFS(ctx context.Context, path string, offset int64) (*FS, error) {
 	if offset < 0 && offset != Search {
 		return nil, fmt.Errorf("%s: negative offset %d", path, offset)
 	}
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path) // a FIFO would block past Ctrl-C
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Image is an initfs image opened for reading. Every offset and length it
@@ -31,14 +33,11 @@ func (f *File) Close() error { return f.f.Close() }
 
 // OpenFile opens the image in the file at path.
 func OpenFile(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path) // a FIFO would block past Ctrl-C
 	if err != nil {
 		return nil, err
 	}
 	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = errors.New("not a regular file")
-	}
 	var im *Image
 	if err == nil {
 		im, err = Open(f, st.Size())

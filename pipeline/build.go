@@ -51,6 +51,11 @@ type BuildOptions struct {
 	Output io.Writer
 	// Warn receives one-line warnings (the remote cache's); nil: the log.
 	Warn func(string)
+	// ReadOnly is for a caller without the work directory's writer lock
+	// (explain, build --dry-run): a missing or out-of-date bootstrapped
+	// toolchain is reported, not assembled - assembling replaces the prefix
+	// a running build uses.
+	ReadOnly bool
 }
 
 // Builder makes the builder of the Config: the work directory's signing
@@ -74,6 +79,9 @@ func (p *Pipeline) Builder(o BuildOptions) (*builder.Builder, error) {
 		Offline: p.cfg.Offline, CargoHome: filepath.Join(w.Root, "cargo"), CargoRegistry: p.cfg.Settings.Cargo.Registry,
 		CargoVendor: p.cfg.CargoVendor, ToolchainOptions: []toolchain.Option{toolchain.WithBootstrap(p.cfg.Bootstrap)},
 		Log: p.cfg.Log, Output: o.Output,
+	}
+	if o.ReadOnly {
+		b.ToolchainOptions = append(b.ToolchainOptions, toolchain.WithoutAutoBootstrap())
 	}
 	dl, err := fetch.NewDownloader(fetch.WithOffline(true), fetch.WithLogger(p.cfg.Log))
 	if err != nil {

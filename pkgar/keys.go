@@ -141,9 +141,13 @@ func ParsePublicKey(data []byte) (PublicKey, error) {
 	return k, nil
 }
 
+// maxKeyFileSize bounds a key file (a few lines). Key files are read as
+// regular files only: a FIFO would block past Ctrl-C.
+const maxKeyFileSize = 64 << 10
+
 // LoadSecretKey reads an id_ed25519.toml file.
 func LoadSecretKey(path string) (*SecretKey, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := fsutil.ReadRegular(path, maxKeyFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
@@ -156,7 +160,7 @@ func LoadSecretKey(path string) (*SecretKey, error) {
 
 // LoadPublicKey reads an id_ed25519.pub.toml file.
 func LoadPublicKey(path string) (PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := fsutil.ReadRegular(path, maxKeyFileSize)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("public key: %w", err)
 	}

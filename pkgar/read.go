@@ -417,7 +417,7 @@ func OpenUnverified(path string, opts ...ReadOption) (*File, error) {
 }
 
 func open(path string, mk func(*os.File, int64) (*Reader, error)) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path) // a FIFO would block past Ctrl-C
 	if err != nil {
 		return nil, fmt.Errorf("package: %w", err)
 	}

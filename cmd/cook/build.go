@@ -90,7 +90,7 @@ func (a *app) buildOptions(f buildFlags, view *buildView) pipeline.BuildOptions 
 		Cache:    a.remoteCache(f.cache),
 		Fetch:    pipeline.FetchOptions{Update: f.update},
 		Warn:     func(msg string) { fmt.Fprintln(a.stderr, "cook: "+msg) },
-		Observer: view,
+		Observer: view, ReadOnly: f.dryRun,
 	}
 	if a.verbose && !a.json {
 		o.Output = a.stderr

@@ -40,7 +40,7 @@ missing or damaged, explain says so: it cannot tell which input changed.`,
 			if err != nil {
 				return err
 			}
-			b, err := a.pipeline(tree, workdir.New(root)).Builder(pipeline.BuildOptions{})
+			b, err := a.pipeline(tree, workdir.New(root)).Builder(pipeline.BuildOptions{ReadOnly: true})
 			if err != nil {
 				return pipelineErr(err)
 			}

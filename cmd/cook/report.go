@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/report"
 	"github.com/redox-cook/cook/workdir"
 )
@@ -27,7 +27,7 @@ time, the critical path and the slowest nodes. The page is self-contained. With
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := args[0]
-			f, err := os.Open(in)
+			f, err := fsutil.OpenRegular(in) // a FIFO would block past Ctrl-C
 			if err != nil {
 				return usageErr(err)
 			}

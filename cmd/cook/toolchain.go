@@ -7,6 +7,7 @@ import (
 
 	"github.com/redox-cook/cook/fetch"
 	"github.com/redox-cook/cook/toolchain"
+	"github.com/redox-cook/cook/workdir"
 )
 
 func init() { register(newToolchainCmd) }
@@ -22,9 +23,9 @@ func newToolchainCmd(a *app) *cobra.Command {
 		Long: `status finds the toolchain for --target as cook build does: for a Redox target,
 upstream's prebuilt prefix when one is installed (cook toolchain install), else a
 prefix bootstrapped from the host's Rust and LLVM (assembled now if the host has
-every tool it needs). It prints the provider, each tool, the host tools'
-versions, and what is missing with the apt-get command that fixes it. It exits
-non-zero when a required tool is missing.`,
+every tool it needs and no other cook is writing to the work directory). It prints
+the provider, each tool, the host tools' versions, and what is missing with the
+apt-get command that fixes it. It exits non-zero when a required tool is missing.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t := a.triple
@@ -32,7 +33,14 @@ non-zero when a required tool is missing.`,
 			if err != nil {
 				return err
 			}
-			tc, err := toolchain.Find(cmd.Context(), t, root, toolchain.WithBootstrap(a.bootstrapOptions()))
+			// it assembles a prefix only holding the writer lock; while another cook writes, it reports
+			opts := []toolchain.Option{toolchain.WithBootstrap(a.bootstrapOptions())}
+			if l, err := workdir.New(root).Lock(cmd.Context(), workdir.NoWait()); err == nil {
+				defer l.Unlock()
+			} else {
+				opts = append(opts, toolchain.WithoutAutoBootstrap())
+			}
+			tc, err := toolchain.Find(cmd.Context(), t, root, opts...)
 			if err != nil {
 				return failed(err)
 			}

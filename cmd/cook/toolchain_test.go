@@ -85,3 +85,41 @@ func TestToolchainBootstrapLocks(t *testing.T) {
 		t.Errorf("bootstrap while the work directory is locked: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestReadersLeaveToolchain: while another cook holds the writer lock (a
+// build using the prefix), the readers that find the toolchain - toolchain
+// status, explain, build --dry-run - must not assemble (write, then swap
+// in) a bootstrapped prefix: they report it missing instead. They did, on
+// a host that can bootstrap, with no lock at all.
+func TestReadersLeaveToolchain(t *testing.T) {
+	p := toolchain.ProbeHost(context.Background(), "x86_64-unknown-redox", toolchain.BootstrapOptions{})
+	if m := p.Missing(); len(m) > 0 {
+		t.Skipf("the host cannot bootstrap (the readers could not write a prefix): %v", toolchain.MissingError(p.Target, m))
+	}
+	book := t.TempDir()
+	os.MkdirAll(filepath.Join(book, "recipes", "y"), 0o755)
+	os.WriteFile(filepath.Join(book, "recipes", "y", "recipe.toml"), []byte("[build]\ntemplate = \"custom\"\nscript = \"true\"\n"), 0o644)
+	work := t.TempDir()
+	l, err := workdir.New(work).Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(work, "prefix")
+	for _, args := range [][]string{{"toolchain", "status"}, {"explain", "y"}, {"build", "--dry-run", "y"}} {
+		out, errOut, code := cook(t, append([]string{"--cookbook", book, "--work", work, "--target", "x86_64-unknown-redox"}, args...)...)
+		if _, err := os.Stat(prefix); err == nil {
+			t.Fatalf("cook %v wrote %s while another cook held the lock (exit %d)\n%s%s", args, prefix, code, out, errOut)
+		}
+		if args[0] == "toolchain" && (code != exitFailed || !strings.Contains(out, "toolchain bootstrap")) {
+			t.Errorf("status while locked: exit %d, want 1 naming cook toolchain bootstrap\n%s%s", code, out, errOut)
+		}
+	}
+	l.Unlock()
+	// without another writer, status assembles it as before
+	if _, errOut, code := cook(t, "--work", work, "--target", "x86_64-unknown-redox", "toolchain", "status"); code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(prefix, "x86_64-unknown-redox", "sysroot")); err != nil {
+		t.Error(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"syscall"
 )
@@ -76,4 +77,26 @@ func sizeString(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// OpenRegular opens the regular file at p for reading, as os.Open does, but
+// without waiting: a FIFO is refused at once (os.Open would block until a
+// writer came, past Ctrl-C), as is a device or a directory. The error is an
+// *fs.PathError wrapping ErrNotRegular or the system's error.
+func OpenRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+	}
+	// O_NONBLOCK means nothing to a regular file's reads.
+	return f, nil
 }

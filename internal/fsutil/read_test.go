@@ -3,6 +3,7 @@ package fsutil
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -51,5 +52,40 @@ func TestReadRegular(t *testing.T) {
 		if !errors.Is(err, tc.want) || !errors.As(err, &pe) || pe.Path != tc.path {
 			t.Errorf("ReadRegular(%s, %d) = %v, want %v naming the path", tc.path, tc.limit, err, tc.want)
 		}
+	}
+}
+
+// TestOpenRegular: a regular file opens and reads; a FIFO with no writer (an
+// open that waited would hang the test), a directory and a device are
+// refused at once with ErrNotRegular naming the path.
+func TestOpenRegular(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("data"), 0o644)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenRegular(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || string(got) != "data" {
+		t.Errorf("OpenRegular(file): read %q, %v", got, err)
+	}
+	for _, p := range []string{fifo, dir, "/dev/zero"} {
+		f, err := OpenRegular(p)
+		var pe *os.PathError
+		if !errors.Is(err, ErrNotRegular) || !errors.As(err, &pe) || pe.Path != p {
+			t.Errorf("OpenRegular(%s) = %v, want ErrNotRegular naming the path", p, err)
+		}
+		if f != nil {
+			f.Close()
+		}
+	}
+	if _, err := OpenRegular(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenRegular(missing) = %v", err)
 	}
 }
