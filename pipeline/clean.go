@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,8 +13,9 @@ import (
 // Clean removes what building left for each node — its build directory,
 // stages, sysroots, packages, log and recorded state — so the next build
 // runs again; with no nodes, every recipe's in the work directory. Fetched
-// sources stay. It returns how many paths it removed.
-func (p *Pipeline) Clean(nodes []cookbook.Node) (int, error) {
+// sources stay. It returns how many paths it removed. When ctx ends it
+// stops before the next node, recording what it forgot so far.
+func (p *Pipeline) Clean(ctx context.Context, nodes []cookbook.Node) (int, error) {
 	w := p.cfg.Work
 	if nodes == nil {
 		entries, err := os.ReadDir(w.Recipes())
@@ -26,6 +29,9 @@ func (p *Pipeline) Clean(nodes []cookbook.Node) (int, error) {
 	state := &builder.Builder{Work: w, Target: p.cfg.Target} // only its state records are used
 	removed := 0
 	for _, n := range nodes {
+		if err := ctx.Err(); err != nil {
+			return removed, errors.Join(err, state.Flush())
+		}
 		if err := state.Forget(n); err != nil {
 			return removed, fmt.Errorf("clean %s: %w", n, err)
 		}

@@ -29,7 +29,7 @@ download cache stay (see cook unfetch).`,
 					return err
 				}
 			}
-			removed, err := a.pipeline(tree, w).Clean(names)
+			removed, err := a.pipeline(tree, w).Clean(cmd.Context(), names)
 			if err != nil {
 				return failed(err)
 			}
