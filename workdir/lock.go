@@ -151,11 +151,13 @@ func readPid(f *os.File) int {
 
 // ClearLeftovers removes what a killed cook can leave in the work
 // directory: half-written stages, overlay layers and sandbox mount points,
-// and download-shim directories. Call it only holding the lock.
+// download-shim directories and half-made source trees (tmp/fetch-*).
+// Call it only holding the lock.
 func (d Dir) ClearLeftovers() {
 	g := New(globEscape(d.Root)) // the root's own *, ? and [ match only themselves
 	for _, pattern := range []string{
 		g.StageTmp("*", "*"), g.Overlay("*", "*"), g.SandboxRoot("*", "*"), filepath.Join(g.Tmp(), "shim-*"),
+		filepath.Join(g.Tmp(), "fetch-*"),
 	} {
 		matches, _ := filepath.Glob(pattern)
 		for _, m := range matches {

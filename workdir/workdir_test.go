@@ -190,3 +190,28 @@ func TestClearLeftoversGlobRoot(t *testing.T) {
 		t.Error("stage.tmp under a root with glob characters was not cleared")
 	}
 }
+
+// TestClearLeftoversKinds: each kind of leftover a killed cook leaves is
+// cleared, and the fetched sources and stages beside them stay.
+func TestClearLeftoversKinds(t *testing.T) {
+	d := New(t.TempDir())
+	leftovers := []string{d.StageTmp("r", "t"), d.Overlay("r", "t"), d.SandboxRoot("r", "t"),
+		filepath.Join(d.Tmp(), "shim-123"), filepath.Join(d.Tmp(), "fetch-r-456")}
+	kept := []string{d.Source("r"), d.Target("r", "t")}
+	for _, p := range append(append([]string{}, leftovers...), kept...) {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.ClearLeftovers()
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s not cleared", p)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+}
