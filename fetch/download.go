@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -351,7 +350,7 @@ func (d *Downloader) once(ctx context.Context, rawURL, from, want string) (b *Bl
 	}
 	var r receipt
 	if strings.HasPrefix(from, "file://") {
-		r, err = d.receiveFile(from)
+		r, err = d.receiveFile(ctx, from)
 		if err != nil {
 			return fail(false, err)
 		}
@@ -396,23 +395,19 @@ func (d *Downloader) receive(body io.Reader, also ...io.Writer) (r receipt, err 
 	return r, err
 }
 
-// receiveFile copies a file:// URL's file.
-func (d *Downloader) receiveFile(from string) (receipt, error) {
+// receiveFile copies a file:// URL's file, until ctx ends.
+func (d *Downloader) receiveFile(ctx context.Context, from string) (receipt, error) {
 	u, err := url.Parse(from)
 	if err != nil {
 		return receipt{}, err
 	}
-	// A regular file only: a FIFO would block (O_NONBLOCK keeps the open
-	// from waiting for a writer), a device never end.
-	f, err := os.OpenFile(u.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// A regular file only: a FIFO would block, a device never end.
+	f, err := fsutil.OpenRegular(u.Path)
 	if err != nil {
 		return receipt{}, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return receipt{}, fmt.Errorf("%s: not a regular file", u.Path)
-	}
-	return d.receive(&capReader{r: f, left: d.maxSize, limit: d.maxSize, what: "is"})
+	return d.receive(&capReader{r: ctxReader{ctx, f}, left: d.maxSize, limit: d.maxSize, what: "is"})
 }
 
 // receiveHTTP gets from over HTTP, with a watchdog that cancels the

@@ -302,3 +302,25 @@ func TestFileURLNotRegular(t *testing.T) {
 		}
 	}
 }
+
+// TestFileURLCancel: copying a large file:// source stops when ctx ends
+// (Ctrl-C), like an HTTP download, and keeps nothing.
+func TestFileURLCancel(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.tar")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(big, 8<<30) // sparse: free on disk, seconds to copy and hash
+	cacheDir := t.TempDir()
+	dl, err := NewDownloader(WithCacheDir(cacheDir), WithRetries(0, 0), WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = dl.Get(ctx, "file://"+big, "")
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("Get = %v after %v, want the deadline within a second or so", err, time.Since(start))
+	}
+}
