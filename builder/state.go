@@ -19,15 +19,23 @@ import (
 	"github.com/redox-cook/cook/triple"
 )
 
+// Limits of the state files cook reads whole (a file over its limit, or no
+// regular file, is not read).
+const (
+	maxStateFile  = 64 << 20 // <work>/state/<target>.json: a record per recipe
+	maxInputsFile = 16 << 20 // <work>/state/<target>/<name>.inputs.json
+)
+
 // ErrInputsDamaged is the error (wrapped) of ReadInputs for a recorded
 // inputs file that is not what cook wrote.
 var ErrInputsDamaged = errors.New("the recorded inputs are damaged")
 
 // ReadInputs reads the inputs recorded at the last build. A missing file is
-// an fs.ErrNotExist error; a file that does not hold inputs is
-// ErrInputsDamaged.
+// an fs.ErrNotExist error; one that is no regular file or over
+// maxInputsFile wraps fsutil.ErrNotRegular or fsutil.ErrTooLarge; a file
+// that does not hold inputs is ErrInputsDamaged.
 func (r *Record) ReadInputs() (Inputs, error) {
-	data, err := os.ReadFile(r.inputs)
+	data, _, err := fsutil.ReadRegular(r.inputs, maxInputsFile)
 	if err != nil {
 		return nil, err
 	}
@@ -93,14 +101,15 @@ func (b *Builder) stateOfTarget(tt triple.Triple) *stateFile {
 	return st
 }
 
-// load reads the file once (mu held). A damaged file is treated as empty.
+// load reads the file once (mu held). A damaged file is treated as empty,
+// and so is one that is no regular file or over maxStateFile.
 func (st *stateFile) load() {
 	if st.loaded {
 		return
 	}
 	st.loaded = true
 	st.records = map[string]*Record{}
-	data, err := os.ReadFile(st.path)
+	data, _, err := fsutil.ReadRegular(st.path, maxStateFile)
 	if err != nil {
 		return
 	}

@@ -1,13 +1,13 @@
 package builder
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/redox-cook/cook/cookbook"
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 var versionRE = regexp.MustCompile(`\d+(\.\d+){1,2}`)
@@ -34,14 +34,22 @@ func GuessVersion(r *cookbook.Recipe, sourceDir string) string {
 		Package   struct{ Version any }
 		Workspace struct{ Package struct{ Version any } }
 	}
-	if _, err := toml.DecodeFile(filepath.Join(sourceDir, "Cargo.toml"), &manifest); err == nil {
+	// The source is a stranger's: its Cargo.toml may be a FIFO, a link to
+	// a device or a huge sparse file; such a one gives no version.
+	data, _, err := fsutil.ReadRegular(filepath.Join(sourceDir, "Cargo.toml"), maxManifestSize)
+	if err != nil {
+		return "TODO"
+	}
+	if _, err := toml.Decode(string(data), &manifest); err == nil {
 		for _, v := range []any{manifest.Package.Version, manifest.Workspace.Package.Version} {
 			if s, ok := v.(string); ok && s != "" {
 				return s
 			}
 		}
-	} else if !os.IsNotExist(err) {
-		return "TODO"
 	}
 	return "TODO"
 }
+
+// maxManifestSize bounds the Cargo.toml GuessVersion reads (crates.io's
+// largest manifests are some hundred KiB).
+const maxManifestSize = 4 << 20

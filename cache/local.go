@@ -11,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Local is a store in a directory, by default <work>/cache:
@@ -48,7 +51,8 @@ func (l *Local) Get(ctx context.Context, kind Kind, hash string) (io.ReadCloser,
 		return nil, 0, err
 	}
 	p := l.path(kind, hash)
-	f, err := os.Open(p)
+	// not blocking: an entry that is a FIFO is refused, not waited on
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}
@@ -59,6 +63,10 @@ func (l *Local) Get(ctx context.Context, kind Kind, hash string) (io.ReadCloser,
 	if err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("%s: %w", l.name(), err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w", l.name(), &fs.PathError{Op: "read", Path: p, Err: fsutil.ErrNotRegular})
 	}
 	now := time.Now()
 	os.Chtimes(p, now, now) // for Trim's LRU order; best effort
@@ -149,11 +157,12 @@ type Stats struct {
 }
 
 type entryFile struct {
-	kind Kind
-	hash string
-	path string
-	size int64
-	used time.Time
+	kind    Kind
+	hash    string
+	path    string
+	size    int64
+	used    time.Time
+	regular bool
 }
 
 func (l *Local) list() ([]entryFile, error) {
@@ -174,7 +183,7 @@ func (l *Local) list() ([]entryFile, error) {
 			if err != nil {
 				return nil // removed meanwhile
 			}
-			out = append(out, entryFile{kind: kind, hash: d.Name(), path: p, size: info.Size(), used: info.ModTime()})
+			out = append(out, entryFile{kind: kind, hash: d.Name(), path: p, size: info.Size(), used: info.ModTime(), regular: info.Mode().IsRegular()})
 			return nil
 		})
 		if err != nil {
@@ -240,7 +249,9 @@ type Problem struct {
 }
 
 // Verify rehashes every blob and checks that every action entry decodes and
-// names only blobs that are present. With fix, it removes what is wrong.
+// names only blobs that are present; an entry that is no regular file, or
+// an action entry over maxActionResult, is wrong too (and not read). With
+// fix, it removes what is wrong.
 func (l *Local) Verify(ctx context.Context, fix bool) ([]Problem, error) {
 	files, err := l.list()
 	if err != nil {
@@ -263,7 +274,13 @@ func (l *Local) Verify(ctx context.Context, fix bool) ([]Problem, error) {
 		if f.kind != CAS {
 			continue
 		}
-		fh, err := os.Open(f.path)
+		if !f.regular {
+			if err := bad(f, fsutil.ErrNotRegular.Error()); err != nil {
+				return probs, err
+			}
+			continue
+		}
+		fh, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return probs, fmt.Errorf("%s: %w", l.name(), err)
 		}
@@ -282,7 +299,13 @@ func (l *Local) Verify(ctx context.Context, fix bool) ([]Problem, error) {
 		if f.kind != AC {
 			continue
 		}
-		data, err := os.ReadFile(f.path)
+		data, _, err := fsutil.ReadRegular(f.path, maxActionResult)
+		if errors.Is(err, fsutil.ErrNotRegular) || errors.Is(err, fsutil.ErrTooLarge) {
+			if err := bad(f, errors.Unwrap(err).Error()); err != nil {
+				return probs, err
+			}
+			continue
+		}
 		if err != nil {
 			return probs, fmt.Errorf("%s: %w", l.name(), err)
 		}

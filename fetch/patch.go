@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/redox-cook/cook/internal/fsutil"
 	"github.com/redox-cook/cook/workdir"
 )
 
@@ -159,13 +160,18 @@ func failedHunks(out string) []string {
 	return failed
 }
 
+// maxPatchSize bounds one patch file (upstream's largest are some 30 KiB).
+const maxPatchSize = 64 << 20
+
 // readPatches reads the patch files of a recipe (names relative to its directory).
 func readPatches(recipeDir string, names []string) (paths []string, contents [][]byte, err error) {
 	for _, n := range names {
 		p := filepath.Join(recipeDir, n)
-		data, err := os.ReadFile(p)
+		// regular files only, bounded: a FIFO in a stranger's tree would
+		// hang the fetch, a device or a huge sparse file fill the memory
+		data, _, err := fsutil.ReadRegular(p, maxPatchSize)
 		if err != nil {
-			return nil, nil, fmt.Errorf("patch %s: %w", p, err)
+			return nil, nil, fmt.Errorf("patch: %w", err) // names p
 		}
 		paths = append(paths, p)
 		contents = append(contents, data)

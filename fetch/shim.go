@@ -193,9 +193,20 @@ func (s *Shims) serve() {
 	}
 }
 
+// maxShimRequest bounds a request line (a tool name and one URL): what a
+// script sends on the socket is a stranger's input.
+const maxShimRequest = 64 << 10
+
 func (s *Shims) handle(c net.Conn) {
+	// Close (the script is done, or cook is interrupted) hangs up on a
+	// connection still open, so that a process the script left behind
+	// cannot keep cook waiting.
+	defer context.AfterFunc(s.ctx, func() { c.Close() })()
 	var req shimRequest
-	line, err := bufio.NewReader(c).ReadBytes('\n')
+	line, err := bufio.NewReader(io.LimitReader(c, maxShimRequest+1)).ReadBytes('\n')
+	if len(line) > maxShimRequest {
+		err = fmt.Errorf("request longer than %d bytes", maxShimRequest)
+	}
 	if err == nil {
 		err = json.Unmarshal(line, &req)
 	}

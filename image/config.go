@@ -161,6 +161,9 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // maxIncludeDepth bounds include recursion (and so include cycles).
 const maxIncludeDepth = 32
 
+// maxConfigSize bounds one config file (upstream's are a few KiB).
+const maxConfigSize = 1 << 20
+
 // LoadConfig reads the config file at path (a host path) with its includes
 // merged as upstream's installer does.
 func LoadConfig(path string) (*Config, error) {
@@ -168,13 +171,13 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return loader{os.DirFS("/"), true}.config(strings.TrimPrefix(abs, "/"))
+	return loader{fsys: os.DirFS("/"), rooted: true, loads: new(int)}.config(strings.TrimPrefix(abs, "/"))
 }
 
 // LoadConfigFS is LoadConfig for a file of fsys (an unrooted slash path).
 // Include paths are relative to the including file.
 func LoadConfigFS(fsys fs.FS, name string) (*Config, error) {
-	return loader{fsys, false}.config(name)
+	return loader{fsys: fsys, loads: new(int)}.config(name)
 }
 
 func (l loader) config(name string) (*Config, error) {
@@ -190,10 +193,28 @@ func (l loader) config(name string) (*Config, error) {
 }
 
 // loader reads config files from fsys; rooted means fsys is the host's "/"
-// and names are shown as absolute paths.
+// and names are shown as absolute paths. loads counts the files read.
 type loader struct {
 	fsys   fs.FS
 	rooted bool
+	loads  *int
+}
+
+// maxConfigLoads bounds the config files one config loads with its
+// includes, counting each time a file is included: a file including
+// another twice, which includes a third twice, and so on, would make 2^32
+// loads within maxIncludeDepth.
+const maxConfigLoads = 1024
+
+// read reads one config file: on the host, a regular file of at most
+// maxConfigSize (a FIFO would hang the load, a device or a huge file fill
+// the memory).
+func (l loader) read(name string) ([]byte, error) {
+	if l.rooted {
+		data, _, err := fsutil.ReadRegular("/"+name, maxConfigSize)
+		return data, err
+	}
+	return fs.ReadFile(l.fsys, name) // cook's own configs
 }
 
 func (l loader) show(name string) string {
@@ -203,20 +224,6 @@ func (l loader) show(name string) string {
 	return name
 }
 
-// maxConfigSize bounds a filesystem config file (upstream's are a few KiB).
-const maxConfigSize = 16 << 20
-
-// read reads a config file. One on the host is read as cook.toml is: a
-// regular file only (a FIFO would block past Ctrl-C), no larger than
-// maxConfigSize (a sparse one would allocate its size).
-func (l loader) read(name string) ([]byte, error) {
-	if l.rooted {
-		data, _, err := fsutil.ReadRegular("/"+name, maxConfigSize)
-		return data, err
-	}
-	return fs.ReadFile(l.fsys, name)
-}
-
 // loadConfig is upstream's Config::from_file: the list is each include
 // (itself loaded recursively) in order and then the file; the first is the
 // base and every later one is merged into it.
@@ -224,6 +231,9 @@ func (l loader) load(name string, depth int) (*Config, error) {
 	shown := l.show(name)
 	if depth > maxIncludeDepth {
 		return nil, &ConfigError{File: shown, Err: errors.New("includes nested too deeply (an include cycle?)")}
+	}
+	if *l.loads++; *l.loads > maxConfigLoads {
+		return nil, &ConfigError{File: shown, Err: fmt.Errorf("more than %d config files loaded through includes (the same files included over and over?)", maxConfigLoads)}
 	}
 	src, err := l.read(name)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/redox-cook/cook/internal/fsutil"
 )
 
 // Input is one dependency's staged tree.
@@ -69,7 +71,7 @@ func Assemble(ctx context.Context, dir string, inputs []Input) (changed bool, er
 		return false, fmt.Errorf("sysroot %s: %w", dir, err)
 	}
 	for _, in := range inputs {
-		if err := os.WriteFile(filepath.Join(tmp, TagDir, in.Name), []byte(in.Digest+"\n"), 0o644); err != nil {
+		if err := writeTag(filepath.Join(tmp, TagDir, in.Name), in.Digest); err != nil {
 			return false, fmt.Errorf("sysroot %s: %w", dir, err)
 		}
 	}
@@ -91,6 +93,23 @@ func Assemble(ctx context.Context, dir string, inputs []Input) (changed bool, er
 	}
 	return true, nil
 }
+
+// writeTag makes the tag file p, which must not exist yet: never a write
+// through something a stage put there.
+func writeTag(p, digest string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(digest + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// maxTag bounds a tag file read back (a digest and a newline).
+const maxTag = 4 << 10
 
 func skeleton(dir string) error {
 	for _, d := range []string{TagDir, "usr/bin", "usr/include", "usr/lib", "usr/share"} {
@@ -125,7 +144,7 @@ func upToDate(dir string, inputs []Input) bool {
 		if names[i] != in.Name {
 			return false
 		}
-		b, err := os.ReadFile(filepath.Join(dir, TagDir, in.Name))
+		b, _, err := fsutil.ReadRegular(filepath.Join(dir, TagDir, in.Name), maxTag)
 		if err != nil || strings.TrimSpace(string(b)) != in.Digest {
 			return false
 		}
@@ -237,7 +256,13 @@ func scan(ctx context.Context, in Input) (map[string]entry, error) {
 		}
 		rel, _ := filepath.Rel(in.Stage, p)
 		rel = filepath.ToSlash(rel)
-		if first, rest, _ := strings.Cut(rel, "/"); isTopLink(first) {
+		first, rest, _ := strings.Cut(rel, "/")
+		if first == TagDir {
+			// the sysroot's own: a stage's file there would be a tag cook
+			// writes to, or reads back, as if it were its own
+			return fmt.Errorf("%s: a stage may not hold %s, the directory of the sysroot's tags", p, TagDir)
+		}
+		if isTopLink(first) {
 			rel = "usr/" + first
 			if rest != "" {
 				rel += "/" + rest
