@@ -407,7 +407,7 @@ func (d *Downloader) receiveFile(ctx context.Context, from string) (receipt, err
 		return receipt{}, err
 	}
 	defer f.Close()
-	return d.receive(&capReader{r: ctxReader{ctx, f}, left: d.maxSize, limit: d.maxSize, what: "is"})
+	return d.receive(&capReader{r: fsutil.ContextReader(ctx, f), left: d.maxSize, limit: d.maxSize, what: "is"})
 }
 
 // receiveHTTP gets from over HTTP, with a watchdog that cancels the

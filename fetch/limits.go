@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -101,20 +100,6 @@ func (c *capReader) Read(p []byte) (int, error) {
 		return n, tooLarge(c.what, c.limit)
 	}
 	return n, err
-}
-
-// ctxReader reads r until ctx ends: a local copy (a file:// URL) has no
-// request to cancel.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Errors that no retry can mend.

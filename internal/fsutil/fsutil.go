@@ -269,12 +269,12 @@ func HashTree(ctx context.Context, dir string, skip func(rel string, d fs.DirEnt
 			}
 			fmt.Fprintf(h, "l %s %s\x00", rel, l)
 		case mode.IsRegular():
-			f, err := os.Open(p)
+			f, err := OpenRegular(p)
 			if err != nil {
 				return err
 			}
 			fh := blake3.New()
-			_, err = io.Copy(fh, f)
+			_, err = io.Copy(fh, ContextReader(ctx, f)) // a huge file stops on Ctrl-C too
 			f.Close()
 			if err != nil {
 				return err

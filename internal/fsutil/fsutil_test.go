@@ -2,12 +2,14 @@ package fsutil
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWriteFileAtomic(t *testing.T) {
@@ -103,5 +105,23 @@ func TestWriteAtomic(t *testing.T) {
 	st, _ := os.Stat(p)
 	if data, _ := os.ReadFile(p); string(data) != "new" || st.Mode().Perm() != 0o644 {
 		t.Errorf("after a write: %q, mode %v", data, st.Mode())
+	}
+}
+
+// TestHashTreeCancel: hashing a recipe tree that holds a huge (sparse)
+// file stops soon after ctx ends, not when the file is read to its end.
+func TestHashTreeCancel(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(big, 1<<40)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := HashTree(ctx, dir, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("HashTree = %v after %v, want the deadline within a second or so", err, time.Since(start))
 	}
 }

@@ -1,8 +1,10 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -99,4 +101,20 @@ func OpenRegular(p string) (*os.File, error) {
 	}
 	// O_NONBLOCK means nothing to a regular file's reads.
 	return f, nil
+}
+
+// ContextReader reads r until ctx ends, then fails with ctx's error: for
+// long copies with nothing else to cancel (a local file).
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
