@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -79,7 +80,7 @@ func neededOf(p string) ([]string, error) {
 	if _, err := io.ReadFull(f, magic[:]); err != nil || !bytes.Equal(magic[:], []byte(elf.ELFMAG)) {
 		return nil, nil
 	}
-	ef, err := elf.NewFile(f)
+	ef, err := elf.NewFile(&budgetReaderAt{r: f, left: maxELFRead})
 	if err != nil {
 		return nil, nil // malformed ELF: skipped, like any non-ELF file
 	}
@@ -88,6 +89,28 @@ func neededOf(p string) ([]string, error) {
 		return nil, nil
 	}
 	return libs, nil
+}
+
+// maxELFRead bounds what neededOf reads of one file: the headers, the
+// section names, .dynamic and .dynstr, a few KiB to a few MiB in real
+// binaries. A built file's section header could say a TiB, which
+// debug/elf would read (a sparse file costs its maker nothing).
+const maxELFRead = 64 << 20
+
+// budgetReaderAt fails reads once left bytes have been read.
+type budgetReaderAt struct {
+	r    io.ReaderAt
+	left int64
+}
+
+var errELFTooLarge = errors.New("ELF metadata larger than any real binary's")
+
+func (b *budgetReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, errELFTooLarge
+	}
+	b.left -= int64(len(p))
+	return b.r.ReadAt(p, off)
 }
 
 // Provider is a package that may provide shared libraries: a build

@@ -1,11 +1,17 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -164,4 +170,54 @@ func TestAutoDeps(t *testing.T) {
 			t.Error("no error for a provider signed by an untrusted key")
 		}
 	})
+}
+
+// TestNeededOfHugeSection: a built file whose section header gives .dynstr
+// 8 GiB (the file sparse, so it costs its maker nothing) is skipped as a
+// malformed ELF, quickly and without reading the 8 GiB debug/elf would.
+func TestNeededOfHugeSection(t *testing.T) {
+	stage := t.TempDir()
+	buildELF(t, stage, stage)
+	prog := filepath.Join(stage, "usr/bin/prog")
+	if libs, err := neededOf(prog); err != nil || !slices.Contains(libs, "libfoo.so.1") {
+		t.Fatalf("neededOf(prog) = %v, %v", libs, err)
+	}
+	data, err := os.ReadFile(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := slices.IndexFunc(ef.Sections, func(s *elf.Section) bool { return s.Name == ".dynstr" })
+	if ef.Class != elf.ELFCLASS64 || ef.ByteOrder != binary.LittleEndian || idx < 0 {
+		t.Skip("the host's gcc does not make a little-endian ELF64 with .dynstr")
+	}
+	const huge = 8 << 30
+	header := binary.LittleEndian.Uint64(data[0x28:]) + uint64(idx)*uint64(binary.LittleEndian.Uint16(data[0x3a:]))
+	binary.LittleEndian.PutUint64(data[header+0x20:], huge) // sh_size
+	evil := filepath.Join(t.TempDir(), "evil")
+	if err := os.WriteFile(evil, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(evil, huge+int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		libs, err := neededOf(evil)
+		if err == nil && libs != nil {
+			err = fmt.Errorf("libraries %v", libs)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("neededOf(evil): %v, want it skipped", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("neededOf(evil) still reading after 10 s")
+	}
 }
