@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/redox-cook/cook/internal/termtext"
 )
 
@@ -146,6 +148,11 @@ func (i *Instance) BootTest(ctx context.Context, o BootTestOptions) (*BootResult
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockLog(log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := emptyLog(log); err != nil {
 		return nil, err
 	}
@@ -200,6 +207,31 @@ func (i *Instance) headless(log string) Machine {
 		m.SerialFile = log
 	}
 	return m
+}
+
+// ErrLogBusy is the error of a boot test whose serial log another boot
+// test is writing.
+var ErrLogBusy = errors.New("another boot test is writing this serial log")
+
+// lockLog takes an exclusive lock on log's lock file (log + ".lock") for
+// the boot test's duration: two boot tests writing one log would each
+// see the other's milestones.
+func lockLog(log string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+		return nil, fmt.Errorf("boot test: serial log: %w", err)
+	}
+	f, err := os.OpenFile(log+".lock", os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("boot test: serial log: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("boot test: %s: %w (give this one another --log)", log, ErrLogBusy)
+		}
+		return nil, fmt.Errorf("boot test: serial log: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // emptyLog starts the serial log empty, for the VM to append to.

@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -352,5 +353,34 @@ func TestBootResultTailEscaped(t *testing.T) {
 	msg := r.Error().Error()
 	if strings.ContainsAny(msg, "\x1b\a") || !strings.Contains(msg, `  | \x1b[2J\x1b]0;pwned\a`) {
 		t.Errorf("failure message %q", msg)
+	}
+}
+
+// TestBootTestLogBusy: a second boot test writing the serial log a first
+// one is still writing fails at once (it would read the first's milestones
+// as its own); with its own log it runs.
+func TestBootTestLogBusy(t *testing.T) {
+	bin, _ := standIn(t, "Redox OS Bootloader 1.0\n", false)
+	first, second := prepareCH(t, bin), prepareCH(t, bin)
+	log := filepath.Join(t.TempDir(), "serial.log")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first.BootTest(context.Background(), BootTestOptions{Log: log, Timeout: 3 * time.Second})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for { // the first has started once its log exists
+		if _, err := os.Stat(log); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := second.BootTest(context.Background(), BootTestOptions{Log: log, Timeout: time.Second})
+	if !errors.Is(err, ErrLogBusy) {
+		t.Errorf("second boot test on the same log: %v, want ErrLogBusy", err)
+	}
+	<-done
+	if _, err := second.BootTest(context.Background(), BootTestOptions{Log: log, Timeout: 500 * time.Millisecond}); err != nil {
+		t.Errorf("boot test once the log is free: %v", err)
 	}
 }
