@@ -101,8 +101,9 @@ func WithBootstrap(opts BootstrapOptions) Option {
 	return func(o *findOptions) { o.bootstrap = opts }
 }
 
-// WithoutAutoBootstrap makes Find report a missing Redox prefix instead of
-// bootstrapping one.
+// WithoutAutoBootstrap makes Find report a missing or stale prefix instead
+// of making one: a Redox prefix bootstrapped, a Linux cross prefix
+// assembled (for callers without the work directory's writer lock).
 func WithoutAutoBootstrap() Option { return func(o *findOptions) { o.noAuto = true } }
 
 // WithClang makes a Linux cross target use clang --target and LLVM's tools
@@ -166,6 +167,10 @@ func Find(ctx context.Context, target triple.Triple, work string, opts ...Option
 				gnu, debArch(target), debArch(target), debArch(target)))
 		}
 		if len(tc.Missing) > 0 {
+			break
+		}
+		if ready, _ := linuxPrefixReady(target, tc.Prefix, useClang); !ready && o.noAuto {
+			tc.Missing = append(tc.Missing, fmt.Sprintf("the cross prefix in %s is not assembled or out of date; a build assembles it", tc.Prefix))
 			break
 		}
 		if err := EnsureLinuxPrefix(ctx, target, tc.Prefix, useClang); err != nil {
@@ -327,17 +332,13 @@ func lookPathIn(cmd, pathEnv string) string {
 // -g++ and -cpp wrappers passing --sysroot, so that nothing from the host's
 // /usr/<gnu> is used. It is done once; a tag file marks a complete prefix.
 func EnsureLinuxPrefix(ctx context.Context, t triple.Triple, prefix string, clang bool) error {
-	sysroot := filepath.Join(prefix, "sysroot")
-	tag := filepath.Join(sysroot, ".cook-prefix")
-	gnu := t.GNU()
-	src := filepath.Join("/usr", gnu)
-	want := prefixTag(src)
-	if clang {
-		want += "clang\n"
-	}
-	if b, err := os.ReadFile(tag); err == nil && string(b) == want {
+	ready, want := linuxPrefixReady(t, prefix, clang)
+	if ready {
 		return nil
 	}
+	sysroot := filepath.Join(prefix, "sysroot")
+	gnu := t.GNU()
+	src := filepath.Join("/usr", gnu)
 	if _, err := os.Stat(filepath.Join(src, "include")); err != nil {
 		return fmt.Errorf("toolchain %s: %s has no include/; install Debian's libc6-dev-%s-cross", t, src, debArch(t))
 	}
@@ -422,6 +423,17 @@ func clangWrappers(gnu string) map[string]string {
 		gnu + "-objcopy": tool("llvm-objcopy"), gnu + "-objdump": tool("llvm-objdump"),
 		gnu + "-readelf": tool("llvm-readelf"), gnu + "-strip": tool("llvm-strip"),
 	}
+}
+
+// linuxPrefixReady says whether the Linux cross prefix is assembled and
+// current, and returns the tag a current one has.
+func linuxPrefixReady(t triple.Triple, prefix string, clang bool) (bool, string) {
+	want := prefixTag(filepath.Join("/usr", t.GNU()))
+	if clang {
+		want += "clang\n"
+	}
+	b, _, err := fsutil.ReadRegular(filepath.Join(prefix, "sysroot", ".cook-prefix"), 64<<10)
+	return err == nil && string(b) == want, want
 }
 
 // prefixTag identifies the Debian cross libc a prefix was made from.

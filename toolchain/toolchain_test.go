@@ -75,6 +75,32 @@ func TestLinuxCross(t *testing.T) {
 	}
 }
 
+// TestLinuxCrossReadOnly: a caller without the writer lock
+// (WithoutAutoBootstrap) is told the cross prefix is missing and writes
+// nothing; once a build has assembled it, it finds it ready.
+func TestLinuxCrossReadOnly(t *testing.T) {
+	if _, err := exec.LookPath("aarch64-linux-gnu-gcc"); err != nil {
+		t.Skip("aarch64-linux-gnu-gcc not installed (Debian gcc-aarch64-linux-gnu)")
+	}
+	work := t.TempDir()
+	tc, err := Find(context.Background(), "aarch64-unknown-linux-gnu", work, WithoutAutoBootstrap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.Ready() || !strings.Contains(strings.Join(tc.Missing, "\n"), "not assembled") {
+		t.Errorf("read-only Find before any build: missing %v", tc.Missing)
+	}
+	if entries, _ := os.ReadDir(work); len(entries) != 0 {
+		t.Errorf("read-only Find wrote %v", entries)
+	}
+	if _, err := Find(context.Background(), "aarch64-unknown-linux-gnu", work); err != nil {
+		t.Fatal(err)
+	}
+	if tc, err := Find(context.Background(), "aarch64-unknown-linux-gnu", work, WithoutAutoBootstrap()); err != nil || !tc.Ready() {
+		t.Errorf("read-only Find after a build: %v, missing %v", err, tc.Missing)
+	}
+}
+
 // TestLinuxCrossClang builds for aarch64 through clang --target and lld
 // instead of Debian's cross gcc, and runs the result under qemu-aarch64.
 func TestLinuxCrossClang(t *testing.T) {
