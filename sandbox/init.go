@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -87,18 +89,9 @@ func setup(spec Spec) error {
 	if err := makeDev(in("/dev")); err != nil {
 		return fmt.Errorf("/dev: %w", err)
 	}
-	haveTmp := false
-	for _, m := range spec.Mounts {
-		if m.Target == "/tmp" {
-			haveTmp = true
-		}
+	for _, m := range mountOrder(spec.Mounts) {
 		if err := mountOne(root, m); err != nil {
 			return fmt.Errorf("%s mount at %s: %w", m.Kind, m.Target, err)
-		}
-	}
-	if !haveTmp {
-		if err := mountOne(root, Mount{Kind: Tmpfs, Target: "/tmp"}); err != nil {
-			return fmt.Errorf("/tmp: %w", err)
 		}
 	}
 	if err := os.MkdirAll(in("/proc"), 0o555); err != nil {
@@ -364,4 +357,18 @@ func dropPrivileges() error {
 		return fmt.Errorf("capset: %w", err)
 	}
 	return nil
+}
+
+// mountOrder returns mounts, with an empty /tmp when none is there, in the
+// order they must be made: a mount at a shallower path first, so that a
+// mount below another (a host directory under /tmp, say, where the build's
+// own /tmp goes) is not hidden by it; mounts at one depth keep their order.
+func mountOrder(mounts []Mount) []Mount {
+	out := append([]Mount{}, mounts...)
+	if !slices.ContainsFunc(out, func(m Mount) bool { return path.Clean(m.Target) == "/tmp" }) {
+		out = append(out, Mount{Kind: Tmpfs, Target: "/tmp"})
+	}
+	depth := func(m Mount) int { return strings.Count(path.Clean(m.Target), "/") }
+	slices.SortStableFunc(out, func(a, b Mount) int { return depth(a) - depth(b) })
+	return out
 }

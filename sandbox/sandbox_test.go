@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,5 +220,29 @@ func TestInitRefusesBadSpec(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(base, "escaped")); err == nil {
 		t.Error("the init created a mount point outside its root")
+	}
+}
+
+// TestMountBelowTmp: a host directory shown at its own path below /tmp
+// (a vendor directory reached through /tmp, say) stays visible whatever
+// the order of the mounts: the build's own /tmp, and the default empty
+// one, are mounted first.
+func TestMountBelowTmp(t *testing.T) {
+	skipIfUnavailable(t)
+	host := fmt.Sprintf("/tmp/cook-sandbox-test-%d", os.Getpid()) // below the sandbox's /tmp
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(host) })
+	os.WriteFile(filepath.Join(host, "crate"), []byte("bitflags"), 0o644)
+	tmp := t.TempDir()
+	for name, mounts := range map[string][]Mount{
+		"own /tmp after":  {{Kind: ReadOnly, Source: host, Target: host}, {Kind: Bind, Source: tmp, Target: "/tmp"}},
+		"default /tmp":    {{Kind: ReadOnly, Source: host, Target: host}},
+		"own /tmp before": {{Kind: Bind, Source: tmp, Target: "/tmp"}, {Kind: ReadOnly, Source: host, Target: host}},
+	} {
+		if out := run(t, Spec{Mounts: mounts}, "cat "+filepath.Join(host, "crate")); out != "bitflags" {
+			t.Errorf("%s: %q, want the file below /tmp", name, out)
+		}
 	}
 }
