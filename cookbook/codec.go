@@ -105,27 +105,13 @@ func decodeRecipe(s, name, dir, rel string) (*Recipe, error) {
 	r.Package.Dependencies = d.names()
 	r.Package.Version = d.str()
 	r.Package.Description = d.str()
-	if n, ok := d.len(3); ok {
-		r.OptionalPackages = make([]OptionalPackage, n)
-		for i := range r.OptionalPackages {
-			o := &r.OptionalPackages[i]
-			o.Name = d.str()
-			o.Files = d.strs()
-			o.Dependencies = d.names()
-		}
-	}
-	if n, ok := d.len(6); ok {
-		r.Diagnostics = make([]Diagnostic, n)
-		for i := range r.Diagnostics {
-			g := &r.Diagnostics[i]
-			g.Severity = Severity(d.uint())
-			g.Recipe = d.str()
-			g.Path = d.str()
-			g.Line = int(d.int())
-			g.Column = int(d.int())
-			g.Message = d.str()
-		}
-	}
+	r.OptionalPackages = decodeList(d, 3, func() OptionalPackage {
+		return OptionalPackage{Name: d.str(), Files: d.strs(), Dependencies: d.names()}
+	})
+	r.Diagnostics = decodeList(d, 6, func() Diagnostic {
+		return Diagnostic{Severity: Severity(d.uint()), Recipe: d.str(), Path: d.str(),
+			Line: int(d.int()), Column: int(d.int()), Message: d.str()}
+	})
 	if d.err != nil || len(d.s) != 0 {
 		return nil, errBadCache
 	}
@@ -171,26 +157,24 @@ func (d *decoder) len(min uint64) (int, bool) {
 	return int(n - 1), true
 }
 
-func (d *decoder) strs() []string {
-	n, ok := d.len(1)
+// decodeList reads a list encoder.len began, of items at least min bytes
+// long each, one item at a time: nil for nil.
+func decodeList[T any](d *decoder, min uint64, one func() T) []T {
+	n, ok := d.len(min)
 	if !ok {
 		return nil
 	}
-	out := make([]string, n)
+	out := make([]T, n)
 	for i := range out {
-		out[i] = d.str()
+		out[i] = one()
 	}
 	return out
 }
 
+func (d *decoder) strs() []string { return decodeList(d, 1, d.str) }
+
 func (d *decoder) names() []PackageName {
-	n, ok := d.len(3)
-	if !ok {
-		return nil
-	}
-	out := make([]PackageName, n)
-	for i := range out {
-		out[i] = PackageName{Prefix: Prefix(d.uint()), Name: d.str(), Suffix: d.str()}
-	}
-	return out
+	return decodeList(d, 3, func() PackageName {
+		return PackageName{Prefix: Prefix(d.uint()), Name: d.str(), Suffix: d.str()}
+	})
 }
